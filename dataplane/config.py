@@ -1,0 +1,82 @@
+"""Compiler input: the appliance configuration as immutable plain data.
+
+The Django side (cluster/compile.py) builds these from the database; tests and
+benchmarks build them by hand. Values are already validated and normalised:
+addresses are canonical strings, ports are resolved, firewall marks assigned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Protocol choices of a virtual service.
+TCP, UDP, TCP_UDP, ONE_PACKET, FWMARK = "tcp", "udp", "tcpudp", "ops", "fwm"
+# Forwarding methods.
+DR, NAT, SNAT, TUN = "dr", "nat", "snat", "tun"
+# Administrative states of a real server.
+ONLINE, DRAIN, HALT = "online", "drain", "halt"
+# Health states (written by healthcheckd).
+HEALTH_UP, HEALTH_DOWN, HEALTH_UNKNOWN = "up", "down", "unknown"
+# What a failed health check does to a destination.
+ON_DOWN_QUIESCE, ON_DOWN_REMOVE = "quiesce", "remove"
+
+
+@dataclass(frozen=True)
+class PortRange:
+    first: int
+    last: int  # == first for a single port
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class RealServerSpec:
+    id: int
+    label: str
+    address: str
+    port: int | None  # None: the VIP's port (no translation)
+    weight: int = 100
+    min_conns: int = 0  # IPVS lower threshold (0 = none)
+    max_conns: int = 0  # IPVS upper threshold (0 = unlimited)
+    admin_state: str = ONLINE
+    health: str = HEALTH_UNKNOWN
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    id: int
+    label: str
+    vip: str
+    ports: tuple[PortRange, ...]  # empty for protocol FWMARK
+    protocol: str = TCP
+    fwmark: int | None = None  # set for FWMARK, multi-port and TCP+UDP services
+    method: str = DR
+    scheduler: str = "wlc"
+    persistent: bool = False
+    persistence_timeout: int = 300
+    persistence_netmask: str = ""  # "" = host granularity (/32 or /128)
+    fallback_address: str = ""
+    fallback_port: int | None = None
+    snat_source: str = ""  # "" = MASQUERADE (source chosen by the outgoing interface)
+    on_down: str = ON_DOWN_QUIESCE
+    enabled: bool = True
+    real_servers: tuple[RealServerSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class FloatingIPSpec:
+    address: str
+    prefixlen: int
+    interface: str
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    vip_interface: str = "eth0"
+    autonat_interface: str = ""  # "" = Autonat off
+    tcp_timeout: int = 900
+    tcpfin_timeout: int = 120
+    udp_timeout: int = 300
+    floating_ips: tuple[FloatingIPSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = field(default=())

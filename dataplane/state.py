@@ -1,0 +1,88 @@
+"""Desired kernel state: what IPVS, netfilter, addresses and sysctls must hold.
+
+Plain, immutable, hashable values so two states can be compared and diffed
+without any I/O. Families are 4 or 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# IPVS forwarding methods as the kernel names them (ipvsadm -g / -m / -i).
+ROUTE, MASQ, TUNNEL = "route", "masq", "tunnel"
+
+
+@dataclass(frozen=True, order=True)
+class ServiceKey:
+    """Identifies one IPVS virtual service: (protocol, address, port) or a firewall mark."""
+
+    family: int
+    protocol: str  # "tcp", "udp" or "fwm"
+    address: str  # "" for fwm
+    port: int  # 0 for fwm
+    fwmark: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class IpvsService:
+    key: ServiceKey
+    scheduler: str
+    persistence_timeout: int = 0  # 0 = not persistent
+    netmask: str = ""  # persistence granularity; "" = host
+    one_packet: bool = False
+
+
+@dataclass(frozen=True, order=True)
+class IpvsDestination:
+    service: ServiceKey
+    address: str
+    port: int
+    method: str  # ROUTE / MASQ / TUNNEL
+    weight: int
+    upper_threshold: int = 0
+    lower_threshold: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    address: str
+    prefixlen: int
+    interface: str
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    """One netfilter rule in a chain the appliance owns, as iptables arguments."""
+
+    family: int  # 4 → iptables, 6 → ip6tables
+    table: str  # "mangle" or "nat"
+    chain: str  # one of OWNED_CHAINS[table]
+    args: tuple[str, ...]
+
+
+# Chains Fulcrum owns, and the built-in chain each is jumped to from.
+OWNED_CHAINS: dict[str, dict[str, str]] = {
+    "mangle": {"FULCRUM-PREROUTING": "PREROUTING"},
+    "nat": {"FULCRUM-POSTROUTING": "POSTROUTING"},
+}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    tcp: int
+    tcpfin: int
+    udp: int
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    services: frozenset[IpvsService]
+    destinations: frozenset[IpvsDestination]
+    addresses: frozenset[Address]
+    rules: tuple[Rule, ...]  # ordered: netfilter rule order matters
+    sysctls: tuple[tuple[str, str], ...]  # sorted (name, value)
+    timeouts: Timeouts
+
+    @staticmethod
+    def empty() -> DesiredState:
+        return DesiredState(frozenset(), frozenset(), frozenset(), (), (), Timeouts(900, 120, 300))
