@@ -1,0 +1,31 @@
+"""Roles and what each may do: the one table that both the API and the WebUI consult."""
+
+from __future__ import annotations
+
+ADMIN, OPERATOR, READ_ONLY = "admin", "operator", "readonly"
+ROLE_CHOICES = [(ADMIN, "Admin"), (OPERATOR, "Operator"), (READ_ONLY, "Read-only")]
+
+# Capabilities beyond reading.
+CONFIGURE = "configure"  # create/edit/delete services, servers, settings; import; users
+OPERATE = "operate"  # online / drain / halt real servers
+APPLY = "apply"  # push the configuration to the kernel and the peer
+
+_CAPABILITIES = {
+    ADMIN: {CONFIGURE, OPERATE, APPLY},
+    OPERATOR: {OPERATE, APPLY},
+    READ_ONLY: set(),
+}
+
+
+def role_of(user) -> str | None:
+    if user is None or not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return ADMIN
+    profile = getattr(user, "profile", None)
+    return profile.role if profile is not None else READ_ONLY
+
+
+def can(user, capability: str) -> bool:
+    role = role_of(user)
+    return role is not None and capability in _CAPABILITIES[role]

@@ -1,0 +1,27 @@
+"""REST API v1."""
+
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from accounts.api.views import ApiTokenViewSet, UserViewSet
+from audit.api.views import ChangeRecordViewSet
+from cluster.api.views import AovpnTemplateView, ClusterSettingsView, ConfigBundleView, FloatingIPViewSet
+from realservers.api.views import RealServerViewSet, ServiceRealServerViewSet
+from virtualservices.api.views import VirtualServiceViewSet
+
+router = DefaultRouter()
+router.register("virtual-services", VirtualServiceViewSet, basename="virtualservice")
+router.register(r"virtual-services/(?P<service_pk>\d+)/real-servers", ServiceRealServerViewSet,
+                basename="service-realserver")
+router.register("real-servers", RealServerViewSet, basename="realserver")
+router.register("floating-ips", FloatingIPViewSet, basename="floatingip")
+router.register("changes", ChangeRecordViewSet, basename="change")
+router.register("tokens", ApiTokenViewSet, basename="apitoken")
+router.register("users", UserViewSet, basename="user")
+
+urlpatterns = [
+    path("cluster/", ClusterSettingsView.as_view(), name="cluster-settings"),
+    path("config/", ConfigBundleView.as_view(), name="config-bundle"),
+    path("templates/aovpn/", AovpnTemplateView.as_view(), name="template-aovpn"),
+    *router.urls,
+]

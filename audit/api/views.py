@@ -1,0 +1,15 @@
+from rest_framework import viewsets
+
+from ..filtersets import ChangeRecordFilterSet
+from ..models import ChangeRecord
+from .serializers import ChangeRecordSerializer
+
+
+class ChangeRecordViewSet(viewsets.ReadOnlyModelViewSet):
+    """The change log: who changed what, when, with the values before and after."""
+
+    queryset = ChangeRecord.objects.all()
+    serializer_class = ChangeRecordSerializer
+    filterset_class = ChangeRecordFilterSet
+    search_fields = ["object_repr", "summary", "username"]
+    lookup_value_regex = r"\d+"

@@ -1,0 +1,73 @@
+"""Record changes of audited models, with the acting user, from Django's model signals.
+
+A model opts in by inheriting `Audited`: its field values are snapshotted when
+loaded, so the "before" costs no extra query.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.forms.models import model_to_dict
+
+from .context import current_actor
+from .models import ChangeRecord
+
+
+def snapshot(instance: models.Model) -> dict:
+    data = model_to_dict(instance, fields=[f.name for f in instance._meta.concrete_fields])
+    return {k: (str(v) if not isinstance(v, (int, float, bool, str, type(None), list, dict)) else v)
+            for k, v in data.items()}
+
+
+class Audited(models.Model):
+    """Base for models whose every change lands in the change log."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._audit_before = snapshot(instance) if len(field_names) == len(cls._meta.concrete_fields) else None
+        return instance
+
+
+def record(action: str, instance=None, *, object_type: str = "", summary: str = "", before=None, after=None):
+    user, name = current_actor()
+    return ChangeRecord.objects.create(
+        user=user if getattr(user, "pk", None) else None,
+        username=name,
+        action=action,
+        object_type=object_type or instance._meta.model_name,
+        object_id=str(getattr(instance, "pk", "") or ""),
+        object_repr=str(instance)[:200] if instance is not None else "",
+        summary=summary[:300],
+        before=before,
+        after=after,
+    )
+
+
+def _on_save(sender, instance, created, raw=False, **kwargs):
+    if raw:
+        return
+    after = snapshot(instance)
+    before = None if created else getattr(instance, "_audit_before", None)
+    if before == after:
+        return
+    changed = sorted(k for k in after if before is None or before.get(k) != after.get(k))
+    record(ChangeRecord.CREATE if created else ChangeRecord.UPDATE, instance,
+           summary="" if created else "changed " + ", ".join(changed), before=before, after=after)
+    instance._audit_before = after
+
+
+def _on_delete(sender, instance, **kwargs):
+    record(ChangeRecord.DELETE, instance, before=snapshot(instance))
+
+
+def connect_audited_models(models_iterable):
+    """Listen per audited model, so other models keep Django's fast bulk delete."""
+    for model in models_iterable:
+        if issubclass(model, Audited):
+            post_save.connect(_on_save, sender=model, dispatch_uid=f"audit-save-{model._meta.label}")
+            post_delete.connect(_on_delete, sender=model, dispatch_uid=f"audit-delete-{model._meta.label}")

@@ -1,0 +1,77 @@
+"""The Always On VPN template: SSTP, IKEv2 and NPS services with their health checks, in one go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from dataplane import config as dp
+from realservers.models import RealServer
+from virtualservices import choices
+from virtualservices.models import VirtualService
+
+IKEV2_PERSISTENCE = 3600  # seconds: keeps a client's IKE and NAT-T (500/4500) on one server across rekeys
+
+
+@dataclass
+class AovpnRequest:
+    vip: str
+    vpn_servers: list[str]
+    ikev2_method: str = dp.DR
+    sstp_method: str = dp.SNAT
+    nps_vip: str = ""
+    nps_servers: list[str] = field(default_factory=list)
+    radius_secret: str = ""
+    label_prefix: str = "AOVPN"
+
+
+def service_definitions(req: AovpnRequest) -> list[tuple[dict, list[str]]]:
+    """(service fields, real server addresses) for each service the template makes."""
+    defs = [
+        (dict(label=f"{req.label_prefix}-SSTP", vip=req.vip, ports="443", protocol=dp.TCP,
+              method=req.sstp_method, scheduler="wlc", check_type=choices.CHECK_SSTP, check_port=443,
+              description="Always On VPN: SSTP (TLS on 443/TCP)"), req.vpn_servers),
+        (dict(label=f"{req.label_prefix}-IKEv2", vip=req.vip, ports="500,4500", protocol=dp.UDP,
+              method=req.ikev2_method, scheduler="wlc", persistent=True,
+              persistence_timeout=IKEV2_PERSISTENCE, check_type=choices.CHECK_IKEV2, check_port=500,
+              description="Always On VPN: IKEv2 (IKE 500/UDP + NAT-T 4500/UDP on one firewall mark)"),
+         req.vpn_servers),
+    ]
+    if req.nps_servers:
+        defs.append((dict(label=f"{req.label_prefix}-NPS", vip=req.nps_vip or req.vip, ports="1812,1813",
+                          protocol=dp.UDP, method=dp.SNAT, scheduler="wlc", check_type=choices.CHECK_RADIUS,
+                          check_port=1812, check_secret=req.radius_secret,
+                          description="Always On VPN: NPS RADIUS authentication and accounting"),
+                     req.nps_servers))
+    return defs
+
+
+def create_aovpn(req: AovpnRequest) -> list[VirtualService]:
+    """Create the services and their real servers, validated by the model rules; all or nothing."""
+    if not req.vpn_servers:
+        raise ValidationError({"vpn_servers": ["Give at least one VPN server address."]})
+    if req.ikev2_method not in (dp.DR, dp.NAT):
+        raise ValidationError({"ikev2_method": ["IKEv2 needs a transparent method: DR or NAT."]})
+    created = []
+    with transaction.atomic():
+        for fields, addresses in service_definitions(req):
+            svc = VirtualService(**fields)
+            _clean(svc, prefix="")
+            svc.save()
+            for n, address in enumerate(addresses, start=1):
+                rs = RealServer(service=svc, label=f"{svc.label.rsplit('-', 1)[-1]}{n}", address=address)
+                _clean(rs, prefix="servers")
+                rs.save()
+            created.append(svc)
+    return created
+
+
+def _clean(instance, prefix: str):
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        if not prefix or not hasattr(exc, "error_dict"):
+            raise
+        raise ValidationError({f"{prefix}.{k}": v for k, v in exc.message_dict.items()}) from exc

@@ -1,0 +1,62 @@
+from rest_framework import serializers
+
+from dataplane import config as dp
+from virtualservices.api.serializers import CleanModelSerializer, VirtualServiceSerializer
+
+from ..models import ClusterSettings, FloatingIP
+
+
+class ClusterSettingsSerializer(CleanModelSerializer):
+    class Meta:
+        model = ClusterSettings
+        exclude = ["id"]
+        read_only_fields = ["updated_at"]
+
+
+class FloatingIPSerializer(CleanModelSerializer):
+    class Meta:
+        model = FloatingIP
+        fields = ["id", "address", "prefixlen", "interface", "description"]
+
+
+class AovpnSerializer(serializers.Serializer):
+    vip = serializers.IPAddressField(help_text="The VIP clients use for SSTP and IKEv2.")
+    vpn_servers = serializers.ListField(child=serializers.IPAddressField(), min_length=1, max_length=64,
+                                        help_text="Addresses of the RRAS VPN servers.")
+    ikev2_method = serializers.ChoiceField(choices=[dp.DR, dp.NAT], default=dp.DR,
+                                           help_text="IKEv2 needs a transparent method.")
+    sstp_method = serializers.ChoiceField(choices=[dp.SNAT, dp.DR, dp.NAT], default=dp.SNAT)
+    nps_vip = serializers.IPAddressField(required=False, allow_blank=True, default="",
+                                         help_text="VIP for RADIUS; blank: the same VIP.")
+    nps_servers = serializers.ListField(child=serializers.IPAddressField(), required=False, default=list,
+                                        max_length=64, help_text="NPS servers; none: no NPS service.")
+    radius_secret = serializers.CharField(required=False, allow_blank=True, default="", max_length=128,
+                                          write_only=True)
+    label_prefix = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$", default="AOVPN")
+
+
+class AovpnResultSerializer(serializers.Serializer):
+    services = VirtualServiceSerializer(many=True)
+
+
+class BundleSerializer(serializers.Serializer):
+    """A configuration bundle: see cluster/bundle.py for the format."""
+
+    format = serializers.CharField()
+    version = serializers.IntegerField()
+    exported_at = serializers.CharField(required=False)
+    cluster = serializers.DictField()
+    floating_ips = serializers.ListField(child=serializers.DictField())
+    virtual_services = serializers.ListField(child=serializers.DictField())
+
+
+class ImportResultSerializer(serializers.Serializer):
+    virtual_services = serializers.IntegerField()
+    real_servers = serializers.IntegerField()
+    floating_ips = serializers.IntegerField()
+
+
+class PreviewSerializer(serializers.Serializer):
+    added = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+    changed = serializers.ListField(child=serializers.DictField())

@@ -1,0 +1,71 @@
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from realservers.models import RealServer
+from virtualservices.api.serializers import VirtualServiceSerializer
+from virtualservices.models import VirtualService
+
+from ..aovpn import AovpnRequest, create_aovpn
+from ..bundle import export_bundle, import_bundle, preview
+from ..models import ClusterSettings, FloatingIP
+from .serializers import (
+    AovpnResultSerializer,
+    AovpnSerializer,
+    BundleSerializer,
+    ClusterSettingsSerializer,
+    FloatingIPSerializer,
+    ImportResultSerializer,
+    PreviewSerializer,
+)
+
+
+class ClusterSettingsView(generics.RetrieveUpdateAPIView):
+    """Appliance-wide Layer 4 settings: VIP interface, Autonat, IPVS timeouts, lock, auto-apply."""
+
+    serializer_class = ClusterSettingsSerializer
+
+    def get_object(self):
+        return ClusterSettings.load()
+
+
+class FloatingIPViewSet(viewsets.ModelViewSet):
+    """Floating IPs: addresses held by the active node, e.g. the NAT real servers' gateway."""
+
+    queryset = FloatingIP.objects.all()
+    serializer_class = FloatingIPSerializer
+    filterset_fields = ["interface"]
+    search_fields = ["address", "description"]
+    lookup_value_regex = r"\d+"
+
+
+class ConfigBundleView(APIView):
+    """Export (GET) or replace (POST, all or nothing) the whole configuration."""
+
+    @extend_schema(responses=BundleSerializer, summary="Export the configuration bundle")
+    def get(self, request):
+        return Response(export_bundle())
+
+    @extend_schema(request=BundleSerializer, responses={200: ImportResultSerializer, 400: dict},
+                   parameters=[OpenApiParameter("dry_run", bool, description="Validate and preview only.")],
+                   summary="Import a configuration bundle (replaces everything)")
+    def post(self, request):
+        if request.query_params.get("dry_run") in ("1", "true", "yes"):
+            return Response(PreviewSerializer(preview(request.data)).data)
+        return Response(import_bundle(request.data))
+
+
+class AovpnTemplateView(APIView):
+    """Create the Always On VPN services (SSTP, IKEv2, NPS) with their health checks."""
+
+    @extend_schema(request=AovpnSerializer, responses={201: AovpnResultSerializer})
+    def post(self, request):
+        body = AovpnSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services = create_aovpn(AovpnRequest(**body.validated_data))
+        fresh = VirtualService.objects.filter(pk__in=[s.pk for s in services]).prefetch_related(
+            Prefetch("real_servers", queryset=RealServer.objects.all()))
+        data = {"services": VirtualServiceSerializer(fresh, many=True).data}
+        return Response(data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,221 @@
+"""The configuration bundle: versioned JSON export and all-or-nothing import.
+
+Import validates every object with the same model rules the API and UI use
+(collisions are checked among the bundle's own objects, in memory, so a large
+bundle costs no query per object), then replaces the configuration in one
+transaction. Health state and timestamps are runtime facts, not configuration.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import ChangeRecord
+from audit.recording import record
+from realservers.models import RealServer
+from virtualservices.models import VirtualService, next_free_fwmark
+
+from .models import ClusterSettings, FloatingIP
+
+FORMAT, VERSION = "fulcrum-config", 1
+RUNTIME_FIELDS = {"id", "created_at", "updated_at", "health", "health_since", "service"}
+
+
+def config_fields(model) -> list[str]:
+    return [f.attname if f.name != f.attname and f.name not in RUNTIME_FIELDS else f.name
+            for f in model._meta.concrete_fields if f.name not in RUNTIME_FIELDS]
+
+
+def _plain(value):
+    return str(value) if value is not None and not isinstance(value, (int, float, bool, str)) else value
+
+
+def export_bundle() -> dict:
+    vs_fields, rs_fields = config_fields(VirtualService), config_fields(RealServer)
+    servers: dict[int, list[dict]] = defaultdict(list)
+    for row in RealServer.objects.order_by("service_id", "label").values("service_id", *rs_fields):
+        servers[row.pop("service_id")].append({k: _plain(v) for k, v in row.items()})
+    services = []
+    for row in VirtualService.objects.order_by("label").values("id", *vs_fields):
+        pk = row.pop("id")
+        services.append({**{k: _plain(v) for k, v in row.items()}, "real_servers": servers.get(pk, [])})
+    settings = ClusterSettings.load()
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": timezone.now().isoformat(),
+        "cluster": {f: _plain(getattr(settings, f)) for f in config_fields(ClusterSettings)},
+        "floating_ips": [{k: _plain(v) for k, v in row.items()}
+                         for row in FloatingIP.objects.order_by("address").values(*config_fields(FloatingIP))],
+        "virtual_services": services,
+    }
+
+
+class BundleError(ValidationError):
+    """Errors keyed by where they are in the bundle, e.g. `virtual_services[2].ports`."""
+
+
+class _Errors:
+    def __init__(self):
+        self.by_path: dict[str, list[str]] = {}
+
+    def add(self, path: str, messages):
+        self.by_path.setdefault(path, []).extend(messages)
+
+    def add_validation(self, prefix: str, exc: ValidationError):
+        if hasattr(exc, "error_dict"):
+            for field, messages in exc.message_dict.items():
+                self.add(f"{prefix}.{field}" if field != "__all__" else prefix, messages)
+        else:
+            self.add(prefix, exc.messages)
+
+    def raise_if_any(self):
+        if self.by_path:
+            raise BundleError(self.by_path)
+
+
+def _build(model, data, path: str, errors: _Errors, allowed: list[str]):
+    if not isinstance(data, dict):
+        errors.add(path, ["Must be an object."])
+        return None
+    unknown = set(data) - set(allowed)
+    if unknown:
+        errors.add(path, [f"Unknown field(s): {', '.join(sorted(unknown))}."])
+        return None
+    return model(**data)
+
+
+def _clean(instance, path, errors: _Errors, exclude=None):
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors.add_validation(path, exc)
+
+
+def parse_bundle(bundle) -> tuple[ClusterSettings, list[FloatingIP], list[VirtualService], list[RealServer]]:
+    """Validate a whole bundle; raise BundleError naming every bad field, or return unsaved objects."""
+    errors = _Errors()
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise BundleError({"format": [f"Not a Fulcrum configuration bundle (format must be '{FORMAT}')."]})
+    if bundle.get("version") != VERSION:
+        raise BundleError({"version": [f"Unsupported bundle version {bundle.get('version')!r}; "
+                                       f"this appliance reads version {VERSION}."]})
+    for key in ("virtual_services", "floating_ips"):
+        if not isinstance(bundle.get(key, []), list):
+            raise BundleError({key: ["Must be a list."]})
+
+    settings = _build(ClusterSettings, bundle.get("cluster", {}), "cluster", errors,
+                      config_fields(ClusterSettings))
+    if settings is not None:
+        settings.pk = 1
+        _clean(settings, "cluster", errors)
+
+    floating = []
+    for i, data in enumerate(bundle.get("floating_ips", [])):
+        fip = _build(FloatingIP, data, f"floating_ips[{i}]", errors, config_fields(FloatingIP))
+        if fip is not None:
+            _clean(fip, f"floating_ips[{i}]", errors)
+            floating.append(fip)
+    _unique(errors, "floating_ips", [str(f.address) for f in floating], "address")
+
+    services, servers = _parse_services(bundle.get("virtual_services", []), errors)
+    errors.raise_if_any()
+    return settings, floating, services, servers
+
+
+def _unique(errors: _Errors, prefix: str, values: list[str], field: str):
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value in seen:
+            errors.add(f"{prefix}[{i}].{field}", [f"'{value}' is also used by {prefix}[{seen[value]}]."])
+        seen.setdefault(value, i)
+
+
+def _parse_services(items, errors: _Errors):
+    vs_fields = config_fields(VirtualService)
+    rs_fields = config_fields(RealServer)
+    services: list[VirtualService] = []
+    raw_servers: list[tuple[int, list]] = []
+    for i, data in enumerate(items):
+        data = dict(data) if isinstance(data, dict) else data
+        rs_data = data.pop("real_servers", []) if isinstance(data, dict) else []
+        svc = _build(VirtualService, data, f"virtual_services[{i}]", errors, vs_fields)
+        if svc is not None:
+            services.append(svc)
+            raw_servers.append((i, rs_data if isinstance(rs_data, list) else []))
+    _unique(errors, "virtual_services", [s.label for s in services], "label")
+
+    by_vip: dict[str, list] = defaultdict(list)
+    by_mark: dict[int, list] = defaultdict(list)
+    for svc in services:
+        by_vip[str(svc.vip)].append(svc)
+        if svc.fwmark:
+            by_mark[svc.fwmark].append(svc)
+    for i, svc in enumerate(services):
+        svc._peers = [o for o in {id(x): x for x in by_vip[str(svc.vip)] + by_mark.get(svc.fwmark, [])}.values()
+                      if o is not svc]
+        _clean(svc, f"virtual_services[{i}]", errors)
+
+    servers: list[RealServer] = []
+    for (i, rs_items), svc in zip(raw_servers, services, strict=True):
+        built = []
+        for j, data in enumerate(rs_items):
+            rs = _build(RealServer, data, f"virtual_services[{i}].real_servers[{j}]", errors, rs_fields)
+            if rs is not None:
+                rs.service = svc
+                built.append((j, rs))
+        _unique(errors, f"virtual_services[{i}].real_servers", [rs.label for _, rs in built], "label")
+        for j, rs in built:
+            rs._peers = [o for _, o in built if o is not rs and str(o.address) == str(rs.address)]
+            _clean(rs, f"virtual_services[{i}].real_servers[{j}]", errors, exclude=["service"])
+            servers.append(rs)
+    _assign_marks(services)
+    return services, servers
+
+
+def _assign_marks(services):
+    taken = {s.fwmark for s in services if s.fwmark}
+    for svc in services:
+        if svc.needs_fwmark and not svc.fwmark:
+            svc.fwmark = next_free_fwmark(taken)
+            taken.add(svc.fwmark)
+
+
+def preview(bundle) -> dict:
+    """What importing this bundle would change, by service label (for a restore preview)."""
+    parse_bundle(bundle)
+    current = {s["label"]: s for s in export_bundle()["virtual_services"]}
+    incoming = {s["label"]: s for s in bundle["virtual_services"]}
+    changed = []
+    for label in sorted(current.keys() & incoming.keys()):
+        fields = sorted(k for k in set(current[label]) | set(incoming[label])
+                        if current[label].get(k) != incoming[label].get(k))
+        if fields:
+            changed.append({"label": label, "fields": fields})
+    return {"added": sorted(incoming.keys() - current.keys()),
+            "removed": sorted(current.keys() - incoming.keys()),
+            "changed": changed}
+
+
+def import_bundle(bundle, batch_size: int = 2000) -> dict:
+    """Replace the configuration with the bundle's, all or nothing."""
+    settings, floating, services, servers = parse_bundle(bundle)
+    with transaction.atomic():
+        # A raw delete skips the per-object change records: the import is logged once, below.
+        for model in (RealServer, VirtualService, FloatingIP):
+            model.objects.all()._raw_delete(model.objects.db)
+        settings.save()
+        FloatingIP.objects.bulk_create(floating, batch_size=batch_size)
+        VirtualService.objects.bulk_create(services, batch_size=batch_size)
+        for rs in servers:
+            rs.service = rs.service  # picks up the primary key bulk_create just set
+        RealServer.objects.bulk_create(servers, batch_size=batch_size)
+        summary = {"virtual_services": len(services), "real_servers": len(servers),
+                   "floating_ips": len(floating)}
+        record(ChangeRecord.ACTION, object_type="config", summary="imported configuration bundle: "
+               + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()), after=summary)
+    return summary

@@ -1,0 +1,28 @@
+"""What this appliance process is running with: shown in banners and in the API's status."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection
+
+
+@lru_cache(maxsize=1)
+def dataplane_mode() -> str:
+    """'kernel' when this host has usable IPVS and the privilege to change it, else 'render-only'."""
+    if settings.FULCRUM_DATAPLANE in ("kernel", "render-only"):
+        return settings.FULCRUM_DATAPLANE
+    try:
+        from dataplane.kernel import ipvs_available
+    except ImportError:
+        return "render-only"
+    return "kernel" if ipvs_available() else "render-only"
+
+
+def runtime_facts() -> dict:
+    return {
+        "celery_eager": bool(settings.CELERY_TASK_ALWAYS_EAGER),
+        "dataplane": dataplane_mode(),
+        "database": connection.vendor,
+    }

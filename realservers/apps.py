@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RealServersConfig(AppConfig):
+    name = "realservers"
+    verbose_name = "Real servers"

@@ -1,0 +1,70 @@
+"""Real servers (RIPs) behind a virtual service, with their administrative and health state."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from audit.recording import Audited
+from dataplane import config as dp
+from virtualservices.models import VirtualService
+from virtualservices.validation import real_server_errors
+
+ADMIN_STATES = [(dp.ONLINE, "Online"), (dp.DRAIN, "Drain"), (dp.HALT, "Halt")]
+ADMIN_STATE_HELP = ("Online: takes traffic. Drain: weight 0, existing connections finish. "
+                    "Halt: removed from the table, connections are cut.")
+HEALTH_STATES = [(dp.HEALTH_UNKNOWN, "Unknown"), (dp.HEALTH_UP, "Up"), (dp.HEALTH_DOWN, "Down")]
+
+
+class RealServer(Audited):
+    service = models.ForeignKey(VirtualService, on_delete=models.CASCADE, related_name="real_servers")
+    label = models.CharField(max_length=64)
+    address = models.GenericIPAddressField(db_index=True)
+    port = models.PositiveIntegerField(null=True, blank=True,
+                                       validators=[MinValueValidator(1), MaxValueValidator(65535)],
+                                       help_text="Blank: the VIP's port. DR and TUN cannot translate ports.")
+    weight = models.PositiveIntegerField(default=100, validators=[MaxValueValidator(65535)],
+                                         help_text="0-65535; 0 takes no new connections.")
+    min_conns = models.PositiveIntegerField("minimum connections", default=0,
+                                            help_text="IPVS lower threshold: after reaching the maximum, "
+                                                      "new connections resume below this. 0: none.")
+    max_conns = models.PositiveIntegerField("maximum connections", default=0,
+                                            help_text="IPVS upper threshold. 0: unlimited.")
+    admin_state = models.CharField("state", max_length=6, choices=ADMIN_STATES, default=dp.ONLINE,
+                                   help_text=ADMIN_STATE_HELP)
+    health = models.CharField(max_length=7, choices=HEALTH_STATES, default=dp.HEALTH_UNKNOWN, editable=False)
+    health_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["service_id", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "label"], name="realserver_unique_label",
+                                    violation_error_message="A real server with this label already exists "
+                                                            "in this service."),
+        ]
+
+    def __str__(self):
+        return f"{self.service.label}/{self.label}" if self.service_id else self.label
+
+    def clean(self):
+        if self.service_id is None and not RealServer.service.is_cached(self):
+            return  # the form/serializer reports the missing service
+        errors = real_server_errors(self)
+        if not errors:
+            errors = self._duplicate_errors()
+        if errors:
+            raise ValidationError(errors)
+
+    def _duplicate_errors(self):
+        if getattr(self, "_peers", None) is not None:
+            others = self._peers
+        else:
+            others = RealServer.objects.filter(service_id=self.service_id, address=self.address).exclude(pk=self.pk)
+        for other in others:
+            if str(other.address) == str(self.address) and other.port == self.port:
+                return {"address": [f"{self.address}:{self.port or 'VIP port'} is already real server "
+                                    f"'{other.label}' of this service."]}
+        return {}

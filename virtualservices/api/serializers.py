@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import copy
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from appliance.exceptions import django_errors_to_dict
+
+from ..models import VirtualService
+
+
+class CleanModelSerializer(serializers.ModelSerializer):
+    """Validates through the model's full_clean(): the one set of rules the UI and import use too."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        instance = copy.copy(self.instance) if self.instance is not None else self.Meta.model()
+        for name, value in attrs.items():
+            setattr(instance, name, value)
+        self.prepare_instance(instance)
+        try:
+            instance.full_clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
+        self._clean_instance = instance
+        return attrs
+
+    def prepare_instance(self, instance):
+        """Hook: set what the request does not carry (e.g. the parent from the URL)."""
+
+    def create(self, validated_data):
+        self._clean_instance.save()
+        return self._clean_instance
+
+    def update(self, instance, validated_data):
+        self._clean_instance.save()
+        return self._clean_instance
+
+
+class RealServerSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    label = serializers.CharField(read_only=True)
+    address = serializers.IPAddressField(read_only=True)
+    port = serializers.IntegerField(read_only=True, allow_null=True)
+    weight = serializers.IntegerField(read_only=True)
+    admin_state = serializers.CharField(read_only=True)
+    health = serializers.CharField(read_only=True)
+
+
+class VirtualServiceSerializer(CleanModelSerializer):
+    real_servers = RealServerSummarySerializer(many=True, read_only=True)
+    warnings = serializers.SerializerMethodField(
+        help_text="Advice that does not block saving, by field (e.g. IKEv2 on a non-transparent method).")
+
+    class Meta:
+        model = VirtualService
+        exclude = []
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"check_secret": {"write_only": True}}
+
+    def get_warnings(self, obj) -> dict[str, list[str]]:
+        return obj.warnings()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["check_secret_set"] = bool(instance.check_secret)
+        return data

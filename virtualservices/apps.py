@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class VirtualServicesConfig(AppConfig):
+    name = "virtualservices"
+    verbose_name = "Virtual services"

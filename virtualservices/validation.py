@@ -1,0 +1,183 @@
+"""The domain rules for virtual services and their real servers, in one place.
+
+Model.clean() calls these, so the REST API, the WebUI forms and the config
+import all give the same messages, each keyed by the field it is about.
+Functions take model instances (duck-typed) and return {field: [messages]}.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+
+from dataplane import config as dp
+from dataplane.compiler import normalise_netmask
+from dataplane.ports import PortSyntaxError, parse_ports, ranges_overlap
+
+from . import choices
+
+IKE_PORTS = {500, 4500}
+TRANSPARENT_METHODS = {dp.DR, dp.NAT, dp.TUN}
+NO_PORT_TRANSLATION = {dp.DR: "Direct Routing", dp.TUN: "IP tunnelling"}
+
+
+def family(address) -> int | None:
+    try:
+        return ipaddress.ip_address(str(address)).version
+    except ValueError:
+        return None
+
+
+def _errors() -> defaultdict[str, list[str]]:
+    return defaultdict(list)
+
+
+def service_errors(svc) -> dict[str, list[str]]:
+    errors = _errors()
+    _check_ports(svc, errors)
+    _check_fwmark(svc, errors)
+    _check_families(svc, errors)
+    _check_persistence(svc, errors)
+    _check_health(svc, errors)
+    if not errors:
+        _check_collisions(svc, errors)
+        _check_existing_real_servers(svc, errors)
+    return dict(errors)
+
+
+def _check_ports(svc, errors):
+    if svc.protocol == dp.FWMARK:
+        if svc.ports:
+            errors["ports"].append("Leave ports blank for protocol 'firewall mark': the mark selects traffic.")
+        return
+    if not svc.ports:
+        errors["ports"].append("Enter a port, a list (500,4500) or a range (8000-8010).")
+        return
+    try:
+        parse_ports(svc.ports)
+    except PortSyntaxError as exc:
+        errors["ports"].append(str(exc))
+
+
+def _check_fwmark(svc, errors):
+    if svc.protocol == dp.FWMARK and not svc.fwmark:
+        errors["fwmark"].append("Protocol 'firewall mark' needs the mark your firewall rules set (1-4294967295).")
+
+
+def _check_families(svc, errors):
+    vip_family = family(svc.vip)
+    if vip_family is None:
+        return  # the field validator already reported it
+    for field in ("fallback_address", "snat_source"):
+        value = getattr(svc, field)
+        if value and family(value) != vip_family:
+            errors[field].append(f"Must be an IPv{vip_family} address like the VIP.")
+    if svc.snat_source and svc.method != dp.SNAT:
+        errors["snat_source"].append("Only used with the SNAT forwarding method.")
+    if svc.fallback_address and svc.pk is not None:
+        port = svc.fallback_port or svc.single_port
+        same_address = svc.real_servers.filter(address=svc.fallback_address)
+        if any((rs.port or svc.single_port) == port for rs in same_address):
+            errors["fallback_address"].append("The fallback server must not be one of the real servers.")
+    if svc.fallback_port and not svc.fallback_address:
+        errors["fallback_port"].append("Set a fallback address too, or leave the port blank.")
+
+
+def _check_persistence(svc, errors):
+    vip_family = family(svc.vip) or 4
+    try:
+        normalise_netmask(svc.persistence_netmask or "", vip_family)
+    except ValueError:
+        example = "255.255.255.0 or /24" if vip_family == 4 else "a prefix length such as 64"
+        errors["persistence_netmask"].append(f"Not a valid netmask for an IPv{vip_family} VIP; use {example}.")
+
+
+def _check_health(svc, errors):
+    kind = svc.check_type
+    if kind == choices.CHECK_RADIUS and not svc.check_secret:
+        errors["check_secret"].append("A RADIUS check needs the shared secret the RADIUS server expects.")
+    if kind == choices.CHECK_EXTERNAL and not svc.check_script:
+        errors["check_script"].append("Name the script (a file in the external checks directory).")
+    if kind in (choices.CHECK_HTTP, choices.CHECK_HTTPS) and svc.check_request \
+            and not svc.check_request.startswith("/"):
+        errors["check_request"].append("An HTTP check's request is a path starting with '/'.")
+    if kind == choices.CHECK_DNS and not svc.check_request:
+        errors["check_request"].append("A DNS check needs the name to query.")
+    if svc.protocol == dp.FWMARK and kind not in (choices.CHECK_NONE, choices.CHECK_DOWN, choices.CHECK_ICMP,
+                                                  choices.CHECK_EXTERNAL) and not svc.check_port:
+        errors["check_port"].append("A firewall-mark service has no port of its own: give the check a port.")
+
+
+def _check_collisions(svc, errors):
+    ranges = parse_ports(svc.ports) if svc.ports else ()
+    for other in svc.peers():
+        if svc.fwmark and other.fwmark == svc.fwmark:
+            errors["fwmark"].append(f"Firewall mark {svc.fwmark} is already used by service '{other.label}'.")
+        if str(other.vip) != str(svc.vip) or not other.ports or not ranges:
+            continue
+        shared = svc.l4_protocols & other.l4_protocols
+        if shared and ranges_overlap(ranges, parse_ports(other.ports)):
+            errors["ports"].append(
+                f"{'/'.join(sorted(shared)).upper()} {svc.vip} port(s) {svc.ports} overlap service "
+                f"'{other.label}' ({other.ports}).")
+
+
+def _check_existing_real_servers(svc, errors):
+    if svc.pk is None:
+        return
+    vip_family = family(svc.vip)
+    for rs in svc.real_servers.all():
+        if family(rs.address) != vip_family:
+            errors["vip"].append(f"Real server '{rs.label}' ({rs.address}) is IPv{family(rs.address)}; "
+                                 f"a service and its real servers use one address family.")
+        message = port_translation_error(svc, rs.port)
+        if message:
+            errors["method"].append(f"Real server '{rs.label}': {message}")
+
+
+def port_translation_error(svc, rs_port) -> str | None:
+    """DR and TUN deliver the packet unchanged, so a real server cannot listen on another port."""
+    if rs_port is None or svc.method not in NO_PORT_TRANSLATION:
+        return None
+    name = NO_PORT_TRANSLATION[svc.method]
+    if svc.single_port is None:
+        return (f"{name} cannot translate ports: leave the real server port blank "
+                f"(it receives each of the service's ports unchanged).")
+    if rs_port != svc.single_port:
+        return (f"{name} cannot translate ports: the real server must listen on the VIP's port "
+                f"{svc.single_port}; use NAT or SNAT to translate {svc.single_port} to {rs_port}.")
+    return None
+
+
+def real_server_errors(rs) -> dict[str, list[str]]:
+    errors = _errors()
+    svc = rs.service
+    vip_family, rs_family = family(svc.vip), family(rs.address)
+    if rs_family and vip_family and rs_family != vip_family:
+        errors["address"].append(f"Must be IPv{vip_family} like the VIP {svc.vip}; IPVS cannot mix families.")
+    message = port_translation_error(svc, rs.port)
+    if message:
+        errors["port"].append(message)
+    if rs.max_conns and rs.min_conns and rs.min_conns >= rs.max_conns:
+        errors["min_conns"].append("The lower threshold must be below the upper threshold (max connections).")
+    if rs.min_conns and not rs.max_conns:
+        errors["min_conns"].append("A lower threshold needs an upper threshold (max connections) too.")
+    return dict(errors)
+
+
+def service_warnings(svc) -> dict[str, list[str]]:
+    """Advice that does not block saving."""
+    warnings = _errors()
+    try:
+        ranges = parse_ports(svc.ports) if svc.ports else ()
+    except PortSyntaxError:
+        ranges = ()
+    ports = {p for r in ranges if r.last - r.first < 70000 for p in range(r.first, r.last + 1)}
+    if svc.method not in TRANSPARENT_METHODS and "udp" in svc.l4_protocols and ports & IKE_PORTS:
+        warnings["method"].append(
+            "IKEv2 (UDP 500/4500) on SNAT is not transparent: every client then comes from the load "
+            "balancer's address and Windows limits IPsec security associations per source address. "
+            "Use DR or NAT for IKEv2.")
+    if svc.check_timeout >= svc.check_interval * max(svc.check_fall, 1):
+        warnings["check_timeout"].append("The timeout is longer than interval × fall: detection will be slow.")
+    return dict(warnings)
