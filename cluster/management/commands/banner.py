@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from cluster.runtime import runtime_facts
+
+
+class Command(BaseCommand):
+    help = "Print what this appliance runs with: database, task queue, dataplane."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--celery", default="", help="How Celery was started (from scripts/run).")
+
+    def handle(self, *args, celery="", **options):
+        facts = runtime_facts()
+        db = settings.DATABASES["default"]
+        database = (f"SQLite (embedded) at {db['NAME']}" if facts["database"] == "sqlite"
+                    else f"{facts['database']} {db.get('HOST') or ''}/{db['NAME']}")
+        dataplane = ("kernel: IPVS, netfilter and addresses are changed on Apply" if facts["dataplane"] == "kernel"
+                     else "render-only: this host has no usable IPVS (or no root); Apply renders without "
+                          "touching the kernel")
+        celery = celery or ("tasks run in-process" if facts["celery_eager"] else "Celery worker on Redis")
+        lines = [f"Database : {database}", f"Tasks    : {celery}", f"Dataplane: {dataplane}"]
+        width = max(len(line) for line in lines) + 4
+        self.stdout.write("+" + "-" * width + "+")
+        for line in ["Fulcrum Layer 4 load balancer", *lines]:
+            self.stdout.write(f"|  {line.ljust(width - 2)}|")
+        self.stdout.write("+" + "-" * width + "+")

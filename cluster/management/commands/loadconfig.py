@@ -1,0 +1,34 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.context import acting_as
+from cluster.bundle import import_bundle, preview
+
+
+class Command(BaseCommand):
+    help = "Replace the configuration with a bundle file, all or nothing (validated first)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="A bundle written by exportconfig or GET /api/v1/config/ ('-' = stdin).")
+        parser.add_argument("--dry-run", action="store_true", help="Validate and show what would change.")
+
+    def handle(self, *args, file, dry_run=False, **options):
+        try:
+            if file == "-":
+                import sys
+
+                bundle = json.load(sys.stdin)
+            else:
+                with open(file) as fh:
+                    bundle = json.load(fh)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CommandError(f"Cannot read {file}: {exc}") from exc
+        try:
+            with acting_as(None, "cli:loadconfig"):
+                result = preview(bundle) if dry_run else import_bundle(bundle)
+        except ValidationError as exc:
+            lines = [f"{path}: {msg}" for path, msgs in exc.message_dict.items() for msg in msgs]
+            raise CommandError("The bundle was not loaded; nothing changed:\n  " + "\n  ".join(lines)) from exc
+        self.stdout.write(json.dumps(result, indent=2))
