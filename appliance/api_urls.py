@@ -1,6 +1,6 @@
 """REST API v1."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import ApiTokenViewSet, UserViewSet
@@ -23,5 +23,7 @@ urlpatterns = [
     path("cluster/", ClusterSettingsView.as_view(), name="cluster-settings"),
     path("config/", ConfigBundleView.as_view(), name="config-bundle"),
     path("templates/aovpn/", AovpnTemplateView.as_view(), name="template-aovpn"),
+    path("", include("cluster.api.apply_urls")),
+    path("", include("healthchecks.api.urls")),
     *router.urls,
 ]

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "virtualservices",
     "realservers",
     "cluster",
+    "healthchecks",
     "frontend",
 ]
 
