@@ -1,0 +1,215 @@
+"""Plan the minimal, ordered kernel operations that turn one DesiredState into another.
+
+Pure: no I/O. ``plan(current, desired)`` returns a list of small frozen ``Op`` values;
+``simulate(state, ops)`` computes the state the kernel holds after ``ops`` have been
+applied to ``state``. Together they are the rollback story of the apply layer::
+
+    result = driver.apply(ops)                  # stops at the first failure
+    if not result.ok:
+        now = simulate(before, result.applied)  # what the kernel holds now
+        driver.apply(plan(now, last_good))      # back to the last good state
+
+Order of a plan (each step only when something changed):
+
+1. ``SetTimeouts``, ``SetSysctl``     appliance-wide settings first (forwarding, conntrack)
+2. ``AddAddress``                     VIPs up before services that use them
+3. ``DelDest``, ``DelService``        removals first; destinations before their service
+4. ``AddService``, ``EditService``    then services ...
+5. ``AddDest``, ``EditDest``          ... before their destinations
+6. ``ReplaceRules(family)``           the whole set of rules in our chains, atomically
+7. ``DelAddress``                     VIPs down last
+
+A service is identified by its ``ServiceKey``: a changed key is a delete and an add; any
+other change is an ``EditService``. A destination is identified by (service, address,
+port): a changed weight, method or threshold is one ``EditDest`` and touches nothing else.
+
+Sysctls are only ever set, never "unset": a name that disappears from the desired state is
+left at its value (the kernel has no "default" to go back to). Rules are replaced per
+family; ``simulate`` keeps IPv4 rules before IPv6 rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from dataplane.state import (
+    Address,
+    DesiredState,
+    IpvsDestination,
+    IpvsService,
+    Rule,
+    ServiceKey,
+    Timeouts,
+)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kernel operation. ``describe()`` is for logs and the change report."""
+
+    def describe(self) -> str:
+        return repr(self)
+
+
+@dataclass(frozen=True)
+class SetTimeouts(Op):
+    timeouts: Timeouts
+
+
+@dataclass(frozen=True)
+class SetSysctl(Op):
+    name: str  # dotted, e.g. "net.ipv4.vs.conntrack"
+    value: str
+
+
+@dataclass(frozen=True)
+class AddAddress(Op):
+    address: Address
+
+
+@dataclass(frozen=True)
+class DelAddress(Op):
+    address: Address
+
+
+@dataclass(frozen=True)
+class AddService(Op):
+    service: IpvsService
+
+
+@dataclass(frozen=True)
+class EditService(Op):
+    service: IpvsService  # the new attributes; the key is unchanged
+
+
+@dataclass(frozen=True)
+class DelService(Op):
+    service: IpvsService  # the service as it was (its key is what counts)
+
+
+@dataclass(frozen=True)
+class AddDest(Op):
+    dest: IpvsDestination
+
+
+@dataclass(frozen=True)
+class EditDest(Op):
+    dest: IpvsDestination  # the new attributes; service, address and port unchanged
+
+
+@dataclass(frozen=True)
+class DelDest(Op):
+    dest: IpvsDestination
+
+
+@dataclass(frozen=True)
+class ReplaceRules(Op):
+    """Make our chains of one family hold exactly ``rules`` (iptables-restore --noflush)."""
+
+    family: int
+    rules: tuple[Rule, ...]
+
+
+IPVS_OPS = (SetTimeouts, AddService, EditService, DelService, AddDest, EditDest, DelDest)
+
+
+def dest_id(d: IpvsDestination) -> tuple[ServiceKey, str, int]:
+    return (d.service, d.address, d.port)
+
+
+def _rules_of(state: DesiredState, family: int) -> tuple[Rule, ...]:
+    return tuple(r for r in state.rules if r.family == family)
+
+
+def plan(current: DesiredState, desired: DesiredState) -> list[Op]:
+    """The minimal ordered operations that turn ``current`` into ``desired``."""
+    ops: list[Op] = []
+
+    if current.timeouts != desired.timeouts:
+        ops.append(SetTimeouts(desired.timeouts))
+    have_sysctls = dict(current.sysctls)
+    ops += [SetSysctl(n, v) for n, v in sorted(desired.sysctls) if have_sysctls.get(n) != v]
+
+    ops += [AddAddress(a) for a in sorted(desired.addresses - current.addresses)]
+
+    cur_svc = {s.key: s for s in current.services}
+    new_svc = {s.key: s for s in desired.services}
+    cur_dst = {dest_id(d): d for d in current.destinations}
+    new_dst = {dest_id(d): d for d in desired.destinations}
+
+    # Removals: destinations first (including those of services that go), then services.
+    ops += [DelDest(cur_dst[i]) for i in sorted(cur_dst.keys() - new_dst.keys())]
+    ops += [DelService(cur_svc[k]) for k in sorted(cur_svc.keys() - new_svc.keys())]
+
+    for k in sorted(new_svc):
+        if k not in cur_svc:
+            ops.append(AddService(new_svc[k]))
+        elif cur_svc[k] != new_svc[k]:
+            ops.append(EditService(new_svc[k]))
+    for i in sorted(new_dst):
+        if i not in cur_dst:
+            ops.append(AddDest(new_dst[i]))
+        elif cur_dst[i] != new_dst[i]:
+            ops.append(EditDest(new_dst[i]))
+
+    for family in (4, 6):
+        want = _rules_of(desired, family)
+        if _rules_of(current, family) != want:
+            ops.append(ReplaceRules(family, want))
+
+    ops += [DelAddress(a) for a in sorted(current.addresses - desired.addresses)]
+    return ops
+
+
+def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:
+    """The state after applying ``ops`` to ``state``, with the kernel's semantics.
+
+    Deleting a service deletes its destinations. Ops the kernel would refuse (adding what
+    exists, editing what does not) are applied as if they had succeeded: feed this only
+    the ops that were applied (``ApplyResult.applied``).
+    """
+    services = {s.key: s for s in state.services}
+    dests = {dest_id(d): d for d in state.destinations}
+    addresses = set(state.addresses)
+    rules = {4: _rules_of(state, 4), 6: _rules_of(state, 6)}
+    sysctls = dict(state.sysctls)
+    timeouts = state.timeouts
+    for op in ops:
+        match op:
+            case SetTimeouts(t):
+                timeouts = t
+            case SetSysctl(name, value):
+                sysctls[name] = value
+            case AddAddress(a):
+                addresses.add(a)
+            case DelAddress(a):
+                addresses.discard(a)
+            case AddService(s) | EditService(s):
+                services[s.key] = s
+            case DelService(s):
+                services.pop(s.key, None)
+                for i in [i for i in dests if i[0] == s.key]:
+                    del dests[i]
+            case AddDest(d) | EditDest(d):
+                dests[dest_id(d)] = d
+            case DelDest(d):
+                dests.pop(dest_id(d), None)
+            case ReplaceRules(family, new_rules):
+                rules[family] = tuple(new_rules)
+            case _:
+                raise TypeError(f"unknown op {op!r}")
+    return replace(
+        state,
+        services=frozenset(services.values()),
+        destinations=frozenset(dests.values()),
+        addresses=frozenset(addresses),
+        rules=rules[4] + rules[6],
+        sysctls=tuple(sorted(sysctls.items())),
+        timeouts=timeouts,
+    )
+
+
+def inverse(before: DesiredState, ops: Sequence[Op]) -> list[Op]:
+    """Ops that undo ``ops`` once applied to ``before``: ``plan(simulate(before, ops), before)``."""
+    return plan(simulate(before, ops), before)
