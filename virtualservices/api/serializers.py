@@ -4,6 +4,7 @@ import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from appliance.exceptions import django_errors_to_dict
 
@@ -11,7 +12,20 @@ from ..models import VirtualService
 
 
 class CleanModelSerializer(serializers.ModelSerializer):
-    """Validates through the model's full_clean(): the one set of rules the UI and import use too."""
+    """Validates through the model's full_clean(): the one set of rules the UI and import use too.
+
+    DRF's own unique/unique-together validators are dropped: they would answer before the model's rules
+    with other words (e.g. a bare "already exists" where the rules name the service holding the mark).
+    """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
+        return fields
+
+    def get_validators(self):
+        return []
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
