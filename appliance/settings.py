@@ -127,6 +127,9 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = _env_bool("FULCRUM_CELERY_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "drift-check": {"task": "cluster.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
+}
 
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.
 FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")

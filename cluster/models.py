@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -76,3 +77,65 @@ class FloatingIP(Audited):
 
         if family(self.address) == 4 and self.prefixlen and self.prefixlen > 32:
             raise ValidationError({"prefixlen": "An IPv4 prefix length is 1-32."})
+
+
+class ApplyRun(models.Model):
+    """One apply: who, when, what it changed in the kernel, how long it took, and how it ended."""
+
+    QUEUED, RUNNING, SUCCESS, FAILED = "queued", "running", "success", "failed"
+    STATUSES = [(QUEUED, "Queued"), (RUNNING, "Running"), (SUCCESS, "Succeeded"), (FAILED, "Failed, rolled back")]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150)
+    status = models.CharField(max_length=8, choices=STATUSES, default=QUEUED, db_index=True)
+    dataplane = models.CharField(max_length=12, blank=True, help_text="kernel or render-only")
+    reason = models.CharField(max_length=40, default="apply", help_text="apply, drift repair, health, …")
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    change_id = models.BigIntegerField(default=0, help_text="The newest change-log entry this apply includes.")
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_text = models.CharField(max_length=200, blank=True)
+    operation_count = models.PositiveIntegerField(default=0)
+    operations = models.JSONField(default=list, blank=True, help_text="What changed (at most 2,000 lines).")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"apply #{self.pk} {self.status}"
+
+    def report(self) -> str:
+        head = (f"Apply #{self.pk} {self.get_status_display().lower()} on the {self.dataplane} dataplane: "
+                f"{self.operation_count} operation(s) in {self.duration_ms or 0:.0f} ms")
+        lines = [head, *(f"  {line}" for line in self.operations[:50])]
+        if self.operation_count > 50:
+            lines.append(f"  … and {self.operation_count - 50} more")
+        if self.error:
+            lines.append(f"Error: {self.error}")
+        return "\n".join(lines)
+
+
+class AppliedState(models.Model):
+    """The kernel state the last successful apply left (the verified view the next diff starts from)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    state = models.BinaryField(help_text="Pickled dataplane.state.DesiredState (written only by the worker).")
+    run = models.ForeignKey(ApplyRun, null=True, on_delete=models.SET_NULL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class DriftCheck(models.Model):
+    """A comparison of the kernel with the last applied state."""
+
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    drift = models.BooleanField()
+    differences = models.JSONField(default=list, help_text="Operations that would bring the kernel back.")
+    repaired = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]

@@ -1,0 +1,52 @@
+"""Live kernel figures per virtual service and real server: connections, packets, bytes."""
+
+from __future__ import annotations
+
+from dataplane.compiler import service_key
+
+from .apply import make_driver, stored_state
+from .compile import cluster_spec
+from .runtime import dataplane_mode
+
+COUNTERS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes", "cps", "inpps", "outpps", "inbps", "outbps")
+
+
+def _counters(stats: dict) -> dict:
+    return {name: int(stats.get(name, 0)) for name in COUNTERS}
+
+
+def kernel_status() -> dict:
+    """The IPVS table joined with the configuration, so each figure has its service and server."""
+    _, stored = stored_state()
+    driver = make_driver(stored)
+    try:
+        table = driver.read_ipvs()
+    finally:
+        driver.close()
+    services = {entry.service.key: entry for entry in table.services}
+    dests: dict = {}
+    for entry in table.destinations:
+        dests[(entry.dest.service, entry.dest.address, entry.dest.port)] = entry
+    out = []
+    for spec in cluster_spec().services:
+        key = service_key(spec) if spec.enabled else None
+        entry = services.get(key)
+        servers = []
+        for rs in spec.real_servers:
+            port = key.port if key is not None and rs.port is None else (rs.port or 0)
+            d = dests.pop((key, rs.address, port), None)
+            servers.append({
+                "id": rs.id, "label": rs.label, "address": rs.address, "port": port,
+                "in_kernel": d is not None, "weight": d.dest.weight if d else None,
+                "active_conns": d.active_conns if d else 0, "inactive_conns": d.inactive_conns if d else 0,
+                "persistent_conns": d.persist_conns if d else 0, **_counters(d.stats if d else {}),
+            })
+        active = sum(s["active_conns"] for s in servers)
+        inactive = sum(s["inactive_conns"] for s in servers)
+        fallback = [{"address": k[1], "port": k[2], "active_conns": e.active_conns,
+                     "inactive_conns": e.inactive_conns} for k, e in list(dests.items()) if k[0] == key]
+        out.append({"id": spec.id, "label": spec.label, "in_kernel": entry is not None,
+                    "active_conns": active + sum(f["active_conns"] for f in fallback),
+                    "inactive_conns": inactive + sum(f["inactive_conns"] for f in fallback),
+                    **_counters(entry.stats if entry else {}), "real_servers": servers, "fallback": fallback})
+    return {"dataplane": dataplane_mode(), "services": out}
