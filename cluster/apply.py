@@ -28,7 +28,7 @@ from dataplane.diff import Op, plan, simulate
 from dataplane.state import DesiredState
 
 from .compile import cluster_spec
-from .models import AppliedState, ApplyRun
+from .models import AppliedState, ApplyRun, ClusterSettings
 from .runtime import dataplane_mode
 
 log = logging.getLogger("fulcrum.apply")
@@ -39,7 +39,7 @@ CONFIG_OBJECT_TYPES = ("virtualservice", "realserver", "floatingip", "clusterset
 
 Progress = Callable[[int, int, str], None]
 
-_verified: dict[str, object] = {"run_id": None, "state": None}
+_verified: dict[str, object] = {"version": None, "state": None}
 
 
 class ApplyBusy(RuntimeError):
@@ -70,18 +70,24 @@ def make_driver(stored: DesiredState | None = None):
     return RenderOnlyDriver(state=stored or DesiredState.empty())
 
 
-def stored_state() -> tuple[int | None, DesiredState | None]:
+def _version(row: AppliedState) -> str:
+    # Run id and write time: ids can repeat (a test's rolled-back transaction), both together do not.
+    return f"{row.run_id}@{row.updated_at.isoformat()}"
+
+
+def stored_state() -> tuple[str | None, DesiredState | None]:
+    """(version, state) of the last successful apply, or (None, None)."""
     row = AppliedState.objects.filter(pk=1).first()
-    return (row.run_id, pickle.loads(row.state)) if row else (None, None)
+    return (_version(row), pickle.loads(row.state)) if row else (None, None)
 
 
 def forget_verified_view() -> None:
     """Drift was suspected: the next apply reads the kernel again."""
-    _verified.update(run_id=None, state=None)
+    _verified.update(version=None, state=None)
 
 
-def _current_state(driver, desired: DesiredState, run_id, stored) -> DesiredState:
-    if _verified["state"] is not None and _verified["run_id"] == run_id:
+def _current_state(driver, desired: DesiredState, version, stored) -> DesiredState:
+    if _verified["state"] is not None and _verified["version"] == version:
         return _verified["state"]
     names = {n for n, _ in desired.sysctls} | {n for n, _ in (stored.sysctls if stored else ())}
     return driver.read(sysctl_names=names)
@@ -132,12 +138,13 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
                 progress(done, total, text)
 
         try:
+            ClusterSettings.load()  # created on first use: that must not count as a change after this apply
             change_id = latest_change_id()
             desired = compile_state(cluster_spec())
-            run_id, stored = stored_state()
+            version, stored = stored_state()
             driver = make_driver(stored)
             try:
-                current = _current_state(driver, desired, run_id, stored)
+                current = _current_state(driver, desired, version, stored)
                 ops = plan(current, desired)
                 report(0, len(ops), "planned")
                 applied, failed = _apply_chunked(driver, ops, report)
@@ -174,8 +181,8 @@ def _failure_text(failed, rollback_error: str) -> str:
 
 def _record_success(run: ApplyRun, desired: DesiredState) -> None:
     with transaction.atomic():
-        AppliedState.objects.update_or_create(pk=1, defaults={"state": pickle.dumps(desired), "run": run})
-    _verified.update(run_id=run.pk, state=desired)
+        row, _ = AppliedState.objects.update_or_create(pk=1, defaults={"state": pickle.dumps(desired), "run": run})
+    _verified.update(version=_version(row), state=desired)
 
 
 def _finish(run: ApplyRun, status: str, ops: list[Op], started: float, change_id: int, error: str = "") -> None:

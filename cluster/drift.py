@@ -13,7 +13,7 @@ log = logging.getLogger("fulcrum.drift")
 
 
 def check_drift(repair: bool | None = None) -> DriftCheck:
-    run_id, stored = stored_state()
+    version, stored = stored_state()
     if stored is None:
         return DriftCheck.objects.create(drift=False, differences=[], error="nothing applied yet")
     if repair is None:
@@ -33,7 +33,7 @@ def check_drift(repair: bool | None = None) -> DriftCheck:
                     repaired = result.ok
                     error = "; ".join(f"{op.describe()}: {err}" for op, err in result.failed)
                     if repaired:
-                        _verified.update(run_id=run_id, state=stored)
+                        _verified.update(version=version, state=stored)
                         log.warning("drift repaired (lock is on)")
         finally:
             driver.close()
