@@ -1,0 +1,25 @@
+"""docker-compose.yml: every process is there, and privileges go only where the kernel is touched."""
+
+from pathlib import Path
+
+import yaml
+
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+KERNEL_TOUCHING = {"worker", "healthcheckd"}
+
+
+def test_every_process_has_a_service():
+    assert {"web", "worker", "beat", "healthcheckd", "redis", "postgres"} <= set(SERVICES)
+
+
+def test_only_kernel_touching_processes_get_host_network_and_net_admin():
+    for name, svc in SERVICES.items():
+        privileged = svc.get("network_mode") == "host" or "NET_ADMIN" in svc.get("cap_add", [])
+        assert privileged == (name in KERNEL_TOUCHING), name
+
+
+def test_fulcrum_processes_restart_and_web_is_checked():
+    for name in ("web", "worker", "beat", "healthcheckd"):
+        assert SERVICES[name]["restart"] == "unless-stopped"
+    assert "healthcheck" in SERVICES["web"]
