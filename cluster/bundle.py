@@ -90,8 +90,15 @@ def _build(model, data, path: str, errors: _Errors, allowed: list[str]):
 
 
 def _clean(instance, path, errors: _Errors, exclude=None):
+    """The model's field checks, then (only if they pass) its domain rules, as a ModelForm does: the rules
+    compare values, so they must see cleaned ones (an int, not the string "x")."""
     try:
-        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        instance.clean_fields(exclude=exclude)
+    except ValidationError as exc:
+        errors.add_validation(path, exc)
+        return
+    try:
+        instance.clean()
     except ValidationError as exc:
         errors.add_validation(path, exc)
 
@@ -143,10 +150,13 @@ def _parse_services(items, errors: _Errors):
     for i, data in enumerate(items):
         data = dict(data) if isinstance(data, dict) else data
         rs_data = data.pop("real_servers", []) if isinstance(data, dict) else []
+        if not isinstance(rs_data, list):
+            errors.add(f"virtual_services[{i}].real_servers", ["Must be a list."])
+            rs_data = []
         svc = _build(VirtualService, data, f"virtual_services[{i}]", errors, vs_fields)
         if svc is not None:
             services.append(svc)
-            raw_servers.append((i, rs_data if isinstance(rs_data, list) else []))
+            raw_servers.append((i, rs_data))
     _unique(errors, "virtual_services", [s.label for s in services], "label")
 
     by_vip: dict[str, list] = defaultdict(list)
@@ -173,7 +183,8 @@ def _parse_services(items, errors: _Errors):
             rs._peers = [o for _, o in built if o is not rs and str(o.address) == str(rs.address)]
             _clean(rs, f"virtual_services[{i}].real_servers[{j}]", errors, exclude=["service"])
             servers.append(rs)
-    _assign_marks(services)
+    if not errors.by_path:  # marks are numbers only once every field is clean
+        _assign_marks(services)
     return services, servers
 
 

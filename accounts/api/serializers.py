@@ -21,19 +21,21 @@ class NewApiTokenSerializer(ApiTokenSerializer):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
 
 
+class RoleField(serializers.ChoiceField):
+    """The user's role, read through accounts.roles (superusers are admins; no profile: read-only)."""
+
+    def get_attribute(self, instance):
+        return role_of(instance)
+
+
 class UserSerializer(serializers.ModelSerializer):
-    role = serializers.ChoiceField(choices=ROLE_CHOICES)
+    role = RoleField(choices=ROLE_CHOICES)
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
 
     class Meta:
         model = get_user_model()
         fields = ["id", "username", "email", "is_active", "role", "password", "last_login", "date_joined"]
         read_only_fields = ["last_login", "date_joined"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["role"] = role_of(instance)
-        return data
 
     def validate_password(self, value):
         try:
@@ -63,5 +65,5 @@ class UserSerializer(serializers.ModelSerializer):
             instance.set_password(password)
         instance.save()
         if role:
-            Profile.objects.update_or_create(user=instance, defaults={"role": role})
+            instance.profile, _ = Profile.objects.update_or_create(user=instance, defaults={"role": role})
         return instance
