@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from .views import RealServerHealthView
+
+urlpatterns: list = [
+    path("real-servers/<int:pk>/health", RealServerHealthView.as_view(), name="realserver-health"),
+]

@@ -1,0 +1,429 @@
+"""healthcheckd: the engine + the database + Redis + the dataplane driver.
+
+* Loads every enabled service's real servers and check settings from the database, and
+  reloads at once when CHANNEL says the configuration changed (and every ``reload_every``
+  seconds anyway, in case a message was lost while Redis was away).
+* On a transition: sets the destination's weight in the kernel directly (quiesce to 0 or
+  remove per ``on_down``, restore the configured weight, fallback server in/out), with the
+  rules of ``dataplane.compiler`` applied to that one service; stores the health in the
+  RealServer row (``QuerySet.update``: no change-log entry) and a HealthEvent; mails the
+  service's alert address.
+* Publishes live status to the Redis hash STATUS_KEY (field = real server id, JSON value)
+  and a heartbeat key, for pages and ``GET /api/v1/real-servers/{id}/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dataplane.compiler import compile_state, service_key
+from dataplane.config import ClusterSpec, ServiceSpec
+from dataplane.diff import AddDest, DelDest, EditDest, Op, dest_id
+from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
+from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
+
+from .signals import CHANNEL
+
+STATUS_KEY = "fulcrum:health"
+HEARTBEAT_KEY = "fulcrum:healthcheckd"
+log = logging.getLogger("healthcheckd")
+
+
+def scripts_dir() -> Path:
+    from django.conf import settings
+
+    configured = getattr(settings, "FULCRUM_CHECK_SCRIPTS_DIR", None) or os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR")
+    return Path(configured) if configured else Path(settings.DATA_DIR) / "checks"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class Config:
+    """What the database says, as plain data."""
+
+    services: dict[int, ServiceSpec] = field(default_factory=dict)  # by service id
+    service_of: dict[int, int] = field(default_factory=dict)  # real server id -> service id
+    targets: list[Target] = field(default_factory=list)
+    initial: dict[int, tuple[str, float | None]] = field(default_factory=dict)
+    alert: dict[int, str] = field(default_factory=dict)  # service id -> e-mail address
+    check_type: dict[int, str] = field(default_factory=dict)  # service id -> check type
+
+
+def check_port(svc, rs) -> int | None:
+    """The port a check goes to: the check's own, else the real server's, else the VIP's."""
+    if svc.check_port:
+        return svc.check_port
+    if rs.port:
+        return rs.port
+    if svc.single_port:
+        return svc.single_port
+    if svc.check_type in DEFAULT_PORTS:
+        return None  # the check type's well-known port (IKEv2 500, RADIUS 1812, ...)
+    ranges = svc.port_ranges
+    return ranges[0].first if ranges else None
+
+
+def check_spec(svc, rs, script_dir: str) -> CheckSpec:
+    ranges = svc.port_ranges
+    return CheckSpec(
+        type=svc.check_type, address=str(rs.address), port=check_port(svc, rs), timeout=svc.check_timeout,
+        method=svc.check_method, request=svc.check_request, response=svc.check_response,
+        status=svc.check_status, vhost=svc.check_vhost, secret=svc.check_secret, script=svc.check_script,
+        script_dir=script_dir, vip=str(svc.vip), vip_port=ranges[0].first if ranges else None,
+    )
+
+
+def load_config() -> Config:
+    """Read the configuration (two queries). Runs in the database thread."""
+    from cluster.compile import service_spec
+    from realservers.models import RealServer
+    from virtualservices.models import VirtualService
+
+    script_dir = str(scripts_dir())
+    config = Config()
+    by_service: dict[int, list] = {}
+    for rs in RealServer.objects.order_by("service_id", "label"):
+        by_service.setdefault(rs.service_id, []).append(rs)
+    for svc in VirtualService.objects.filter(enabled=True):
+        servers = by_service.get(svc.id, [])
+        config.services[svc.id] = service_spec(svc, servers)
+        config.alert[svc.id] = svc.alert_email
+        config.check_type[svc.id] = svc.check_type
+        for rs in servers:
+            config.service_of[rs.id] = svc.id
+            config.targets.append(Target(rs.id, check_spec(svc, rs, script_dir), svc.check_interval,
+                                         svc.check_rise, svc.check_fall))
+            since = rs.health_since.timestamp() if rs.health_since else None
+            config.initial[rs.id] = (rs.health, since)
+    return config
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def _with_health(spec: ServiceSpec, rs_id: int, health: str) -> ServiceSpec:
+    return replace(spec, real_servers=tuple(replace(r, health=health) if r.id == rs_id else r
+                                            for r in spec.real_servers))
+
+
+def destination_changes(before: ServiceSpec, after: ServiceSpec) -> tuple[set, dict]:
+    """The destinations a health change touches, and what each must become (absent: removed).
+
+    Both sides are compiled by ``dataplane.compiler``: quiesce/remove, admin drain/halt and
+    the fallback server follow the same rules as a full apply.
+    """
+    b = compile_state(ClusterSpec(services=(before,))).destinations
+    a = compile_state(ClusterSpec(services=(after,))).destinations
+    touched = {dest_id(d) for d in b ^ a}
+    return touched, {dest_id(d): d for d in a if dest_id(d) in touched}
+
+
+def plan_destinations(touched: set, want: dict, have: dict) -> list[Op]:
+    """Ops for the touched destinations, from what the kernel holds. New weights before removals,
+    so a service never passes through "no destination" while the fallback is switched."""
+    ops: list[Op] = []
+    for i in sorted(touched):
+        if i in want and i not in have:
+            ops.append(AddDest(want[i]))
+        elif i in want and have[i] != want[i]:
+            ops.append(EditDest(want[i]))
+    ops += [DelDest(have[i]) for i in sorted(touched) if i in have and i not in want]
+    return ops
+
+
+def describe_ops(ops: list[Op], spec: ServiceSpec) -> str:
+    key = service_key(spec)
+    fallback = (spec.fallback_address, key.port if spec.fallback_port is None else spec.fallback_port)
+    real = {(r.address, key.port if r.port is None else r.port) for r in spec.real_servers}
+    words = []
+    for op in ops:
+        d = op.dest
+        at = (d.address, d.port)
+        who = "fallback" if at == fallback and at not in real else f"{d.address}:{d.port}"
+        if isinstance(op, DelDest):
+            words.append(f"{who} out" if who == "fallback" else f"{who} removed")
+        elif who == "fallback":
+            words.append("fallback in")
+        else:
+            words.append(f"{who} weight {d.weight}")
+    return ", ".join(words)
+
+
+class KernelWeights:
+    """Reads and changes one service's destinations through a dataplane driver."""
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def current(self, key) -> dict | None:
+        """The service's destinations as the kernel holds them; None if the service is absent."""
+        ipvs = getattr(self.driver, "ipvs", None)
+        if ipvs is not None:
+            try:
+                return {dest_id(e.dest): e.dest for e in ipvs.dests(key)}
+            except OSError:
+                return None
+        state = self.driver.state
+        if key not in {s.key for s in state.services}:
+            return None
+        return {dest_id(d): d for d in state.destinations if d.service == key}
+
+    def change(self, before: ServiceSpec, after: ServiceSpec) -> str:
+        touched, want = destination_changes(before, after)
+        if not touched:
+            return "no kernel change"
+        key = service_key(after)
+        have = self.current(key)
+        if have is None:
+            return "service not in the kernel (not applied yet): no kernel change"
+        have = {i: d for i, d in have.items() if i in touched}
+        ops = plan_destinations(touched, want, have)
+        if not ops:
+            return "kernel already right"
+        result = self.driver.apply(ops)
+        if not result.ok:
+            op, error = result.failed[0] if result.failed else (ops[result.attempted - 1], "not attempted")
+            return f"kernel refused {type(op).__name__}: {error}"
+        return describe_ops(ops, after)
+
+
+def make_driver(mode: str | None = None):
+    """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice."""
+    from dataplane.kernel import KernelDriver, RenderOnlyDriver
+
+    if mode is None:
+        from cluster.runtime import dataplane_mode
+
+        mode = dataplane_mode()
+    return KernelDriver() if mode == "kernel" else RenderOnlyDriver()
+
+
+# --------------------------------------------------------------------------- the daemon
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts else None
+
+
+def status_json(target: Target, status: Status) -> str:
+    last = status.last
+    return json.dumps({
+        "state": status.state, "since": status.since, "check_type": target.spec.type,
+        "ok": last.ok if last else None, "reason": last.reason if last else "",
+        "latency_ms": round(last.seconds * 1000, 2) if last else None,
+        "checked_at": status.checked_at or None, "checks": status.checks, "interval": target.interval,
+    })
+
+
+@dataclass
+class TransitionEvent:
+    key: int
+    old: str
+    new: str
+    result: CheckResult
+    at: float
+    target: Target
+
+
+class HealthDaemon:
+    def __init__(self, driver=None, *, redis_url: str | None = None, reload_every: float = 30.0,
+                 flush_every: float = 0.5, kernel: bool = True, alerts: bool = True):
+        self.driver = driver
+        self.weights = KernelWeights(driver) if (driver is not None and kernel) else None
+        self.redis_url = redis_url
+        self.reload_every = reload_every
+        self.flush_every = flush_every
+        self.alerts = alerts
+        self.engine = Engine(on_transition=self._on_transition)
+        self.config = Config()
+        self.transitions: asyncio.Queue[TransitionEvent] = asyncio.Queue()
+        self.reload_now = asyncio.Event()
+        self.redis = None
+        self.redis_ok = False
+        self.removed: set[int] = set()  # status fields to delete from Redis
+        self.handled = 0  # transitions fully handled (for tests)
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="healthcheckd-db")
+        self._kernel = ThreadPoolExecutor(1, thread_name_prefix="healthcheckd-kernel")
+
+    # --- running
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.reload()
+        tasks = [asyncio.create_task(c) for c in (self._transitions_loop(), self._reload_loop(),
+                                                  self._flush_loop(), self._subscribe_loop())]
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.engine.close()
+            if self.redis is not None:
+                with contextlib.suppress(Exception):
+                    await self.redis.aclose()
+            self._db.shutdown(wait=True)
+            self._kernel.shutdown(wait=True)
+
+    async def _in_db(self, func, *args):
+        def call():
+            from django.db import close_old_connections
+
+            close_old_connections()
+            return func(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._db, call)
+
+    async def reload(self) -> None:
+        config = await self._in_db(load_config)
+        # Health the engine already knows beats the database's (a transition may be in flight).
+        for svc_id, spec in list(config.services.items()):
+            servers = []
+            for rs in spec.real_servers:
+                st = self.engine.status.get(rs.id)
+                servers.append(replace(rs, health=st.state) if st is not None else rs)
+            config.services[svc_id] = replace(spec, real_servers=tuple(servers))
+        gone = set(self.engine.targets) - set(config.service_of)
+        self.removed |= gone
+        self.config = config
+        self.engine.update(config.targets, config.initial)
+        log.info("watching %d real servers in %d services", len(config.targets), len(config.services))
+
+    async def _reload_loop(self) -> None:
+        while True:
+            timeout = self.reload_every if self.redis_ok else min(self.reload_every, 5.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.reload_now.wait()
+            await asyncio.sleep(0.05)  # coalesce a burst of changes
+            self.reload_now.clear()
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("reloading the configuration failed; keeping the last one")
+
+    async def _redis(self):
+        if self.redis is None:
+            import redis.asyncio as aioredis
+            from django.conf import settings
+
+            self.redis = aioredis.Redis.from_url(self.redis_url or settings.REDIS_URL, socket_connect_timeout=1.0,
+                                                 socket_timeout=5.0)
+        return self.redis
+
+    async def _subscribe_loop(self) -> None:
+        while True:
+            try:
+                client = await self._redis()
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(CHANNEL)
+                if not self.redis_ok:
+                    log.info("listening for configuration changes on Redis channel %s", CHANNEL)
+                self.redis_ok = True
+                self.reload_now.set()  # changes may have been missed while not subscribed
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.reload_now.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if self.redis_ok:
+                    log.warning("Redis unavailable (%s): reloading every 5 s until it returns", e)
+                self.redis_ok = False
+                await asyncio.sleep(2.0)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_every)
+            await self.flush()
+
+    async def flush(self) -> None:
+        dirty, self.engine.dirty = self.engine.dirty, set()
+        removed, self.removed = self.removed, set()
+        try:
+            client = await self._redis()
+            pipe = client.pipeline(transaction=False)
+            mapping = {str(k): status_json(self.engine.targets[k], self.engine.status[k])
+                       for k in dirty if k in self.engine.targets}
+            if mapping:
+                pipe.hset(STATUS_KEY, mapping=mapping)
+            if removed:
+                pipe.hdel(STATUS_KEY, *[str(k) for k in removed])
+            pipe.set(HEARTBEAT_KEY, json.dumps({"pid": os.getpid(), "at": time.time(),
+                                                "targets": len(self.engine.targets),
+                                                "checks": self.engine.checks_done}), ex=10)
+            await pipe.execute()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.engine.dirty |= dirty  # publish them once Redis is back
+            self.removed |= removed
+
+    # --- transitions
+
+    def _on_transition(self, target: Target, status: Status, old: str, result: CheckResult) -> None:
+        self.transitions.put_nowait(TransitionEvent(target.key, old, status.state, result, status.since, target))
+
+    async def _transitions_loop(self) -> None:
+        while True:
+            event = await self.transitions.get()
+            try:
+                await self.handle(event)
+            except Exception:
+                log.exception("handling the transition of real server %s failed", event.key)
+            self.handled += 1
+
+    async def handle(self, ev: TransitionEvent) -> None:
+        svc_id = self.config.service_of.get(ev.key)
+        if svc_id is None:
+            return
+        before = self.config.services[svc_id]
+        after = _with_health(before, ev.key, ev.new)
+        self.config.services[svc_id] = after
+        action = "no kernel change"
+        if self.weights is not None:
+            action = await asyncio.get_running_loop().run_in_executor(self._kernel, self.weights.change, before, after)
+        rs = next(r for r in after.real_servers if r.id == ev.key)
+        log.info("%s/%s %s: %s -> %s (%s); %s", after.label, rs.label, rs.address, ev.old, ev.new,
+                 ev.result.reason, action)
+        self.engine.dirty.add(ev.key)
+        await self._in_db(self._record, ev, svc_id, after, rs, action)
+
+    def _record(self, ev: TransitionEvent, svc_id: int, spec: ServiceSpec, rs, action: str) -> None:
+        from realservers.models import RealServer
+
+        from .models import HealthEvent
+
+        at = datetime.fromtimestamp(ev.at, UTC)
+        updated = RealServer.objects.filter(pk=ev.key).update(health=ev.new, health_since=at)
+        if not updated:
+            return  # deleted meanwhile
+        HealthEvent.objects.create(real_server_id=ev.key, at=at, old_state=ev.old, new_state=ev.new,
+                                   check_type=ev.target.spec.type, reason=ev.result.reason[:300],
+                                   action=action[:200])
+        address = self.config.alert.get(svc_id)
+        if self.alerts and address and ev.new in (UP, DOWN) and ev.old != UNKNOWN:
+            send_alert(address, spec, rs, ev, action)
+
+
+def send_alert(address: str, spec: ServiceSpec, rs, ev: TransitionEvent, action: str) -> None:
+    from django.core.mail import send_mail
+
+    subject = f"[Fulcrum] {spec.label}/{rs.label} is {ev.new.upper()}"
+    body = (f"Real server {rs.label} ({rs.address}) of virtual service {spec.label} ({spec.vip}) "
+            f"went from {ev.old} to {ev.new} at {_iso(ev.at)}.\n\n"
+            f"Check: {ev.target.spec.type}\nReason: {ev.result.reason}\nKernel: {action}\n")
+    try:
+        send_mail(subject, body, None, [address], fail_silently=False)
+    except Exception as e:
+        log.warning("alert mail to %s failed: %s", address, e)
