@@ -33,6 +33,7 @@ import os
 import shlex
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -436,7 +437,10 @@ class Net:
 
     Every namespace routes through the load balancer (default gateways 10.8.0.1 / 10.9.0.1),
     so NAT, SNAT and DR all work; ``dr_vip`` puts a VIP on the real servers' ``lo`` with the
-    ARP settings DR needs.
+    ARP settings DR needs. Put IPv6 VIPs outside the two on-link /64s (e.g. fd00:7::/64):
+    Linux answers neighbour solicitations only for addresses on the asking interface.
+    Servers reply from the address they were asked on (IP_PKTINFO) and clients use connected
+    UDP sockets, so a reply from the wrong source is lost, as it would be for a real client.
     """
 
     client: Host
@@ -484,6 +488,10 @@ class Net:
         # "ip -n NS" inside a batch needs ip >= 5.x; run line by line where unsupported.
         for line in lines:
             sh("ip", *shlex.split(line))
+        # In the lab the load balancer is also the real servers' router, so DR replies (source:
+        # the VIP, which the LB holds too) come back through it; without accept_local it drops
+        # them as "martian" (source is a local address). A real network routes them elsewhere.
+        _write_sysctl("net/ipv4/conf/back/accept_local", "1")
         return cls(client=client, servers=hosts[1:])
 
     def dr_vip(self, *vips: str) -> None:
@@ -556,8 +564,9 @@ class Net:
         try:
             if sport and sock is None:
                 s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", sport))
-            s.sendto(b"?", (addr, port))
-            data, _ = s.recvfrom(512)
+            s.connect((addr, port))  # a reply from any other source is dropped
+            s.send(b"?")
+            data = s.recv(512)
             return data.decode().split()
         finally:
             if sock is None:
@@ -599,11 +608,30 @@ def _tcp_conn(conn: socket.socket, peer, ns: str, port: int) -> None:
             return
 
 
+IP_PKTINFO = 8
+_IN_PKTINFO = struct.Struct("=i4s4s")
+_IN6_PKTINFO = struct.Struct("=16si")
+
+
 def _udp_loop(s: socket.socket, ns: str, port: int) -> None:
+    v6 = s.family == socket.AF_INET6
+    if v6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     while True:
         try:
-            _, peer = s.recvfrom(2048)
-            s.sendto(f"{ns} {peer[0]} {peer[1]} {port}\n".encode(), peer)
+            _, anc, _, peer = s.recvmsg(2048, 256)
+            reply = f"{ns} {peer[0]} {peer[1]} {port}\n".encode()
+            cmsgs = []
+            for _level, kind, data in anc:
+                if v6 and kind == socket.IPV6_PKTINFO:
+                    addr, _ = _IN6_PKTINFO.unpack_from(data)
+                    cmsgs = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(addr, 0))]
+                elif not v6 and kind == IP_PKTINFO:
+                    _, _, dst = _IN_PKTINFO.unpack_from(data)
+                    cmsgs = [(socket.IPPROTO_IP, IP_PKTINFO, _IN_PKTINFO.pack(0, dst, b"\0" * 4))]
+            s.sendmsg([reply], cmsgs, 0, peer)  # from the address we were asked on
         except OSError:
             return
 
