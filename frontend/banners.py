@@ -16,5 +16,6 @@ def banners() -> list[dict]:
                                                 "privilege), so Apply renders the kernel state without "
                                                 "changing the kernel."})
     if facts["database"] == "sqlite":
-        out.append({"level": "info", "text": "Embedded database (SQLite). Set DATABASE_URL for PostgreSQL."})
+        out.append({"level": "info", "short": "SQLite database",
+                    "text": "Embedded database (SQLite). Set DATABASE_URL for PostgreSQL."})
     return out

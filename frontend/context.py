@@ -1,16 +1,68 @@
-"""Template context every page shares: the user's capabilities and the appliance banners."""
+"""Template context every page shares: the user's capabilities, the appliance banners, the apply state."""
+
+import socket
 
 from accounts.roles import APPLY, CONFIGURE, OPERATE, can, role_of
+from cluster.runtime import dataplane_mode
 
 from .banners import banners
+
+HOSTNAME = socket.gethostname()
+
+# The menus, as on commercial appliances: (group, [(url name, label, other url names that light it)]).
+NAV = [
+    ("", [("overview", "System Overview", ())]),
+    ("Local Configuration", [("local", "Hostname, DNS & interfaces", ())]),
+    ("Cluster Configuration", [
+        ("service-list", "Layer 4 Virtual Services", ("service-add", "service-edit", "service-delete",
+                                                     "service-checklist", "checklists")),
+        ("server-list", "Real Servers", ("server-add", "server-edit", "server-delete")),
+        ("aovpn-wizard", "Always On VPN wizard", ()),
+        ("advanced", "Advanced: Autonat & timeouts", ()),
+        ("floating-ips", "Floating IPs", ("floating-ip-add", "floating-ip-edit", "floating-ip-delete")),
+        ("ha", "HA pair", ()),
+    ]),
+    ("Maintenance", [
+        ("apply", "Apply configuration", ()),
+        ("backup", "Backup & restore", ("restore-confirm",)),
+        ("users", "Users", ("user-add", "user-edit", "user-delete")),
+        ("tokens", "API tokens", ()),
+        ("password", "Change password", ()),
+    ]),
+    ("Monitor", [
+        ("view-config", "View Configuration", ()),
+        ("reports", "Reports", ()),
+        ("logs", "Logs", ()),
+    ]),
+]
+ADMIN_ONLY = {"users", "aovpn-wizard"}
+
+
+def nav(request, is_admin: bool):
+    match = getattr(request, "resolver_match", None)
+    current = match.url_name if match else None
+    out = []
+    for group, items in NAV:
+        out.append((group, [{"name": name, "label": label, "active": current == name or current in also}
+                            for name, label, also in items if is_admin or name not in ADMIN_ONLY]))
+    return out
 
 
 def appliance(request):
     user = getattr(request, "user", None)
-    return {
+    authed = user is not None and user.is_authenticated
+    context = {
         "role": role_of(user),
         "can_configure": can(user, CONFIGURE),
         "can_operate": can(user, OPERATE),
         "can_apply": can(user, APPLY),
-        "banners": banners() if user is not None and user.is_authenticated else [],
+        "banners": banners() if authed else [],
+        "hostname": HOSTNAME,
     }
+    if authed:
+        from .applyinfo import apply_summary
+
+        context["apply_state"] = apply_summary()
+        context["nav"] = nav(request, context["can_configure"])
+        context["dataplane_mode"] = dataplane_mode()
+    return context

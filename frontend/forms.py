@@ -1,18 +1,204 @@
-from django import forms
+"""WebUI forms. Validation is the models' own (model.clean → virtualservices.validation), shared with the API."""
 
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+
+from accounts.roles import ROLE_CHOICES
+from cluster.models import ClusterSettings, FloatingIP
+from dataplane import config as dp
 from realservers.models import RealServer
 from virtualservices.models import VirtualService
 
+METHOD_CHOICE_HELP = {
+    dp.DR: "Fastest and transparent. Each real server must hold the VIP on a loopback adapter and never "
+           "answer ARP for it (Linux: arp_ignore=1, arp_announce=2; Windows: loopback adapter, weak host "
+           "send/receive). Ports cannot be translated. The appliance needs an interface in the real servers' "
+           "subnet.",
+    dp.NAT: "Transparent. Each real server's default gateway must be the load balancer (ideally a floating "
+            "IP). Real servers that reach the Internet need Autonat. Ports can be translated.",
+    dp.SNAT: "Real servers see the load balancer's address; nothing to change on them. Not transparent: "
+             "not for IKEv2, since Windows limits IPsec security associations per source address.",
+    dp.TUN: "IP-in-IP to real servers that decapsulate (they hold the VIP on a tunnel interface). "
+            "Ports cannot be translated.",
+}
 
-class VirtualServiceForm(forms.ModelForm):
+SERVICE_SECTIONS = [
+    ("Service", "What clients connect to.",
+     ["label", "description", "enabled", "vip", "ports", "protocol", "fwmark"]),
+    ("Forwarding", "How the load balancer passes connections to the real servers.",
+     ["method", "scheduler", "snat_source"]),
+    ("Persistence", "Keep a client on one real server. IKEv2 needs it: IKE (500) and NAT-T (4500) must reach "
+                    "the same server.",
+     ["persistent", "persistence_timeout", "persistence_netmask"]),
+    ("Fallback server", "Answers while no real server is available (a 'sorry' page or a maintenance server).",
+     ["fallback_address", "fallback_port"]),
+    ("Health check", "How the appliance decides a real server is up. SSTP checks the SSTP URL over HTTPS, "
+                     "IKEv2 sends IKE_SA_INIT, RADIUS sends an Access-Request and needs the shared secret.",
+     ["check_type", "check_port", "check_interval", "check_timeout", "check_rise", "check_fall", "on_down",
+      "check_method", "check_request", "check_response", "check_status", "check_vhost", "check_secret",
+      "check_script"]),
+    ("Alerts", "", ["alert_email"]),
+]
+
+
+class SectionsMixin:
+    sections: list = []
+
+    def fieldsets(self):
+        for title, intro, names in self.sections:
+            yield {"title": title, "intro": intro, "fields": [self[n] for n in names if n in self.fields]}
+
+
+class VirtualServiceForm(SectionsMixin, forms.ModelForm):
+    sections = SERVICE_SECTIONS
+
     class Meta:
         model = VirtualService
         exclude = ["created_at", "updated_at"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2}),
-                   "check_secret": forms.PasswordInput(render_value=True)}
+                   "check_secret": forms.PasswordInput(render_value=True),
+                   "method": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["method"].help_text = ""
+        self.fields["ports"].widget.attrs["placeholder"] = "443 or 500,4500 or 8000-8010"
+        self.fields["vip"].widget.attrs["placeholder"] = "192.0.2.10"
+        for name in ("check_interval", "check_timeout"):
+            self.fields[name].widget.attrs["step"] = "0.1"
+
+    def method_choices(self):
+        return [(value, label, METHOD_CHOICE_HELP.get(value, ""))
+                for value, label in self.fields["method"].choices if value]
 
 
 class RealServerForm(forms.ModelForm):
     class Meta:
         model = RealServer
         fields = ["label", "address", "port", "weight", "min_conns", "max_conns", "admin_state"]
+
+
+class ClusterSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ClusterSettings
+        exclude = ["updated_at"]
+
+
+class FloatingIPForm(forms.ModelForm):
+    class Meta:
+        model = FloatingIP
+        fields = ["address", "prefixlen", "interface", "description"]
+
+
+def _addresses(text: str) -> list[str]:
+    return [a for a in text.replace(",", " ").split() if a]
+
+
+class AovpnForm(forms.Form):
+    label_prefix = forms.CharField(initial="AOVPN", max_length=40,
+                                   help_text="Services are named PREFIX-SSTP, PREFIX-IKEv2 and PREFIX-NPS.")
+    vip = forms.GenericIPAddressField(label="VPN VIP", help_text="The address VPN clients connect to "
+                                                                 "(public DNS name of the VPN).")
+    vpn_servers = forms.CharField(label="VPN servers (RRAS)", widget=forms.Textarea(attrs={"rows": 3}),
+                                  help_text="Addresses of the Windows RRAS servers, one per line or comma "
+                                            "separated.")
+    sstp_method = forms.ChoiceField(label="SSTP method", choices=[(dp.SNAT, "SNAT (no change on the servers)"),
+                                                                 (dp.DR, "Direct Routing"), (dp.NAT, "NAT")],
+                                    initial=dp.SNAT, widget=forms.RadioSelect,
+                                    help_text="SSTP is TLS on 443/TCP: any method works; SNAT needs no change on "
+                                              "the RRAS servers.")
+    ikev2_method = forms.ChoiceField(label="IKEv2 method", choices=[(dp.DR, "Direct Routing"), (dp.NAT, "NAT")],
+                                     initial=dp.DR, widget=forms.RadioSelect,
+                                     help_text="IKEv2 needs a transparent method: Windows limits IPsec security "
+                                               "associations per source address, so SNAT (all clients from one "
+                                               "address) breaks it. DR needs the VIP on a loopback adapter of "
+                                               "each RRAS server; NAT needs the load balancer as their gateway.")
+    nps_vip = forms.GenericIPAddressField(label="NPS VIP", required=False,
+                                          help_text="Optional: a separate internal VIP for RADIUS. Blank: the VPN VIP.")
+    nps_servers = forms.CharField(label="NPS servers", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                  help_text="Optional: Network Policy Servers for RADIUS (1812/1813 UDP, SNAT).")
+    radius_secret = forms.CharField(label="RADIUS shared secret", required=False,
+                                    widget=forms.PasswordInput(render_value=True),
+                                    help_text="The health check's secret; add the load balancer as a RADIUS "
+                                              "client on each NPS with this secret.")
+
+    def clean_vpn_servers(self):
+        addresses = _addresses(self.cleaned_data["vpn_servers"])
+        if not addresses:
+            raise forms.ValidationError("Give at least one VPN server address.")
+        return self._valid(addresses)
+
+    def clean_nps_servers(self):
+        return self._valid(_addresses(self.cleaned_data.get("nps_servers", "")))
+
+    @staticmethod
+    def _valid(addresses):
+        import ipaddress
+
+        bad = []
+        for a in addresses:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                bad.append(a)
+        if bad:
+            raise forms.ValidationError(f"Not an IP address: {', '.join(bad)}.")
+        return addresses
+
+    def clean(self):
+        data = super().clean()
+        if data.get("nps_servers") and not data.get("radius_secret"):
+            self.add_error("radius_secret", "The RADIUS health check needs the shared secret.")
+        return data
+
+
+class UserForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]+$", max_length=150,
+                                help_text="Letters, digits and @ . + - _ only.")
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, widget=forms.RadioSelect,
+                             help_text="Admin: everything. Operator: online/drain/halt and apply. "
+                                       "Read-only: sees everything, changes nothing.")
+    password = forms.CharField(widget=forms.PasswordInput, required=False,
+                               help_text="At least 10 characters. Leave blank to keep the current password.")
+    is_active = forms.BooleanField(label="Active", required=False, initial=True,
+                                   help_text="An inactive user cannot log in or use API tokens.")
+
+    def __init__(self, *args, instance=None, **kwargs):
+        self.instance = instance
+        super().__init__(*args, **kwargs)
+        if instance is None:
+            self.fields["password"].required = True
+            self.fields["password"].help_text = "At least 10 characters."
+        else:
+            self.fields["username"].disabled = True
+
+    def clean_username(self):
+        name = self.cleaned_data["username"]
+        others = get_user_model().objects.filter(username=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError("A user with this name already exists.")
+        return name
+
+    def clean_password(self):
+        password = self.cleaned_data.get("password")
+        if password:
+            password_validation.validate_password(password, self.instance)
+        return password
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What this token is for, e.g. 'ansible' or 'monitoring'. "
+                                                     "It acts with your role.")
+    expires_at = forms.DateTimeField(label="Expires", required=False,
+                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                     help_text="Optional. Blank: never expires (revoke it when no longer needed).")
+
+
+class RestoreForm(forms.Form):
+    bundle = forms.FileField(label="Backup file", help_text="A Fulcrum configuration bundle (.json) downloaded "
+                                                            "from this page.")

@@ -1,17 +1,51 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from .views import auth, cluster, maintenance, overview, services, system
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
+    path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.overview, name="overview"),
-    path("services/add/", views.service_edit, name="service-add"),
-    path("services/<int:pk>/edit/", views.service_edit, name="service-edit"),
-    path("services/<int:pk>/delete/", views.service_delete, name="service-delete"),
-    path("services/<int:service_pk>/servers/add/", views.server_edit, name="server-add"),
-    path("servers/<int:pk>/edit/", views.server_edit, name="server-edit"),
-    path("servers/<int:pk>/delete/", views.server_delete, name="server-delete"),
-    path("servers/<int:pk>/<str:action>/", views.server_state, name="server-state"),
+    # System Overview
+    path("", overview.overview, name="overview"),
+    path("overview/live/", overview.overview_live, name="overview-live"),
+    # Cluster Configuration › Layer 4 services and real servers
+    path("services/", services.service_list, name="service-list"),
+    path("services/add/", services.service_edit, name="service-add"),
+    path("services/<int:pk>/edit/", services.service_edit, name="service-edit"),
+    path("services/<int:pk>/delete/", services.service_delete, name="service-delete"),
+    path("services/<int:pk>/checklist/", services.service_checklist, name="service-checklist"),
+    path("services/checklists/", services.checklists, name="checklists"),
+    path("services/<int:service_pk>/servers/add/", services.server_edit, name="server-add"),
+    path("servers/", services.server_list, name="server-list"),
+    path("servers/<int:pk>/edit/", services.server_edit, name="server-edit"),
+    path("servers/<int:pk>/delete/", services.server_delete, name="server-delete"),
+    path("servers/<int:pk>/<str:action>/", overview.server_state, name="server-state"),
+    path("wizards/aovpn/", services.aovpn_wizard, name="aovpn-wizard"),
+    # Cluster Configuration › the rest
+    path("cluster/advanced/", cluster.advanced, name="advanced"),
+    path("cluster/floating-ips/", cluster.floating_ips, name="floating-ips"),
+    path("cluster/floating-ips/add/", cluster.floating_ip_edit, name="floating-ip-add"),
+    path("cluster/floating-ips/<int:pk>/edit/", cluster.floating_ip_edit, name="floating-ip-edit"),
+    path("cluster/floating-ips/<int:pk>/delete/", cluster.floating_ip_delete, name="floating-ip-delete"),
+    path("cluster/ha/", cluster.ha_pair, name="ha"),
+    # Local Configuration
+    path("local/", system.local_config, name="local"),
+    # Maintenance
+    path("maintenance/apply/", maintenance.apply_page, name="apply"),
+    path("maintenance/backup/", maintenance.backup, name="backup"),
+    path("maintenance/backup/download/", maintenance.backup_download, name="backup-download"),
+    path("maintenance/backup/restore/", maintenance.restore_confirm, name="restore-confirm"),
+    path("maintenance/users/", maintenance.users, name="users"),
+    path("maintenance/users/add/", maintenance.user_edit, name="user-add"),
+    path("maintenance/users/<int:pk>/edit/", maintenance.user_edit, name="user-edit"),
+    path("maintenance/users/<int:pk>/delete/", maintenance.user_delete, name="user-delete"),
+    path("maintenance/tokens/", maintenance.tokens, name="tokens"),
+    path("maintenance/tokens/<int:pk>/revoke/", maintenance.token_revoke, name="token-revoke"),
+    path("account/password/", maintenance.password, name="password"),
+    # View Configuration, Reports, Logs
+    path("config/", system.view_config, name="view-config"),
+    path("reports/", system.reports, name="reports"),
+    path("reports/data/", system.reports_data, name="reports-data"),
+    path("logs/", system.logs, name="logs"),
 ]

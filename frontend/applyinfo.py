@@ -1,0 +1,23 @@
+"""The apply layer as the pages need it: pending changes, the running and the last apply."""
+
+from __future__ import annotations
+
+from audit.models import ChangeRecord
+from cluster.apply import CONFIG_OBJECT_TYPES
+from cluster.models import ApplyRun
+
+
+def apply_summary() -> dict:
+    """Three small queries: last successful run, last finished run, running run, pending count."""
+    last_ok = ApplyRun.objects.filter(status=ApplyRun.SUCCESS).order_by("-id").only(
+        "id", "change_id", "started_at", "finished_at").first()
+    since = last_ok.change_id if last_ok else 0
+    pending = ChangeRecord.objects.filter(object_type__in=CONFIG_OBJECT_TYPES, id__gt=since).count()
+    running = ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).order_by("-id").only(
+        "id", "status", "progress_done", "progress_total", "progress_text").first()
+    return {
+        "pending": pending,
+        "last_ok": last_ok,
+        "applied_at": last_ok.started_at if last_ok else None,
+        "running": running,
+    }

@@ -1,0 +1,102 @@
+"""What an admin must do outside the appliance for a service to work, derived from its settings."""
+
+from __future__ import annotations
+
+from cluster.models import ClusterSettings, FloatingIP
+from dataplane import config as dp
+from virtualservices import choices
+
+OK, TODO, WARN = "ok", "todo", "warn"
+
+
+def _item(status, title, detail, commands=None):
+    return {"status": status, "title": title, "detail": detail, "commands": commands or []}
+
+
+def checklist(svc, servers) -> list[dict]:
+    items = []
+    vip, ports = str(svc.vip), svc.ports or "all ports"
+    six = ":" in vip
+    if servers:
+        items.append(_item(OK, f"{len(servers)} real server(s) defined",
+                           ", ".join(f"{s.label} {s.address}" for s in servers)))
+    else:
+        items.append(_item(WARN, "Add real servers", "The service has no real server, so nothing answers on "
+                                                     f"{vip}."))
+    if svc.method == dp.DR:
+        linux = ([f"ip -6 addr add {vip}/128 dev lo"] if six else [
+            "sysctl -w net.ipv4.conf.all.arp_ignore=1", "sysctl -w net.ipv4.conf.all.arp_announce=2",
+            f"ip addr add {vip}/32 dev lo"])
+        windows = [
+            "# Install a loopback adapter (Device Manager > Add legacy hardware > Microsoft KM-TEST Loopback)",
+            f'New-NetIPAddress -InterfaceAlias "Loopback" -IPAddress {vip} -PrefixLength {128 if six else 32} '
+            '-SkipAsSource $true',
+            'Set-NetIPInterface -InterfaceAlias "Loopback" -WeakHostReceive Enabled -WeakHostSend Enabled '
+            '-DadTransmits 0',
+            'Set-NetIPInterface -InterfaceAlias "Ethernet" -WeakHostReceive Enabled',
+        ]
+        items.append(_item(TODO, "Solve the ARP problem on every real server (Linux)",
+                           "Direct Routing delivers packets addressed to the VIP: each real server must accept "
+                           "them (VIP on the loopback) and must never answer ARP for the VIP, or clients bypass "
+                           "the load balancer. Make it persistent in /etc/sysctl.d and the network config.",
+                           linux))
+        items.append(_item(TODO, "…or on Windows real servers (RRAS, IIS)",
+                           "A loopback adapter holding the VIP, with weak host send/receive enabled.", windows))
+        items.append(_item(TODO, "Real servers listen on the VIP's port",
+                           f"DR cannot translate ports: services on the real servers must listen on {ports}."))
+        items.append(_item(TODO, "The appliance has an interface in the real servers' subnet",
+                           "DR rewrites only the MAC address, so real servers must be on a directly attached "
+                           "network."))
+    elif svc.method == dp.NAT:
+        floating = [str(f) for f in FloatingIP.objects.all()[:5]]
+        items.append(_item(TODO, "Make the load balancer each real server's default gateway",
+                           "NAT is transparent only if replies return through the load balancer. "
+                           + (f"Use a floating IP as gateway: {', '.join(floating)}." if floating else
+                              "Add a floating IP on the internal side so the gateway survives a failover.")))
+        autonat = ClusterSettings.load().autonat_interface
+        items.append(_item(OK if autonat else TODO, "Autonat for the real servers' own traffic",
+                           f"Autonat masquerades their outbound traffic out of {autonat}." if autonat else
+                           "Real servers that must reach the Internet (updates, CRL checks) need Autonat: "
+                           "Cluster Configuration › Advanced."))
+    elif svc.method == dp.SNAT:
+        items.append(_item(OK, "No change needed on the real servers",
+                           "They see connections from the load balancer's address and reply to it. Their logs "
+                           "show the load balancer, not the client."))
+    elif svc.method == dp.TUN:
+        items.append(_item(TODO, "Terminate the IP-in-IP tunnel on every real server",
+                           "Each real server decapsulates and holds the VIP on the tunnel interface; reverse-path "
+                           "filtering must allow it.",
+                           ["modprobe ipip", f"ip addr add {vip}/32 dev tunl0", "ip link set tunl0 up",
+                            "sysctl -w net.ipv4.conf.tunl0.rp_filter=0", "sysctl -w net.ipv4.conf.all.rp_filter=0"]))
+    for field, texts in svc.warnings().items():
+        for text in texts:
+            items.append(_item(WARN, f"Review {field.replace('_', ' ')}", text))
+    if svc.needs_fwmark and svc.fwmark:
+        items.append(_item(OK, f"Ports {ports} share firewall mark {svc.fwmark}",
+                           "One IPVS service for all of them, so a client's packets reach the same server."
+                           + ("" if svc.persistent else " Turn persistence on if a client must stay on one "
+                                                        "server across ports.")))
+    check = svc.check_type
+    check_text = dict(choices.CHECK_TYPES).get(check, check)
+    if check == choices.CHECK_NONE:
+        items.append(_item(WARN, "No health check", "A failed real server keeps receiving connections."))
+    else:
+        port = svc.check_port or "the real server's port"
+        items.append(_item(TODO, f"Allow the health check: {check_text} on port {port}",
+                           "Firewalls on the real servers must accept it from the appliance's own address."))
+    if check == choices.CHECK_SSTP:
+        items.append(_item(TODO, "SSTP: the TLS certificate and the SSTP URL",
+                           f"Each RRAS server answers https://…{choices.SSTP_PATH} with its VPN certificate "
+                           "(the name clients use)."))
+    if check == choices.CHECK_RADIUS:
+        items.append(_item(TODO, "Add the load balancer as a RADIUS client on each NPS",
+                           "Use the shared secret set in the health check, and the appliance's address "
+                           "(SNAT: the address the NPS sees)."))
+    if check == choices.CHECK_IKEV2:
+        items.append(_item(OK if svc.persistent else WARN, "IKEv2: persistence keeps IKE and NAT-T together",
+                           f"Persistence is {'on' if svc.persistent else 'off'}"
+                           f"{f' ({svc.persistence_timeout} s)' if svc.persistent else ''}."))
+    items.append(_item(TODO, "Apply, then test from a client",
+                       "Maintenance › Apply pushes the configuration to the kernel; the overview then shows "
+                       "the real servers' health."))
+    return items

@@ -1,0 +1,1 @@
+"""The WebUI's views, one module per menu."""

@@ -1,0 +1,78 @@
+"""Cluster Configuration: Advanced (Autonat, timeouts, lock, auto-apply), floating IPs, HA pair."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from accounts.roles import CONFIGURE
+from cluster.models import ClusterSettings, FloatingIP
+
+from ..forms import ClusterSettingsForm, FloatingIPForm
+from .common import require
+
+ADVANCED_SECTIONS = [
+    ("Interfaces", "", ["vip_interface", "autonat_interface"]),
+    ("IPVS connection timeouts", "How long the kernel keeps an idle connection's entry.",
+     ["tcp_timeout", "tcpfin_timeout", "udp_timeout"]),
+    ("Apply behaviour", "", ["auto_apply", "lock"]),
+]
+
+
+def advanced(request):
+    settings = ClusterSettings.load()
+    if request.method == "POST":
+        require(request, CONFIGURE)
+    form = ClusterSettingsForm(request.POST or None, instance=settings)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Cluster settings saved.")
+        return redirect("advanced")
+    sections = [{"title": t, "intro": i, "fields": [form[n] for n in names]} for t, i, names in ADVANCED_SECTIONS]
+    return render(request, "frontend/advanced.html", {"form": form, "sections": sections})
+
+
+def floating_ips(request):
+    return render(request, "frontend/floating_ips.html", {"ips": FloatingIP.objects.all()})
+
+
+def floating_ip_edit(request, pk=None):
+    require(request, CONFIGURE)
+    fip = get_object_or_404(FloatingIP, pk=pk) if pk else None
+    form = FloatingIPForm(request.POST or None, instance=fip)
+    if request.method == "POST" and form.is_valid():
+        fip = form.save()
+        messages.success(request, f"Floating IP {fip} saved.")
+        return redirect("floating-ips")
+    return render(request, "frontend/form.html", {
+        "form": form, "title": f"Modify floating IP {fip}" if fip else "Add a floating IP",
+        "cancel": reverse("floating-ips"),
+        "intro": "The active node holds floating IPs; use one as the NAT real servers' default gateway so it "
+                 "moves with a failover."})
+
+
+def floating_ip_delete(request, pk):
+    require(request, CONFIGURE)
+    fip = get_object_or_404(FloatingIP, pk=pk)
+    if request.method == "POST":
+        fip.delete()
+        messages.success(request, f"Floating IP {fip} deleted.")
+        return redirect("floating-ips")
+    return render(request, "frontend/confirm_delete.html", {"object": fip, "kind": "floating IP",
+                                                            "cancel": reverse("floating-ips")})
+
+
+def ha_pair(request):
+    """The HA pair: shown from the HA layer when it is installed; this appliance is standalone until then."""
+    peer = None
+    try:
+        from cluster.ha import peer_status  # the HA issue's module
+    except ImportError:
+        peer_status = None
+    if peer_status is not None:
+        try:
+            peer = peer_status()
+        except Exception:  # the peer being down must not break the page
+            peer = {"error": "The peer's state could not be read."}
+    return render(request, "frontend/ha.html", {"peer": peer, "ha_available": peer_status is not None})

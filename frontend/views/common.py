@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+
+from accounts.roles import can
+
+
+def require(request, capability: str):
+    """Refuse server-side what the role may not do, whatever the page showed."""
+    if not can(request.user, capability):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def paginate(request, items, default: int = 100, sizes=(50, 100, 250, 0)):
+    """(page, per_page) with ?page= and ?per_page= (0 = all)."""
+    try:
+        per_page = int(request.GET.get("per_page", default))
+    except ValueError:
+        per_page = default
+    if per_page not in sizes:
+        per_page = default
+    paginator = Paginator(items, per_page or max(len(items), 1))
+    page = paginator.get_page(request.GET.get("page"))
+    return page, per_page
+
+
+def query_without(request, *names) -> str:
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()

@@ -1,0 +1,214 @@
+"""Maintenance: apply, backup & restore, users, API tokens, password."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import ApiToken, Profile
+from accounts.roles import CONFIGURE, can, role_of
+from audit.models import ChangeRecord
+from audit.recording import record
+from cluster.bundle import export_bundle, import_bundle, preview
+from cluster.models import ApplyRun
+
+from ..applyinfo import apply_summary
+from ..forms import RestoreForm, TokenForm, UserForm
+from .common import require
+
+
+def apply_page(request):
+    runs = ApplyRun.objects.only("id", "status", "username", "reason", "queued_at", "finished_at", "duration_ms",
+                                 "operation_count", "dataplane", "error")[:15]
+    summary = apply_summary()
+    last = ApplyRun.objects.filter(status__in=[ApplyRun.SUCCESS, ApplyRun.FAILED]).first()
+    since = summary["last_ok"].change_id if summary["last_ok"] else 0
+    changes = ChangeRecord.objects.filter(object_type__in=("virtualservice", "realserver", "floatingip",
+                                                           "clustersettings", "config"), id__gt=since)[:50]
+    return render(request, "frontend/apply.html", {"runs": runs, "apply": summary, "last": last,
+                                                   "changes": changes})
+
+
+# ------------------------------------------------------------------ backup & restore
+def _restore_dir() -> Path:
+    path = Path(settings.DATA_DIR) / "restore"
+    path.mkdir(exist_ok=True, mode=0o700)
+    return path
+
+
+def backup(request):
+    form = RestoreForm()
+    if request.method == "POST":
+        require(request, CONFIGURE)
+        form = RestoreForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["bundle"]
+            try:
+                bundle = json.loads(upload.read().decode("utf-8"))
+                diff = preview(bundle)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                form.add_error("bundle", f"Not a JSON file: {exc}.")
+            except ValidationError as exc:
+                errors = getattr(exc, "message_dict", {"bundle": exc.messages})
+                for where, texts in list(errors.items())[:20]:
+                    form.add_error("bundle", f"{where}: {' '.join(texts)}")
+            else:
+                key = secrets.token_hex(16)
+                fd, _ = tempfile.mkstemp(dir=_restore_dir(), prefix=f"{key}-", suffix=".json")
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(bundle, fh)
+                request.session["restore_key"] = key
+                return render(request, "frontend/restore_preview.html", {
+                    "diff": diff, "name": upload.name, "key": key,
+                    "counts": {"services": len(bundle.get("virtual_services", [])),
+                               "servers": sum(len(s.get("real_servers", []))
+                                              for s in bundle.get("virtual_services", [])),
+                               "floating": len(bundle.get("floating_ips", []))}})
+    return render(request, "frontend/backup.html", {"form": form})
+
+
+def backup_download(request):
+    body = json.dumps(export_bundle(), indent=2)
+    name = f"fulcrum-config-{timezone.now():%Y%m%d-%H%M%S}.json"
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_POST
+def restore_confirm(request):
+    require(request, CONFIGURE)
+    key = request.POST.get("key", "")
+    if not key or key != request.session.get("restore_key"):
+        raise PermissionDenied("This restore preview is not yours or has expired; upload the file again.")
+    files = list(_restore_dir().glob(f"{key}-*.json"))
+    if not files:
+        messages.error(request, "The uploaded file is gone; upload it again.")
+        return redirect("backup")
+    try:
+        summary = import_bundle(json.loads(files[0].read_text()))
+    except ValidationError as exc:
+        messages.error(request, f"Restore refused, nothing changed: {'; '.join(exc.messages[:5])}")
+        return redirect("backup")
+    finally:
+        for f in files:
+            f.unlink(missing_ok=True)
+        request.session.pop("restore_key", None)
+    messages.success(request, f"Configuration restored: {summary['virtual_services']} virtual services, "
+                              f"{summary['real_servers']} real servers, {summary['floating_ips']} floating IPs. "
+                              "Apply to put it in the kernel.")
+    return redirect("apply")
+
+
+# ------------------------------------------------------------------ users
+def users(request):
+    require(request, CONFIGURE)
+    people = get_user_model().objects.select_related("profile").order_by("username")
+    for u in people:
+        u.ui_role = role_of(u)
+    return render(request, "frontend/users.html", {"people": people})
+
+
+def user_edit(request, pk=None):
+    require(request, CONFIGURE)
+    User = get_user_model()
+    user = get_object_or_404(User.objects.select_related("profile"), pk=pk) if pk else None
+    initial = {"username": user.username, "email": user.email, "role": role_of(user),
+               "is_active": user.is_active} if user else {"role": "readonly", "is_active": True}
+    form = UserForm(request.POST or None, instance=user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        if user is None:
+            user = User.objects.create_user(d["username"], email=d["email"], password=d["password"])
+            action, summary = ChangeRecord.CREATE, f"user '{user.username}' created"
+        else:
+            if user.pk == request.user.pk and (d["role"] != "admin" or not d["is_active"]):
+                form.add_error("role", "You cannot remove your own admin role or deactivate yourself.")
+                return render(request, "frontend/form.html", _user_ctx(form, user))
+            user.email = d["email"]
+            user.is_active = d["is_active"]
+            if d["password"]:
+                user.set_password(d["password"])
+            user.save()
+            action, summary = ChangeRecord.UPDATE, f"user '{user.username}' changed"
+        Profile.objects.update_or_create(user=user, defaults={"role": d["role"]})
+        record(action, user, object_type="user", summary=summary, after={"role": d["role"],
+                                                                         "is_active": d["is_active"]})
+        messages.success(request, f"User '{user.username}' saved.")
+        return redirect("users")
+    return render(request, "frontend/form.html", _user_ctx(form, user))
+
+
+def _user_ctx(form, user):
+    from django.urls import reverse
+
+    return {"form": form, "title": f"Modify user {user.username}" if user else "Add a user",
+            "cancel": reverse("users")}
+
+
+def user_delete(request, pk):
+    require(request, CONFIGURE)
+    user = get_object_or_404(get_user_model(), pk=pk)
+    if user.pk == request.user.pk:
+        raise PermissionDenied("You cannot delete yourself.")
+    if request.method == "POST":
+        record(ChangeRecord.DELETE, user, object_type="user", summary=f"user '{user.username}' deleted")
+        user.delete()
+        messages.success(request, f"User '{user.username}' deleted; their API tokens no longer work.")
+        return redirect("users")
+    from django.urls import reverse
+
+    return render(request, "frontend/confirm_delete.html", {"object": user, "kind": "user",
+                                                            "cancel": reverse("users")})
+
+
+# ------------------------------------------------------------------ API tokens
+def tokens(request):
+    form = TokenForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        token, new_key = ApiToken.issue(request.user, form.cleaned_data["name"], form.cleaned_data["expires_at"])
+        record(ChangeRecord.CREATE, token, object_type="apitoken", summary=f"API token '{token.name}' created")
+        form = TokenForm()
+    mine = ApiToken.objects.filter(user=request.user)
+    others = (ApiToken.objects.exclude(user=request.user).select_related("user")
+              if can(request.user, CONFIGURE) else ApiToken.objects.none())
+    return render(request, "frontend/tokens.html", {"form": form, "new_key": new_key, "mine": mine,
+                                                    "others": others, "now": timezone.now()})
+
+
+@require_POST
+def token_revoke(request, pk):
+    token = get_object_or_404(ApiToken, pk=pk)
+    if token.user_id != request.user.pk:
+        require(request, CONFIGURE)  # admins may revoke anyone's token
+    if token.revoked_at is None:
+        token.revoke()
+        record(ChangeRecord.DELETE, token, object_type="apitoken", summary=f"API token '{token.name}' revoked")
+        messages.success(request, f"Token '{token.name}' revoked.")
+    return redirect("tokens")
+
+
+def password(request):
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        record(ChangeRecord.ACTION, user, object_type="user", summary="password changed")
+        messages.success(request, "Password changed.")
+        return redirect("overview")
+    return render(request, "frontend/form.html", {"form": form, "title": "Change your password",
+                                                  "submit": "Change password"})

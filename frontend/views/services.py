@@ -1,0 +1,163 @@
+"""Layer 4 virtual services and real servers: lists, forms, delete, checklists, the AOVPN wizard."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from accounts.roles import CONFIGURE
+from cluster.aovpn import AovpnRequest, create_aovpn, service_definitions
+from realservers.models import RealServer
+from virtualservices.choices import METHODS
+from virtualservices.models import VirtualService
+
+from ..checklists import checklist
+from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
+from .common import paginate, query_without, require
+
+
+def _warn(request, svc):
+    for field, texts in svc.warnings().items():
+        for text in texts:
+            messages.warning(request, f"{svc.label} — {field.replace('_', ' ')}: {text}")
+
+
+def service_list(request):
+    services = VirtualService.objects.annotate(n_servers=Count("real_servers")).only(
+        "id", "label", "vip", "ports", "protocol", "fwmark", "method", "scheduler", "persistent",
+        "persistence_timeout", "check_type", "enabled", "description").order_by("label")
+    q = request.GET.get("q", "").strip()
+    if q:
+        services = services.filter(Q(label__icontains=q) | Q(vip__icontains=q) | Q(ports__icontains=q)
+                                   | Q(description__icontains=q))
+    method = request.GET.get("method", "")
+    if method:
+        services = services.filter(method=method)
+    page, per_page = paginate(request, services)
+    return render(request, "frontend/service_list.html", {
+        "page": page, "per_page": per_page, "q": q, "method": method, "methods": METHODS,
+        "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
+        "page_sizes": (50, 100, 250, 0)})
+
+
+def service_edit(request, pk=None):
+    require(request, CONFIGURE)
+    svc = get_object_or_404(VirtualService, pk=pk) if pk else None
+    form = VirtualServiceForm(request.POST or None, instance=svc)
+    if request.method == "POST" and form.is_valid():
+        svc = form.save()
+        messages.success(request, f"Virtual service '{svc.label}' saved.")
+        _warn(request, svc)
+        if pk is None:
+            return redirect(reverse("service-checklist", args=[svc.pk]) + "?new=1")
+        return redirect("overview")
+    warnings = svc.warnings() if svc is not None and request.method == "GET" else {}
+    return render(request, "frontend/service_form.html", {
+        "form": form, "service": svc, "warnings": warnings,
+        "title": f"Modify virtual service {svc.label}" if svc else "Add a virtual service"})
+
+
+def service_delete(request, pk):
+    require(request, CONFIGURE)
+    svc = get_object_or_404(VirtualService, pk=pk)
+    if request.method == "POST":
+        svc.delete()
+        messages.success(request, f"Virtual service '{svc.label}' deleted. Apply to remove it from the kernel.")
+        return redirect("service-list")
+    return render(request, "frontend/confirm_delete.html", {
+        "object": svc, "kind": "virtual service", "cancel": reverse("service-list"),
+        "detail": f"Its {svc.real_servers.count()} real server(s) are deleted with it."})
+
+
+def service_checklist(request, pk):
+    svc = get_object_or_404(VirtualService, pk=pk)
+    servers = list(svc.real_servers.all())
+    return render(request, "frontend/checklist.html", {
+        "service": svc, "servers": servers, "items": checklist(svc, servers), "new": request.GET.get("new")})
+
+
+def server_list(request):
+    servers = RealServer.objects.select_related("service").only(
+        "id", "label", "address", "port", "weight", "min_conns", "max_conns", "admin_state", "health",
+        "service__id", "service__label", "service__vip", "service__ports", "service__check_type",
+        ).order_by("address", "service__label")
+    q = request.GET.get("q", "").strip()
+    if q:
+        servers = servers.filter(Q(label__icontains=q) | Q(address__icontains=q) | Q(service__label__icontains=q))
+    state = request.GET.get("state", "")
+    if state in ("online", "drain", "halt"):
+        servers = servers.filter(admin_state=state)
+    page, per_page = paginate(request, servers)
+    from ..state import RS_STATES, rs_state
+
+    for rs in page.object_list:
+        rs.ui_state = rs_state(rs.admin_state, rs.health, rs.service.check_type)
+    return render(request, "frontend/server_list.html", {
+        "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES,
+        "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
+        "page_sizes": (50, 100, 250, 0)})
+
+
+def server_edit(request, service_pk=None, pk=None):
+    require(request, CONFIGURE)
+    if pk:
+        rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
+    else:
+        rs = RealServer(service=get_object_or_404(VirtualService, pk=service_pk))
+    form = RealServerForm(request.POST or None, instance=rs)
+    if request.method == "POST" and form.is_valid():
+        rs = form.save()
+        messages.success(request, f"Real server '{rs}' saved.")
+        return redirect("overview")
+    title = f"Modify real server {rs}" if pk else f"Add a real server to {rs.service.label}"
+    return render(request, "frontend/server_form.html", {"form": form, "title": title, "service": rs.service})
+
+
+def server_delete(request, pk):
+    require(request, CONFIGURE)
+    rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
+    if request.method == "POST":
+        rs.delete()
+        messages.success(request, f"Real server '{rs}' deleted. Apply to remove it from the kernel.")
+        return redirect("overview")
+    return render(request, "frontend/confirm_delete.html", {"object": rs, "kind": "real server",
+                                                            "cancel": reverse("overview")})
+
+
+def aovpn_wizard(request):
+    require(request, CONFIGURE)
+    form = AovpnForm(request.POST or None)
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        req = AovpnRequest(vip=d["vip"], vpn_servers=d["vpn_servers"], ikev2_method=d["ikev2_method"],
+                           sstp_method=d["sstp_method"], nps_vip=d.get("nps_vip") or "",
+                           nps_servers=d.get("nps_servers") or [], radius_secret=d.get("radius_secret", ""),
+                           label_prefix=d["label_prefix"])
+        if request.POST.get("step") == "create":
+            try:
+                services = create_aovpn(req)
+            except ValidationError as exc:
+                for field, texts in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+                    target = field if field in form.fields else None
+                    for text in texts:
+                        form.add_error(target, f"{field}: {text}" if target is None and field != "__all__"
+                                       else text)
+            else:
+                messages.success(request, "Created " + ", ".join(s.label for s in services)
+                                 + ". Work through each service's checklist, then apply.")
+                ids = ",".join(str(s.pk) for s in services)
+                return redirect(reverse("checklists") + f"?ids={ids}")
+        if form.is_valid():
+            plan = [{"fields": f, "servers": servers} for f, servers in service_definitions(req)]
+    return render(request, "frontend/aovpn.html", {"form": form, "plan": plan})
+
+
+def checklists(request):
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
+    services = VirtualService.objects.filter(pk__in=ids).prefetch_related("real_servers")
+    blocks = [{"service": s, "items": checklist(s, list(s.real_servers.all()))} for s in services]
+    return render(request, "frontend/checklists.html", {"blocks": blocks})
