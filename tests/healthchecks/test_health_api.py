@@ -1,0 +1,76 @@
+"""GET /api/v1/real-servers/{id}/health."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from healthchecks.daemon import HEARTBEAT_KEY, STATUS_KEY
+from healthchecks.models import HealthEvent
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def redis_db(settings):
+    import redis
+
+    settings.REDIS_URL = REDIS_URL
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(STATUS_KEY, HEARTBEAT_KEY)
+    yield client
+    client.delete(STATUS_KEY, HEARTBEAT_KEY)
+
+
+def test_health_from_the_database_when_no_daemon_runs(api, make_service, redis_db):
+    svc = make_service([{}])
+    rs = svc.real_servers.get()
+    r = api.get(f"/api/v1/real-servers/{rs.pk}/health")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["state"] == "unknown" and body["live"] is False and body["reason"] == "not checked yet"
+    assert body["check_type"] == "tcp" and body["events"] == [] and body["last_result"] is None
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    type(rs).objects.filter(pk=rs.pk).update(health="down", health_since=at)
+    HealthEvent.objects.create(real_server=rs, at=at, old_state="up", new_state="down", check_type="tcp",
+                               reason="connect timeout after 1.0 s", action="10.0.0.1:80 weight 0")
+    body = api.get(f"/api/v1/real-servers/{rs.pk}/health").json()
+    assert body["state"] == "down" and body["since"].startswith("2026-01-02T03:04:05")
+    assert body["reason"] == "connect timeout after 1.0 s"
+    assert body["events"][0]["action"] == "10.0.0.1:80 weight 0"
+
+
+def test_live_status_from_healthcheckd(api, make_service, redis_db):
+    rs = make_service([{}]).real_servers.get()
+    now = time.time()
+    redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
+        "state": "down", "since": now - 5, "check_type": "tcp", "ok": False,
+        "reason": "connect timeout after 1.0 s", "latency_ms": 1000.4, "checked_at": now, "checks": 9,
+        "interval": 1.0}))
+    redis_db.set(HEARTBEAT_KEY, json.dumps({"pid": 1, "at": now}), ex=10)
+    body = api.get(f"/api/v1/real-servers/{rs.pk}/health").json()
+    assert body["live"] is True and body["state"] == "down"
+    assert body["reason"] == "connect timeout after 1.0 s"
+    assert body["last_result"]["ok"] is False and body["last_result"]["latency_ms"] == 1000.4
+    # A stale status (no daemon heartbeat) is not shown as live.
+    redis_db.delete(HEARTBEAT_KEY)
+    assert api.get(f"/api/v1/real-servers/{rs.pk}/health").json()["live"] is False
+
+
+def test_health_needs_a_login_and_a_real_server(anon, api, make_service, redis_db):
+    rs = make_service([{}]).real_servers.get()
+    assert anon.get(f"/api/v1/real-servers/{rs.pk}/health").status_code in (401, 403)
+    assert api.get("/api/v1/real-servers/999999/health").status_code == 404
+
+
+def test_health_works_without_redis(api, make_service, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    rs = make_service([{}]).real_servers.get()
+    started = time.monotonic()
+    body = api.get(f"/api/v1/real-servers/{rs.pk}/health").json()
+    assert body["live"] is False and body["state"] == "unknown"
+    assert time.monotonic() - started < 2
