@@ -25,5 +25,6 @@ urlpatterns = [
     path("templates/aovpn/", AovpnTemplateView.as_view(), name="template-aovpn"),
     path("", include("cluster.api.apply_urls")),
     path("", include("healthchecks.api.urls")),
+    path("", include("ha.api.urls")),
     *router.urls,
 ]

@@ -33,6 +33,8 @@ def service_spec(svc, real_servers) -> ServiceSpec:
 
 def cluster_spec() -> ClusterSpec:
     """The whole configuration in three queries, whatever its size."""
+    from ha.state import keepalived_holds_addresses  # HA pair: keepalived holds VIPs/floating IPs
+
     settings = ClusterSettings.load()
     by_service: dict[int, list] = {}
     for rs in RealServer.objects.only("service_id", *_RS_FIELDS).order_by("service_id", "label"):
@@ -43,4 +45,5 @@ def cluster_spec() -> ClusterSpec:
         vip_interface=settings.vip_interface, autonat_interface=settings.autonat_interface,
         tcp_timeout=settings.tcp_timeout, tcpfin_timeout=settings.tcpfin_timeout,
         udp_timeout=settings.udp_timeout, floating_ips=floating, services=services,
+        vrrp_holds_addresses=keepalived_holds_addresses(),
     )

@@ -78,7 +78,8 @@ def compile_state(cluster: ClusterSpec) -> DesiredState:
     return DesiredState(
         services=frozenset(_ipvs_service(spec, key) for spec, key in compiled),
         destinations=frozenset(d for spec, key in compiled for d in _destinations(spec, key)),
-        addresses=addresses,
+        # In an HA pair keepalived holds the addresses (on the master only): none for the apply.
+        addresses=frozenset() if cluster.vrrp_holds_addresses else addresses,
         rules=_rules(cluster, compiled, autonat),
         sysctls=_sysctls(compiled, autonat),
         timeouts=Timeouts(cluster.tcp_timeout, cluster.tcpfin_timeout, cluster.udp_timeout),

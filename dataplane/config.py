@@ -80,3 +80,6 @@ class ClusterSpec:
     udp_timeout: int = 300
     floating_ips: tuple[FloatingIPSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = field(default=())
+    # HA pair: keepalived (VRRP) adds and removes the VIPs and floating IPs, only on the master,
+    # so the apply must neither add nor remove them (it would fight keepalived on every apply).
+    vrrp_holds_addresses: bool = False

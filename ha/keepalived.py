@@ -1,0 +1,119 @@
+"""keepalived for the pair: render its configuration from the database, start or reload it.
+
+The text comes from the pure renderer (dataplane.keepalived). The worker (privileged) writes it
+under FULCRUM_DATA_DIR/keepalived/ and starts keepalived with its own pid files, so several
+appliances (the kernel lab runs two, one per network namespace) never touch each other's.
+keepalived's notify runs ``manage.py hanotify`` with this appliance's environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from cluster.compile import cluster_spec
+from dataplane.keepalived import VrrpLink, VrrpSpec, render_keepalived
+
+from .models import Link, Peer
+
+log = logging.getLogger("fulcrum.ha")
+
+# Passed to the notify command: keepalived runs scripts with an empty environment.
+_ENV_PASSED = ("FULCRUM_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FULCRUM_DATAPLANE")
+
+
+def workdir() -> Path:
+    path = Path(settings.DATA_DIR) / "keepalived"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def conf_path() -> Path:
+    return workdir() / "keepalived.conf"
+
+
+def _pidfiles() -> dict[str, Path]:
+    w = workdir()
+    return {"main": w / "keepalived.pid", "checkers": w / "checkers.pid", "vrrp": w / "vrrp.pid"}
+
+
+def notify_argv() -> tuple[str, ...]:
+    env = [f"{k}={os.environ[k]}" for k in _ENV_PASSED if os.environ.get(k)]
+    if not os.environ.get("FULCRUM_DATA_DIR"):
+        env.append(f"FULCRUM_DATA_DIR={settings.DATA_DIR}")
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    return ("/usr/bin/env", *env, sys.executable, str(manage), "hanotify")
+
+
+def vrrp_spec(peer: Peer) -> VrrpSpec:
+    links = tuple(VrrpLink(lk.interface, str(lk.peer_address), str(lk.local_address or ""))
+                  for lk in Link.objects.all())
+    return VrrpSpec(node=peer.node_name, role=peer.role, peer=str(peer.address), links=links,
+                    virtual_router_id=peer.virtual_router_id, advert_int=peer.advert_int, preempt=peer.preempt,
+                    notify=notify_argv())
+
+
+def render(peer: Peer | None = None) -> str:
+    peer = peer or Peer.current()
+    if peer is None:
+        raise ValueError("not paired")
+    return render_keepalived(vrrp_spec(peer), cluster_spec())
+
+
+def main_pid() -> int | None:
+    try:
+        pid = int(_pidfiles()["main"].read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def write_config(text: str) -> bool:
+    """Write the configuration atomically; True when it changed."""
+    path = conf_path()
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+    return True
+
+
+def ensure_running(text: str) -> str:
+    """Write ``text`` and make keepalived run it: 'started', 'reloaded' or 'unchanged'."""
+    changed = write_config(text)
+    pid = main_pid()
+    if pid is None:
+        files = _pidfiles()
+        subprocess.run(["keepalived", "-P", "-f", str(conf_path()), "-p", str(files["main"]),
+                        "-r", str(files["checkers"]), "--vrrp_pid", str(files["vrrp"])],
+                       check=True, capture_output=True, timeout=10)
+        log.info("HA: keepalived started with %s", conf_path())
+        return "started"
+    if changed:
+        os.kill(pid, signal.SIGHUP)
+        log.info("HA: keepalived reloaded")
+        return "reloaded"
+    return "unchanged"
+
+
+def stop() -> bool:
+    pid = main_pid()
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)  # keepalived removes the addresses it holds as it exits
+    return True
+
+
+def status() -> dict:
+    pid = main_pid()
+    path = conf_path()
+    return {"running": pid is not None, "pid": pid, "config": str(path), "configured": path.exists()}

@@ -1,0 +1,175 @@
+"""Pairing and unpairing, as vendor appliances do it.
+
+On the first appliance the admin enters the peer's address and the peer's admin credentials
+(or a one-time pairing token made on the peer). This appliance makes a shared secret and sends
+it, with the credentials, to the peer; the peer checks them, checks that it is unconfigured
+(no services, no floating IPs, not paired), and stores the secret with the opposite role.
+Then this appliance stores its side, applies (keepalived takes the addresses) and syncs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from django.contrib.auth import authenticate
+from django.db import transaction
+
+from accounts.roles import CONFIGURE, can
+from audit.models import ChangeRecord
+from audit.recording import record
+from cluster.models import FloatingIP
+from virtualservices.models import VirtualService
+
+from .models import BACKUP, MASTER, Event, Link, Outbox, PairingToken, Peer, SeenNonce, default_node_name
+from .sync import API, PeerError, post
+
+
+class PairingRefused(Exception):
+    """Pairing cannot go ahead; the message says why, for the admin."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+def other(role: str) -> str:
+    return BACKUP if role == MASTER else MASTER
+
+
+def unconfigured_reason() -> str:
+    """Why this appliance may not become someone's peer, or "" when it may."""
+    if Peer.current() is not None:
+        return "it is already paired; unpair it first"
+    services = VirtualService.objects.count()
+    floating = FloatingIP.objects.count()
+    if services or floating:
+        return (f"it is not unconfigured: it has {services} virtual service(s) and {floating} floating IP(s); "
+                "a new peer must be empty, since the master's configuration replaces its own")
+    return ""
+
+
+def pair(*, peer_address: str, peer_port: int = 8000, scheme: str = "http", username: str = "",
+         password: str = "", token: str = "", role: str = MASTER, node_name: str = "", my_port: int = 8000,
+         advert_int: float | None = None, preempt: bool | None = None, virtual_router_id: int | None = None,
+         actor_note: str = "") -> Peer:
+    """Pair this appliance with the one at ``peer_address``. PairingRefused says why not."""
+    if Peer.current() is not None:
+        raise PairingRefused("This appliance is already paired; unpair it first.")
+    if role not in (MASTER, BACKUP):
+        raise PairingRefused("role must be master or backup", 400)
+    if not (token or (username and password)):
+        raise PairingRefused("Give the peer's admin username and password, or a pairing token made on the peer.",
+                             400)
+    ip = ipaddress.ip_address(peer_address)
+    if ip.is_unspecified or ip.is_multicast:
+        raise PairingRefused(f"{peer_address} is not an appliance's address.", 400)
+    secret = secrets.token_hex(32)
+    me = node_name or default_node_name()
+    draft = Peer(address=str(ip), port=peer_port, scheme=scheme, role=role, secret=secret, node_name=me)
+    for name, value in (("advert_int", advert_int), ("preempt", preempt), ("virtual_router_id", virtual_router_id)):
+        if value is not None:
+            setattr(draft, name, value)
+    offer = {"username": username, "password": password, "token": token, "secret": secret,
+             "your_role": other(role), "node": me, "port": my_port, "scheme": scheme,
+             "advert_int": draft.advert_int, "preempt": draft.preempt,
+             "virtual_router_id": draft.virtual_router_id}
+    try:
+        answer = post(draft, f"{API}/accept/", offer, signed=False, timeout=15)
+    except PeerError as exc:
+        # The peer said no (its reason is passed on), or it could not be reached at all.
+        raise PairingRefused(f"Pairing refused: {exc}", 409 if exc.status else 502) from None
+    with transaction.atomic():
+        draft.peer_name = str(answer.get("node", ""))[:63]
+        draft.full_clean()
+        draft.save()
+        Outbox.objects.all().delete()
+        SeenNonce.objects.all().delete()
+        record(ChangeRecord.ACTION, draft, object_type="hapeer",
+               summary=f"paired as {role} with {draft.peer_name or peer_address}{actor_note}",
+               after={"address": str(ip), "port": peer_port, "role": role})
+        Event.objects.create(kind=Event.PAIRING, message=f"paired as {role} with {draft.peer_name} at {ip}")
+    return draft
+
+
+def accept(offer: dict, remote: str) -> Peer:
+    """The peer's side: check credentials and emptiness, store the secret. PairingRefused says why not."""
+    if not isinstance(offer, dict):
+        raise PairingRefused("malformed pairing offer", 400)
+    token, username, password = (str(offer.get(k) or "") for k in ("token", "username", "password"))
+    if token:
+        allowed = PairingToken.redeem(token)
+        who = "a pairing token"
+    else:
+        user = authenticate(username=username, password=password) if username and password else None
+        allowed = bool(user and user.is_active and can(user, CONFIGURE))
+        who = f"user {username!r}"
+    if not allowed:
+        Event.objects.create(kind=Event.REFUSED, message=f"pairing from {remote} refused: bad credentials ({who})",
+                             remote=remote[:64])
+        raise PairingRefused("Pairing refused: the peer's admin credentials or pairing token are wrong.", 403)
+    reason = unconfigured_reason()
+    if reason:
+        Event.objects.create(kind=Event.PAIRING, message=f"pairing from {remote} refused: {reason}"[:500],
+                             remote=remote[:64])
+        raise PairingRefused(f"Pairing refused: the peer {reason}.")
+    secret = str(offer.get("secret") or "")
+    try:
+        ok_secret = len(bytes.fromhex(secret)) >= 32
+    except ValueError:
+        ok_secret = False
+    role = offer.get("your_role")
+    if not ok_secret or role not in (MASTER, BACKUP):
+        raise PairingRefused("malformed pairing offer (secret or role)", 400)
+    peer = Peer(address=remote, port=offer.get("port") or 8000, scheme=offer.get("scheme") or "http", role=role,
+                secret=secret, peer_name=str(offer.get("node") or "")[:63])
+    for name in ("advert_int", "preempt", "virtual_router_id"):
+        if name in offer:
+            setattr(peer, name, offer[name])
+    try:
+        peer.full_clean()
+    except Exception as exc:
+        raise PairingRefused(f"malformed pairing offer: {exc}", 400) from None
+    with transaction.atomic():
+        peer.save()
+        Outbox.objects.all().delete()
+        SeenNonce.objects.all().delete()
+        record(ChangeRecord.ACTION, peer, object_type="hapeer",
+               summary=f"paired as {role} with {peer.peer_name or remote} ({who})",
+               after={"address": remote, "role": role})
+        Event.objects.create(kind=Event.PAIRING, message=f"paired as {role} with {peer.peer_name} at {remote}")
+    return peer
+
+
+def unpair(*, tell_peer: bool = True) -> str:
+    """Forget the pair here (and, best effort, on the peer). Returns what the peer said."""
+    peer = Peer.current()
+    if peer is None:
+        raise PairingRefused("This appliance is not paired.", 400)
+    said = ""
+    if tell_peer:
+        try:
+            post(peer, f"{API}/unpair/", {"from": peer.node_name}, timeout=5)
+            said = "the peer unpaired too"
+        except PeerError as exc:
+            said = f"the peer was not told ({exc}); unpair it there as well"
+    forget(peer, note=said)
+    return said
+
+
+def forget(peer: Peer, note: str = "") -> None:
+    from . import connsync, keepalived
+
+    with transaction.atomic():
+        record(ChangeRecord.ACTION, peer, object_type="hapeer",
+               summary=f"unpaired from {peer.peer_name or peer.address}" + (f": {note}" if note else ""),
+               before={"address": str(peer.address), "role": peer.role})
+        Peer.objects.all().delete()
+        Link.objects.all().delete()
+        Outbox.objects.all().delete()
+        Event.objects.create(kind=Event.PAIRING, message=f"unpaired from {peer.peer_name or peer.address}")
+    try:
+        keepalived.stop()
+        connsync.stop()
+    except Exception:  # no keepalived/ipvsadm here (render-only): nothing to stop
+        pass

@@ -1,0 +1,103 @@
+"""What the pair does after each apply, and how sync runs (a Celery task, or a thread when embedded)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import connection
+
+from cluster.bundle import export_bundle
+from cluster.runtime import dataplane_mode
+
+from . import connsync, keepalived
+from .models import Event, Outbox, Peer
+from .sync import SYNC_REASON, PeerError, push_config
+
+log = logging.getLogger("fulcrum.ha")
+
+BACKOFF = (0.5, 1, 2, 4, 8, 15, 30, 30, 30, 30, 60, 60, 60, 60, 60)  # seconds between attempts (~8 min)
+
+
+def after_apply(reason: str) -> dict:
+    """Called after every successful apply on this node (ha.signals)."""
+    peer = Peer.current()
+    if peer is None:
+        return {"paired": False}
+    result: dict = {"paired": True}
+    if dataplane_mode() == "kernel":
+        result.update(refresh_kernel(peer))
+    if reason != SYNC_REASON:
+        # A local apply: this configuration is now the pair's; the peer's own apply of it is not pushed back.
+        version = max(int(time.time() * 1000), peer.local_version + 1)
+        Outbox.objects.update_or_create(pk=1, defaults={"version": version, "bundle": export_bundle()})
+        Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
+        start_sync()
+        result["version"] = version
+    return result
+
+
+def refresh_kernel(peer: Peer) -> dict:
+    """keepalived (addresses, roles) and the connection sync daemons, from the current database."""
+    from cluster.models import ClusterSettings
+
+    out: dict = {}
+    try:
+        out["keepalived"] = keepalived.ensure_running(keepalived.render(peer))
+    except Exception as exc:  # reported, never fatal to the apply that already succeeded
+        log.exception("HA: keepalived could not be started")
+        out["keepalived_error"] = str(exc)
+        Event.objects.create(kind=Event.PEER, message=f"keepalived could not be started: {exc}"[:500])
+    try:
+        iface = peer.sync_interface or ClusterSettings.load().vip_interface
+        out["connection_sync"] = connsync.ensure(iface, peer.virtual_router_id)
+    except Exception as exc:
+        log.exception("HA: the IPVS sync daemon could not be started")
+        out["connection_sync_error"] = str(exc)
+    return out
+
+
+_sync_lock = threading.Lock()
+_again = threading.Event()
+
+
+def sync_with_backoff(backoff=BACKOFF, sleep=time.sleep) -> bool:
+    """Push until the peer has the newest configuration or the attempts run out (bounded)."""
+    for pause in (*backoff, None):
+        _again.clear()
+        try:
+            push_config()
+            if not _again.is_set():
+                return True
+            continue  # an apply happened meanwhile: push the newer one at once
+        except PeerError:
+            if pause is None:
+                return False
+            sleep(pause)
+    return False
+
+
+def _sync_thread() -> None:
+    try:
+        while True:
+            with _sync_lock:
+                sync_with_backoff()
+            if not _again.is_set():
+                return
+    finally:
+        connection.close()
+
+
+def start_sync() -> None:
+    """Queue a sync for the worker; embedded (no Redis), a thread of this process does it."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _again.set()
+        if _sync_lock.locked():
+            return  # the running thread sees _again and pushes the newest outbox
+        threading.Thread(target=_sync_thread, name="ha-sync", daemon=True).start()
+    else:
+        from .tasks import sync_task
+
+        sync_task.delay()

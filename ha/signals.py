@@ -1,0 +1,31 @@
+"""The after-apply hook: every successful apply (ApplyRun saved as success) refreshes keepalived
+and, unless the peer asked for it, sends the configuration to the peer. Runs after commit."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from cluster.models import ApplyRun
+
+log = logging.getLogger("fulcrum.ha")
+
+
+@receiver(post_save, sender=ApplyRun, dispatch_uid="ha-after-apply")
+def _applied(sender, instance: ApplyRun, created: bool, raw: bool = False, **kwargs):
+    if raw or created or instance.status != ApplyRun.SUCCESS:
+        return
+    reason = instance.reason
+
+    def run():
+        from .runtime import after_apply
+
+        try:
+            after_apply(reason)
+        except Exception:
+            log.exception("HA: after-apply step failed")
+
+    transaction.on_commit(run)

@@ -1,0 +1,175 @@
+"""Pairing and configuration sync against a real second appliance (a runserver process with its own
+SQLite file, over HTTP on 127.0.0.1): refusals, sync after apply, peer down → out of sync with
+backoff, peer back → caught up by the heartbeat, unpairing."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.apply import apply_now
+from cluster.models import ApplyRun
+from ha import runtime, sync
+from ha.models import Event, Outbox, Peer
+from tests.ha.conftest import PEER_ADMIN, PEER_PASSWORD, free_port
+
+pytestmark = pytest.mark.django_db
+V1 = "/api/v1"
+
+
+@pytest.fixture
+def quiet(monkeypatch):
+    """Record, instead of running, what the pairing and apply hooks would start in the background."""
+    calls = {"apply": 0, "sync": 0}
+    monkeypatch.setattr("ha.api.views.start_apply", lambda *a, **k: calls.__setitem__("apply", calls["apply"] + 1))
+    def sync_queued():
+        calls["sync"] += 1
+
+    monkeypatch.setattr(runtime, "start_sync", sync_queued)
+    monkeypatch.setattr("ha.api.views.start_sync", sync_queued)
+    return calls
+
+
+def pair_body(app, **extra):
+    return {"peer_address": "127.0.0.1", "peer_port": app.port, "username": PEER_ADMIN, "password": PEER_PASSWORD,
+            "node_name": "lb1", **extra}
+
+
+def apply_here(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = apply_now(actor="test")
+    assert run.status == ApplyRun.SUCCESS, run.error
+    return run
+
+
+def test_pair_sync_outage_catch_up_unpair(api, peer_app, quiet, make_service, django_capture_on_commit_callbacks):
+    # refused: wrong credentials, with the peer's reason
+    resp = api.post(f"{V1}/ha/pair/", pair_body(peer_app, password="wrong-password"), format="json")
+    assert resp.status_code == 409 and "credentials" in resp.json()["detail"]
+    assert not Peer.objects.exists()
+
+    make_service(servers=[{}, {}], label="web", vip="192.0.2.80", method="nat")
+    resp = api.post(f"{V1}/ha/pair/", pair_body(peer_app), format="json")
+    assert resp.status_code == 201, resp.content
+    me = resp.json()
+    assert me["paired"] and me["peer"]["role"] == "master" and me["vip_holder"] == "keepalived"
+    assert quiet["apply"] == 1  # the apply that hands the addresses to keepalived
+    there = peer_app.get(f"{V1}/ha/")
+    assert there["peer"]["role"] == "backup" and there["peer"]["address"] == "127.0.0.1"
+    assert there["peer"]["peer_name"] == "lb1"
+    # in a pair the apply no longer holds the addresses: keepalived does
+    from cluster.compile import cluster_spec
+
+    assert cluster_spec().vrrp_holds_addresses
+
+    # an apply on the master puts its bundle in the outbox and queues a sync
+    apply_here(django_capture_on_commit_callbacks)
+    assert quiet["sync"] == 1
+    version = Outbox.objects.get().version
+    assert Peer.current().sync_state == Peer.OUT_OF_SYNC and Peer.current().local_version == version
+    result = sync.push_config()
+    assert result["version"] == version and result["apply"] == "success"
+    peer = Peer.current()
+    assert peer.in_sync and peer.sync_state == Peer.IN_SYNC and peer.reachable
+    services = peer_app.get(f"{V1}/virtual-services/")["results"]
+    assert [(s["label"], len(s["real_servers"])) for s in services] == [("web", 2)]
+    last = peer_app.get(f"{V1}/apply/")["last"]
+    assert last["status"] == "success" and last["reason"] == sync.SYNC_REASON
+    assert peer_app.get(f"{V1}/ha/")["in_sync"] is True
+    assert sync.push_config()["skipped"] == "the peer has it"
+
+    # the backup goes down: the master keeps working and says "out of sync", retrying with backoff
+    peer_app.stop()
+    make_service(label="dns", vip="192.0.2.53", ports="53", protocol="udp")
+    apply_here(django_capture_on_commit_callbacks)
+    pauses = []
+    assert runtime.sync_with_backoff(backoff=(0.5, 1, 2), sleep=pauses.append) is False
+    assert pauses == [0.5, 1, 2]
+    status = api.get(f"{V1}/ha/").json()
+    assert status["in_sync"] is False and status["peer"]["sync_state"] == "out_of_sync"
+    assert "cannot be reached" in status["peer"]["last_sync_error"] and status["peer"]["reachable"] is False
+    assert status["peer"]["local_version"] > status["peer"]["peer_version"]
+
+    # it returns: the heartbeat sees it behind and catches it up, unaided
+    peer_app.start()
+    Peer.objects.filter(pk=1).update(port=peer_app.port)
+    beat = sync.heartbeat()
+    assert beat["reachable"] and beat["sync"]["apply"] == "success"
+    assert Peer.current().in_sync
+    assert sorted(s["label"] for s in peer_app.get(f"{V1}/virtual-services/")["results"]) == ["dns", "web"]
+    kinds = list(Event.objects.values_list("kind", flat=True))
+    assert kinds.count("sync") >= 3
+
+    # "sync now" forces a push (queued)
+    assert api.post(f"{V1}/ha/sync/").status_code == 202 and quiet["sync"] == 3
+
+    # the peer refuses a second pairing: it is paired (and configured)
+    Peer.objects.all().delete()
+    resp = api.post(f"{V1}/ha/pair/", pair_body(peer_app), format="json")
+    assert resp.status_code == 409 and "already paired" in resp.json()["detail"]
+    Peer.objects.create(address="127.0.0.1", port=peer_app.port, role="master", secret="00" * 32)
+    assert api.post(f"{V1}/ha/pair/", pair_body(peer_app), format="json").status_code == 409
+
+
+def test_unconfigured_peer_only_and_token_pairing_and_unpair(api, peer_app, quiet):
+    # a configured peer refuses, saying why
+    peer_app.request("POST", f"{V1}/virtual-services/", {"label": "x", "vip": "192.0.2.1", "ports": "80"})
+    resp = api.post(f"{V1}/ha/pair/", pair_body(peer_app), format="json")
+    assert resp.status_code == 409 and "not unconfigured" in resp.json()["detail"]
+    assert "1 virtual service" in resp.json()["detail"]
+    peer_app.request("DELETE", f"{V1}/virtual-services/{peer_app.get(f'{V1}/virtual-services/')['results'][0]['id']}/")
+
+    # a one-time token made on the peer instead of credentials
+    token = peer_app.request("POST", f"{V1}/ha/pairing-token/")["token"]
+    body = {"peer_address": "127.0.0.1", "peer_port": peer_app.port, "token": token, "role": "backup"}
+    resp = api.post(f"{V1}/ha/pair/", body, format="json")
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["peer"]["role"] == "backup" and peer_app.get(f"{V1}/ha/")["peer"]["role"] == "master"
+
+    # unpair: both sides forget the pair, and this side's addresses go back to the apply
+    resp = api.delete(f"{V1}/ha/pair/")
+    assert resp.status_code == 200 and "the peer unpaired too" in resp.json()["detail"]
+    assert not Peer.objects.exists() and peer_app.get(f"{V1}/ha/")["paired"] is False
+    assert api.delete(f"{V1}/ha/pair/").status_code == 400
+
+    # the token was single-use
+    resp = api.post(f"{V1}/ha/pair/", body, format="json")
+    assert resp.status_code == 409 and "token" in resp.json()["detail"]
+
+
+def test_unreachable_peer_and_bad_requests(api, client_for, quiet):
+    resp = api.post(f"{V1}/ha/pair/", {"peer_address": "127.0.0.1", "peer_port": free_port(),
+                                       "username": "a", "password": "b"}, format="json")
+    assert resp.status_code == 502 and "cannot be reached" in resp.json()["detail"]
+    assert api.post(f"{V1}/ha/pair/", {"peer_address": "127.0.0.1"}, format="json").status_code == 400
+    assert api.post(f"{V1}/ha/pair/", {"peer_address": "nope", "token": "t"}, format="json").status_code == 400
+    assert api.post(f"{V1}/ha/sync/").status_code == 400
+    assert api.patch(f"{V1}/ha/", {"preempt": True}, format="json").status_code == 400
+    # roles: read-only may look, not pair; operators may "sync now" but not pair
+    assert client_for("readonly").get(f"{V1}/ha/").status_code == 200
+    assert client_for("readonly").post(f"{V1}/ha/pair/", {}, format="json").status_code == 403
+    assert client_for("operator").post(f"{V1}/ha/pair/", {}, format="json").status_code == 403
+    assert client_for("operator").post(f"{V1}/ha/sync/").status_code == 400  # allowed, but not paired
+
+
+def test_vrrp_settings_and_links_re_render(api, quiet, settings):
+    from ha import keepalived
+
+    Peer.objects.create(address="10.8.0.3", role="master", secret="00" * 32, node_name="lb1")
+    resp = api.patch(f"{V1}/ha/", {"advert_int": 0.2, "preempt": True}, format="json")
+    assert resp.status_code == 200 and resp.json()["peer"]["advert_int"] == 0.2
+    assert api.post(f"{V1}/ha/links/", {"interface": "eth1", "peer_address": "10.9.0.3"},
+                    format="json").status_code == 201
+    text = keepalived.render()
+    assert "advert_int 0.2" in text and "state MASTER" in text and "unicast_peer {\n        10.9.0.3" in text
+    assert f"FULCRUM_DATA_DIR={settings.DATA_DIR}" in text and "hanotify" in text
+    assert api.patch(f"{V1}/ha/", {"advert_int": 0}, format="json").status_code == 400
+
+
+def test_hanotify_records_the_role(db):
+    from django.core.management import call_command
+
+    Peer.objects.create(address="10.8.0.3", role="backup", secret="00" * 32)
+    call_command("hanotify", "GROUP", "FULCRUM", "MASTER", "100")
+    peer = Peer.current()
+    assert peer.vrrp_state == "MASTER" and peer.vrrp_changed_at
+    assert Event.objects.get(kind=Event.ROLE).message == "group FULCRUM is now MASTER (priority 100)"
