@@ -25,6 +25,7 @@ urlpatterns = [
     path("templates/aovpn/", AovpnTemplateView.as_view(), name="template-aovpn"),
     path("", include("cluster.api.apply_urls")),
     path("", include("healthchecks.api.urls")),
+    path("", include("checklists.api.urls")),
     path("", include("ha.api.urls")),
     *router.urls,
 ]

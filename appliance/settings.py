@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "realservers",
     "cluster",
     "healthchecks",
+    "checklists",
     "ha",
     "reports",
     "frontend",
