@@ -26,9 +26,9 @@ class RolePermission(BasePermission):
 
 
 class AdminOnly(BasePermission):
-    """Even reading needs the admin role (user accounts)."""
+    """Even reading needs the admin role (user accounts; configuration bundles, which carry secrets)."""
 
-    message = "Only admins may manage users."
+    message = "Only admins may do this."
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.is_authenticated and can(request.user, CONFIGURE))

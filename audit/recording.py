@@ -13,11 +13,29 @@ from django.forms.models import model_to_dict
 from .context import current_actor
 from .models import ChangeRecord
 
+SECRET_WORDS = ("secret", "password", "passphrase", "psk", "key_hash", "private_key", "token")
+MASK = "********"
+
 
 def snapshot(instance: models.Model) -> dict:
     data = model_to_dict(instance, fields=[f.name for f in instance._meta.concrete_fields])
     return {k: (str(v) if not isinstance(v, (int, float, bool, str, type(None), list, dict)) else v)
             for k, v in data.items()}
+
+
+def secret_fields(instance) -> set[str]:
+    """Fields whose values never enter the change log (readable by every role): a model's
+    `audit_secret_fields`, and any field named like a secret."""
+    named = {f.name for f in instance._meta.concrete_fields if any(w in f.name for w in SECRET_WORDS)}
+    return named | set(getattr(instance, "audit_secret_fields", ()))
+
+
+def masked(instance, data: dict | None) -> dict | None:
+    """The snapshot as logged: a secret shows only whether it is set ("" or ********)."""
+    if data is None:
+        return None
+    hidden = secret_fields(instance)
+    return {k: (MASK if k in hidden and v not in ("", None) else v) for k, v in data.items()}
 
 
 class Audited(models.Model):
@@ -53,16 +71,19 @@ def _on_save(sender, instance, created, raw=False, **kwargs):
         return
     after = snapshot(instance)
     before = None if created else getattr(instance, "_audit_before", None)
-    if before == after:
-        return
+    # Timestamps Django sets on every save (auto_now) are not a change of their own.
+    stamps = {f.name for f in instance._meta.concrete_fields if getattr(f, "auto_now", False)}
     changed = sorted(k for k in after if before is None or before.get(k) != after.get(k))
+    if before is not None and not set(changed) - stamps:
+        return
     record(ChangeRecord.CREATE if created else ChangeRecord.UPDATE, instance,
-           summary="" if created else "changed " + ", ".join(changed), before=before, after=after)
+           summary="" if created else "changed " + ", ".join(changed),
+           before=masked(instance, before), after=masked(instance, after))
     instance._audit_before = after
 
 
 def _on_delete(sender, instance, **kwargs):
-    record(ChangeRecord.DELETE, instance, before=snapshot(instance))
+    record(ChangeRecord.DELETE, instance, before=masked(instance, snapshot(instance)))
 
 
 def connect_audited_models(models_iterable):

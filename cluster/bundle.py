@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import ChangeRecord
-from audit.recording import record
+from audit.recording import record, snapshot
 from realservers.models import RealServer
 from virtualservices.models import VirtualService, next_free_fwmark
 
@@ -219,6 +219,8 @@ def import_bundle(bundle, batch_size: int = 2000) -> dict:
         # A raw delete skips the per-object change records: the import is logged once, below.
         for model in (RealServer, VirtualService, FloatingIP):
             model.objects.all()._raw_delete(model.objects.db)
+        current = ClusterSettings.objects.filter(pk=1).first()
+        settings._audit_before = snapshot(current) if current else None  # logged as a diff, if it changed
         settings.save()
         FloatingIP.objects.bulk_create(floating, batch_size=batch_size)
         VirtualService.objects.bulk_create(services, batch_size=batch_size)

@@ -4,6 +4,7 @@ from rest_framework import generics, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import AdminOnly
 from realservers.models import RealServer
 from virtualservices.api.serializers import VirtualServiceSerializer
 from virtualservices.models import VirtualService
@@ -42,7 +43,10 @@ class FloatingIPViewSet(viewsets.ModelViewSet):
 
 
 class ConfigBundleView(APIView):
-    """Export (GET) or replace (POST, all or nothing) the whole configuration."""
+    """Export (GET) or replace (POST, all or nothing) the whole configuration. Admins only, reading too:
+    a bundle is a backup, so it carries the secrets (RADIUS) that the rest of the API never shows."""
+
+    permission_classes = [AdminOnly]
 
     @extend_schema(responses=BundleSerializer, summary="Export the configuration bundle")
     def get(self, request):

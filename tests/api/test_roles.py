@@ -30,8 +30,8 @@ OPERATOR_UNSAFE = [
 ]
 # Any role manages its own API tokens (a token carries its owner's role, no more).
 OWN_TOKENS = r"^/api/v1/tokens/"
-# Reading needs the admin role here (user accounts; HA pairing secrets).
-ADMIN_ONLY_READ = [r"^/api/v1/users/"]
+# Reading needs the admin role here: user accounts; the configuration bundle (a backup, with its secrets).
+ADMIN_ONLY_READ = [r"^/api/v1/users/", r"^/api/v1/config/$"]
 # Peer-to-peer endpoints authenticate the peer appliance, not a user: no role opens them.
 PEER_ONLY = r"^/api/v1/ha/peer/"
 # Not a configuration change: the OpenAPI schema and docs (logged-in users of every role read them).
@@ -121,7 +121,7 @@ def test_readonly_reads_but_cannot_change_state(client_for, make_service):
     rs = svc.real_servers.get()
     ro = client_for("readonly", "session")
     assert ro.get(f"/api/v1/virtual-services/{svc.pk}/").status_code == 200
-    assert ro.get("/api/v1/config/").status_code == 200
+    assert ro.get("/api/v1/config/").status_code == 403  # a backup carries secrets
     assert ro.post(f"/api/v1/real-servers/{rs.pk}/drain/").status_code == 403
     assert ro.get("/api/v1/users/").status_code == 403
     rs.refresh_from_db()
