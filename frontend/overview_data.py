@@ -37,8 +37,9 @@ def load(applied_at=None, query: str = "", state_filter: str = "", method: str =
     stats = {s["label"]: s for s in ServiceStats.objects.values(
         "label", "time", "active_conns", "inactive_conns", "cps", "in_bps", "out_bps", "spark", "servers")}
     rows = []
-    summary = {"services": 0, "vs_up": 0, "vs_degraded": 0, "vs_down": 0, "vs_unknown": 0, "vs_disabled": 0, "servers": 0,
-               "rs_serving": 0, "rs_down": 0, "rs_unknown": 0, "rs_drained": 0, "rs_halted": 0, "active": 0, "cps": 0.0, "bps": 0.0}
+    summary = {"services": 0, "vs_up": 0, "vs_degraded": 0, "vs_down": 0, "vs_unknown": 0, "vs_disabled": 0,
+               "servers": 0, "rs_serving": 0, "rs_down": 0, "rs_unknown": 0, "rs_drained": 0, "rs_halted": 0,
+               "active": 0, "cps": 0.0, "bps": 0.0}
     stats_time = None
     for vs in VirtualService.objects.order_by("label").values(*VS_FIELDS):
         st = stats.get(vs["label"])
@@ -49,12 +50,13 @@ def load(applied_at=None, query: str = "", state_filter: str = "", method: str =
                          method=vs["method"], fwmark=vs["fwmark"], check_type=vs["check_type"],
                          enabled=vs["enabled"], pending=vs_pending)
         for rs in servers_by_service.get(vs["id"], ()):
+            rs_pending = vs_pending or (applied_at is not None and rs["updated_at"] > applied_at)
             counts = rs_counts.get(str(rs["id"])) or (0, 0)
             state = rs_state(rs["admin_state"], rs["health"], vs["check_type"])
             row.servers.append(ServerRow(
                 id=rs["id"], label=rs["label"], address=rs["address"], port=rs["port"], weight=rs["weight"],
                 admin_state=rs["admin_state"], state=state,
-                pending=vs_pending or (applied_at is not None and rs["updated_at"] > applied_at), active=counts[0], inactive=counts[1]))
+                pending=rs_pending, active=counts[0], inactive=counts[1]))
         row.state = vs_state(row.enabled, [s.state for s in row.servers])
         if st:
             row.active, row.inactive, row.cps = st["active_conns"], st["inactive_conns"], st["cps"]

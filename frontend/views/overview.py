@@ -60,7 +60,8 @@ def server_state(request, pk, action):
         raise PermissionDenied("Unknown action.")
     rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
     set_state([rs], ACTIONS[action])
-    text = f"Real server '{rs}' is now {rs.get_admin_state_display().lower()}. Apply to change the kernel."
+    word = {"online": "online", "drain": "drained", "halt": "halted"}[action]
+    text = f"Real server '{rs}' is now {word}. Apply to change the kernel."
     if is_htmx(request):
         response = HttpResponse(status=204)
         response["HX-Trigger"] = json.dumps({"fulcrum:refresh": {}, "fulcrum:toast": {"text": text}})

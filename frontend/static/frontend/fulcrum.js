@@ -147,6 +147,8 @@
       if (run.error) { var p = document.createElement("p"); p.textContent = run.error; result.appendChild(p); }
       if (run.operations && run.operations.length) {
         var ul = document.createElement("ul");
+        ul.tabIndex = 0;
+        ul.setAttribute("aria-label", "Kernel operations");
         run.operations.slice(0, 200).forEach(function (op) { var li = document.createElement("li"); li.textContent = op; ul.appendChild(li); });
         result.appendChild(ul);
       } else if (ok) {
