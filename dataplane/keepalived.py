@@ -108,6 +108,9 @@ def render_keepalived(spec: VrrpSpec, cluster: ClusterSpec) -> str:
         "    enable_script_security",
         "    vrrp_garp_master_repeat 3",
         "    vrrp_garp_master_delay 1",
+        # After a split brain heals, the master that stays sends gratuitous ARPs again at once,
+        # so neighbours that followed the other node come back to it.
+        "    vrrp_garp_lower_prio_repeat 3",
         "    vrrp_higher_prio_send_advert true",
         "}",
         "",

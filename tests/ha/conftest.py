@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,10 +97,21 @@ class PeerAppliance:
         return self.request("GET", path)
 
 
+@pytest.fixture(scope="session")
+def peer_template(tmp_path_factory):
+    """A migrated peer database with its admin, made once: each test's peer starts from a copy."""
+    path = tmp_path_factory.mktemp("peer-template")
+    app = PeerAppliance(path)
+    app.setup()
+    return path, app.key
+
+
 @pytest.fixture
-def peer_app(tmp_path):
-    (tmp_path / "peer").mkdir()
+def peer_app(tmp_path, peer_template):
+    template, key = peer_template
+    shutil.copytree(template, tmp_path / "peer", ignore=shutil.ignore_patterns("secret_key"))
     app = PeerAppliance(tmp_path / "peer")
+    app.key = key
     app.start()
     yield app
     app.stop()
