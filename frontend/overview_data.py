@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value
+
 from realservers.models import RealServer
 from reports.models import ServiceStats
 from virtualservices.models import VirtualService
 
 from .state import SERVING, ServerRow, ServiceRow, rs_state, spark_points, vs_state
 
-VS_FIELDS = ("id", "label", "vip", "ports", "protocol", "method", "fwmark", "check_type", "enabled", "updated_at")
-RS_FIELDS = ("id", "service_id", "label", "address", "port", "weight", "admin_state", "health", "updated_at")
+VS_FIELDS = ("id", "label", "vip", "ports", "protocol", "method", "fwmark", "check_type", "enabled")
+RS_FIELDS = ("id", "service_id", "label", "address", "port", "weight", "admin_state", "health")
 FILTERS = [("", "All services"), ("problem", "Needs attention"), ("down", "Down"), ("drained", "Drained/halted"),
            ("pending", "Pending apply")]
 PAGE_SIZES = (50, 100, 250, 0)  # 0: all
@@ -30,42 +32,56 @@ class Overview:
     stats_time: object
 
 
+def _pending(applied_at):
+    """Computed by the database: converting 5,000 timestamps to Python costs more than the whole query."""
+    if applied_at is None:  # never applied: everything is pending and the banner says so
+        return Value(False, output_field=BooleanField())
+    return ExpressionWrapper(Q(updated_at__gt=applied_at), output_field=BooleanField())
+
+
 def load(applied_at=None, query: str = "", state_filter: str = "", method: str = "") -> Overview:
-    servers_by_service: dict[int, list[dict]] = {}
-    for rs in RealServer.objects.order_by("service_id", "label").values(*RS_FIELDS):
-        servers_by_service.setdefault(rs["service_id"], []).append(rs)
-    stats = {s["label"]: s for s in ServiceStats.objects.values(
-        "label", "time", "active_conns", "inactive_conns", "cps", "in_bps", "out_bps", "spark", "servers")}
+    """Every service and real server with its state (for the summary and the filters), in 3 queries.
+    Counters per real server and sparklines are attached to the shown page only (`attach_stats`)."""
+    servers_by_service: dict[int, list] = {}
+    for rs in RealServer.objects.annotate(pending=_pending(applied_at)).order_by(
+            "service_id", "label").values_list(*RS_FIELDS, "pending"):
+        servers_by_service.setdefault(rs[1], []).append(rs)
+    stats = {s[0]: s[1:] for s in ServiceStats.objects.values_list(
+        "label", "time", "active_conns", "inactive_conns", "cps", "in_bps", "out_bps")}
     rows = []
     summary = {"services": 0, "vs_up": 0, "vs_degraded": 0, "vs_down": 0, "vs_unknown": 0, "vs_disabled": 0,
                "servers": 0, "rs_serving": 0, "rs_down": 0, "rs_unknown": 0, "rs_drained": 0, "rs_halted": 0,
                "active": 0, "cps": 0.0, "bps": 0.0}
     stats_time = None
-    for vs in VirtualService.objects.order_by("label").values(*VS_FIELDS):
-        st = stats.get(vs["label"])
-        rs_counts = st["servers"] if st else {}
-        # Never applied: everything is pending and the banner says so; marking every row adds only noise.
-        vs_pending = applied_at is not None and vs["updated_at"] > applied_at
-        row = ServiceRow(id=vs["id"], label=vs["label"], vip=vs["vip"], ports=vs["ports"], protocol=vs["protocol"],
-                         method=vs["method"], fwmark=vs["fwmark"], check_type=vs["check_type"],
-                         enabled=vs["enabled"], pending=vs_pending)
-        for rs in servers_by_service.get(vs["id"], ()):
-            rs_pending = vs_pending or (applied_at is not None and rs["updated_at"] > applied_at)
-            counts = rs_counts.get(str(rs["id"])) or (0, 0)
-            state = rs_state(rs["admin_state"], rs["health"], vs["check_type"])
+    for vid, label, vip, ports, protocol, meth, fwmark, check_type, enabled, vs_pending in (
+            VirtualService.objects.annotate(pending=_pending(applied_at)).order_by("label").values_list(
+                *VS_FIELDS, "pending")):
+        row = ServiceRow(id=vid, label=label, vip=vip, ports=ports, protocol=protocol, method=meth, fwmark=fwmark,
+                         check_type=check_type, enabled=enabled, pending=vs_pending)
+        for rid, _, rlabel, address, port, weight, admin_state, health, rs_pending in servers_by_service.get(vid, ()):
             row.servers.append(ServerRow(
-                id=rs["id"], label=rs["label"], address=rs["address"], port=rs["port"], weight=rs["weight"],
-                admin_state=rs["admin_state"], state=state,
-                pending=rs_pending, active=counts[0], inactive=counts[1]))
-        row.state = vs_state(row.enabled, [s.state for s in row.servers])
+                id=rid, label=rlabel, address=address, port=port, weight=weight, admin_state=admin_state,
+                state=rs_state(admin_state, health, check_type), pending=vs_pending or rs_pending))
+        row.state = vs_state(enabled, [s.state for s in row.servers])
+        st = stats.get(label)
         if st:
-            row.active, row.inactive, row.cps = st["active_conns"], st["inactive_conns"], st["cps"]
-            row.bps, row.spark = st["in_bps"] + st["out_bps"], st["spark"]
-            stats_time = st["time"] if stats_time is None or st["time"] > stats_time else stats_time
+            row.active, row.inactive, row.cps, row.bps = st[1], st[2], st[3], st[4] + st[5]
+            stats_time = st[0] if stats_time is None or st[0] > stats_time else stats_time
         _count(summary, row)
         if _matches(row, query.lower(), state_filter, method):
             rows.append(row)
     return Overview(rows=rows, total=summary["services"], summary=summary, stats_time=stats_time)
+
+
+def attach_stats(rows: list[ServiceRow]) -> None:
+    """Per-real-server connections and the sparkline, for the rows on the page (one query)."""
+    by_label = {r.label: r for r in rows}
+    for label, spark, servers in ServiceStats.objects.filter(label__in=list(by_label)).values_list(
+            "label", "spark", "servers"):
+        row = by_label[label]
+        row.spark = spark or []
+        for rs in row.servers:
+            rs.active, rs.inactive = (servers or {}).get(str(rs.id)) or (0, 0)
 
 
 def _count(summary: dict, row: ServiceRow) -> None:

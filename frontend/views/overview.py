@@ -8,15 +8,17 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from accounts.roles import OPERATE
+from accounts.roles import CONFIGURE, OPERATE, can
 from realservers.models import RealServer
 from realservers.states import ACTIONS, set_state
 from virtualservices.choices import METHODS
 
 from .. import overview_data
 from ..applyinfo import apply_summary
+from ..rowhtml import render_rows
 from ..state import RS_STATES, VS_STATES
 from .common import is_htmx, paginate, query_without, require
 
@@ -31,7 +33,10 @@ def overview(request):
     summary = apply_summary()
     data = _load(request, summary)
     page, per_page = paginate(request, data.rows)
+    overview_data.attach_stats(page.object_list)
     context = {
+        "rows_html": mark_safe(render_rows(page.object_list, can(request.user, CONFIGURE),  # noqa: S308
+                                           can(request.user, OPERATE))),
         "data": data, "page": page, "per_page": per_page, "rows": page.object_list,
         "sig": overview_data.signature(page.object_list),
         "q": request.GET.get("q", ""), "state": request.GET.get("state", ""),
@@ -49,6 +54,7 @@ def overview_live(request):
     summary = apply_summary()
     data = _load(request, summary)
     page, _ = paginate(request, data.rows)
+    overview_data.attach_stats(page.object_list)
     payload = overview_data.live_payload(page.object_list, data.summary, summary["pending"], summary["running"])
     return JsonResponse(payload)
 
