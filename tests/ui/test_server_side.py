@@ -1,0 +1,183 @@
+"""Server-side checks of the WebUI that need no browser: roles, throttling, idle timeout, sampler, queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def svc(make_service):
+    return make_service(servers=[{"label": "a", "address": "10.0.0.1"}, {"label": "b", "address": "10.0.0.2"}])
+
+
+def _urls(svc):
+    rs = svc.real_servers.first()
+    return {
+        "configure": [("get", "/services/add/"), ("get", f"/services/{svc.pk}/edit/"),
+                      ("post", f"/services/{svc.pk}/delete/"), ("get", f"/services/{svc.pk}/servers/add/"),
+                      ("get", f"/servers/{rs.pk}/edit/"), ("post", f"/servers/{rs.pk}/delete/"),
+                      ("get", "/wizards/aovpn/"), ("post", "/cluster/advanced/"), ("get", "/cluster/floating-ips/add/"),
+                      ("get", "/maintenance/users/"), ("get", "/maintenance/users/add/"),
+                      ("post", "/maintenance/backup/"), ("post", "/maintenance/backup/restore/")],
+        "operate": [("post", f"/servers/{rs.pk}/drain/"), ("post", f"/servers/{rs.pk}/halt/")],
+    }
+
+
+def test_readonly_is_refused_every_change(client, readonly, svc):
+    client.force_login(readonly)
+    for kind in ("configure", "operate"):
+        for method, url in _urls(svc)[kind]:
+            assert getattr(client, method)(url).status_code == 403, (method, url)
+    assert set(svc.real_servers.values_list("admin_state", flat=True)) == {"online"}
+
+
+def test_operator_may_drain_but_not_configure(client, operator, svc):
+    client.force_login(operator)
+    for method, url in _urls(svc)["configure"]:
+        assert getattr(client, method)(url).status_code == 403, (method, url)
+    rs = svc.real_servers.first()
+    response = client.post(f"/servers/{rs.pk}/drain/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and "fulcrum:refresh" in response["HX-Trigger"]
+    rs.refresh_from_db()
+    assert rs.admin_state == "drain"
+
+
+def test_anonymous_gets_the_login_page_for_every_page(client, svc):
+    from django.urls import get_resolver
+
+    for pattern in get_resolver("frontend.urls").url_patterns:
+        route = str(pattern.pattern)
+        if route.startswith(("login", "logout")):
+            continue
+        url = "/" + route.replace("<int:pk>", str(svc.pk)).replace("<int:service_pk>", str(svc.pk)).replace(
+            "<str:action>", "drain")
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"], url
+
+
+def test_login_throttled_after_five_failures(client, admin):
+    for _ in range(5):
+        assert client.post("/login/", {"username": "alice", "password": "nope-nope-nope"}).status_code == 200
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.content.decode()
+    from frontend.models import FailedLogin
+
+    FailedLogin.objects.update(time=timezone.now() - timedelta(minutes=16))
+    assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def test_idle_session_ends_but_polling_does_not_keep_it_alive(client, admin, svc):
+    client.force_login(admin)
+    assert client.get("/").status_code == 200
+    session = client.session
+    session["last_seen"] = int(timezone.now().timestamp()) - 10
+    session.save()
+    assert client.get("/overview/live/", HTTP_X_FULCRUM_POLL="1").status_code == 200
+    assert client.session["last_seen"] == session["last_seen"]  # a poll is not activity
+    session = client.session
+    session["last_seen"] = int(timezone.now().timestamp()) - 31 * 60
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_overview_live_payload(client, admin, svc):
+    client.force_login(admin)
+    data = client.get("/overview/live/").json()
+    rs = svc.real_servers.first()
+    assert data["rs"][str(rs.pk)][0] == "up" or data["rs"][str(rs.pk)][0] in ("unknown", "nocheck")
+    assert data["vs"][str(svc.pk)][1] in ("Up", "Checking", "Down", "Degraded")
+    assert data["summary"]["servers"] == 2 and data["pending"] > 0 and data["sig"]
+
+
+@pytest.mark.parametrize("n", [3, 30])
+def test_overview_query_count_constant(client, admin, make_service, django_assert_max_num_queries, n):
+    for i in range(n):
+        make_service(label=f"s{i}", vip=f"192.0.2.{i + 1}", servers=[{"address": f"10.1.{i}.1"}])
+    client.force_login(admin)
+    client.get("/")
+    with django_assert_max_num_queries(14):
+        assert client.get("/?per_page=0").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get("/overview/live/").status_code == 200
+    with django_assert_max_num_queries(9):
+        assert client.get("/services/").status_code == 200
+
+
+def test_sampler_rates_counter_reset_and_history(db, make_service):
+    from reports.models import ServiceSample, ServiceStats
+    from reports.sampling import SPARK_POINTS, sample
+
+    svc = make_service(servers=[{"address": "10.0.0.1"}])
+    rs = svc.real_servers.get()
+    t0 = timezone.now()
+
+    def status(conns, inb, outb, active=5):
+        return {"services": [{"label": svc.label, "active_conns": active, "inactive_conns": 2, "conns": conns,
+                              "inbytes": inb, "outbytes": outb,
+                              "real_servers": [{"id": rs.id, "active_conns": active, "inactive_conns": 2}]}]}
+
+    assert sample(status(100, 1000, 5000), now=t0) == 1
+    sample(status(160, 7000, 17000), now=t0 + timedelta(seconds=60))
+    stats = ServiceStats.objects.get()
+    assert (stats.cps, stats.in_bps, stats.out_bps) == (1.0, 100.0, 200.0)
+    assert stats.servers == {str(rs.id): [5, 2]}
+    sample(status(30, 600, 1200), now=t0 + timedelta(seconds=120))  # counters reset (service re-created)
+    stats.refresh_from_db()
+    assert (stats.cps, stats.in_bps) == (0.5, 10.0)
+    sample(status(40, 700, 1300), now=t0 + timedelta(seconds=130))  # live only: no history row within a minute
+    assert ServiceSample.objects.count() == 3
+    for k in range(SPARK_POINTS + 5):
+        sample(status(50 + k, 800, 1400, active=k), now=t0 + timedelta(minutes=3 + k))
+    stats.refresh_from_db()
+    assert len(stats.spark) == SPARK_POINTS and stats.spark[-1][0] == SPARK_POINTS + 4
+
+
+def test_sampler_prunes_old_history_and_deleted_services(db, make_service):
+    from reports.models import ServiceSample, ServiceStats
+    from reports.sampling import RETENTION, sample
+
+    keep, gone = make_service(), make_service()
+    old = timezone.now() - RETENTION - timedelta(hours=1)
+    sample({"services": [{"label": keep.label}, {"label": gone.label}]}, now=old)
+    gone.delete()
+    sample({"services": [{"label": keep.label}]})
+    assert list(ServiceStats.objects.values_list("label", flat=True)) == [keep.label]
+    assert ServiceSample.objects.filter(time__lt=timezone.now() - RETENTION).count() == 0
+
+
+def test_sample_task_without_a_status_source_does_nothing(db, monkeypatch):
+    from reports import tasks
+
+    monkeypatch.setattr(tasks, "read_status", lambda: None)
+    assert tasks.sample_stats() == 0
+
+
+def test_restore_preview_changes_nothing_until_confirmed(client, admin, svc):
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cluster.bundle import export_bundle
+    from virtualservices.models import VirtualService
+
+    bundle = export_bundle()
+    bundle["virtual_services"] = []
+    client.force_login(admin)
+    upload = SimpleUploadedFile("b.json", json.dumps(bundle).encode(), content_type="application/json")
+    response = client.post("/maintenance/backup/", {"bundle": upload})
+    assert response.status_code == 200 and svc.label in response.content.decode()
+    assert VirtualService.objects.count() == 1
+    assert client.post("/maintenance/backup/restore/", {"key": "forged"}).status_code == 403
+    key = response.context["key"]
+    assert client.post("/maintenance/backup/restore/", {"key": key}).status_code == 302
+    assert VirtualService.objects.count() == 0
+    bad = SimpleUploadedFile("b.json", b'{"format": "nope"}', content_type="application/json")
+    response = client.post("/maintenance/backup/", {"bundle": bad})
+    assert "Not a Fulcrum configuration bundle" in response.content.decode()
