@@ -155,7 +155,13 @@
         var q = document.createElement("p"); q.textContent = "The kernel already matched the configuration."; result.appendChild(q);
       }
       if (button) button.disabled = false;
-      if (ok) setPending(0);
+      if (ok) {
+        setPending(0);
+        var head = document.getElementById("apply-h");
+        if (head) head.textContent = "Applied: the kernel matches the saved configuration";
+        var pendingList = document.getElementById("chg-body");
+        if (pendingList) pendingList.innerHTML = '<p class="muted">None: everything saved is applied.</p>';
+      }
       toast(ok ? "Apply finished." : "Apply failed.");
       var hist = document.getElementById("apply-history");
       if (hist && window.htmx) window.htmx.ajax("GET", window.location.pathname, {target: "#apply-history", select: "#apply-history", swap: "outerHTML"});
