@@ -64,15 +64,21 @@ def floating_ip_delete(request, pk):
 
 
 def ha_pair(request):
-    """The HA pair: shown from the HA layer when it is installed; this appliance is standalone until then."""
-    peer = None
+    """The HA pair as the ha app records it (installed separately); standalone when there is no peer."""
+    from django.apps import apps
+
     try:
-        from cluster.ha import peer_status  # the HA issue's module
-    except ImportError:
-        peer_status = None
-    if peer_status is not None:
+        Peer = apps.get_model("ha", "Peer")
+    except LookupError:
+        Peer = None
+    peer, keepalived = None, None
+    if Peer is not None:
+        peer = Peer.objects.filter(pk=1).first()
         try:
-            peer = peer_status()
-        except Exception:  # the peer being down must not break the page
-            peer = {"error": "The peer's state could not be read."}
-    return render(request, "frontend/ha.html", {"peer": peer, "ha_available": peer_status is not None})
+            from ha.keepalived import status
+
+            keepalived = status()
+        except Exception:  # keepalived missing on this host: the page still shows the pairing
+            keepalived = None
+    return render(request, "frontend/ha.html", {"peer": peer, "keepalived": keepalived,
+                                                "ha_available": Peer is not None})

@@ -63,20 +63,22 @@ def local_config(request):
 
 # ------------------------------------------------------------------ View Configuration
 def view_config(request):
+    tab = request.GET.get("tab", "rendered")
     state = compile_state(cluster_spec())
     sections = []
     for block in render_all(state).split("### ")[1:]:
         title, _, body = block.partition("\n")
         sections.append({"title": title, "body": body.rstrip() or "# (none)"})
     keepalived = None
-    try:
-        from cluster.keepalived import render_keepalived  # the HA layer's renderer, when installed
-    except ImportError:
-        render_keepalived = None
-    if render_keepalived is not None:
-        keepalived = render_keepalived()
+    if tab == "keepalived":
+        try:
+            from ha.keepalived import render as render_keepalived  # the HA layer's renderer, when installed
+
+            keepalived = render_keepalived()
+        except (ImportError, ValueError, LookupError):  # not installed, or not paired
+            keepalived = None
     live, live_error = None, ""
-    if request.GET.get("tab") == "live":
+    if tab == "live":
         try:
             from cluster.status import kernel_status
 
@@ -85,7 +87,7 @@ def view_config(request):
             live_error = f"The kernel's tables could not be read here: {type(exc).__name__}: {exc}"
     return render(request, "frontend/view_config.html", {
         "sections": sections, "keepalived": keepalived, "live": live, "live_error": live_error,
-        "tab": request.GET.get("tab", "rendered"), "drift": DriftCheck.objects.first(),
+        "tab": tab, "drift": DriftCheck.objects.first(),
         "mode": dataplane_mode()})
 
 
