@@ -13,7 +13,7 @@ from cluster.bundle import export_bundle
 from cluster.runtime import dataplane_mode
 
 from . import connsync, keepalived
-from .models import Event, Outbox, Peer
+from .models import MASTER, Event, Outbox, Peer
 from .sync import SYNC_REASON, PeerError, push_config
 
 log = logging.getLogger("fulcrum.ha")
@@ -29,8 +29,10 @@ def after_apply(reason: str) -> dict:
     result: dict = {"paired": True}
     if dataplane_mode() == "kernel":
         result.update(refresh_kernel(peer))
-    if reason != SYNC_REASON:
-        # A local apply: this configuration is now the pair's; the peer's own apply of it is not pushed back.
+    if peer.role == MASTER and reason != SYNC_REASON:
+        # The master's configuration is the pair's (as on vendor appliances): each of its applies is
+        # sent to the backup. The backup never pushes, so a pairing-time apply there cannot
+        # overwrite the master.
         version = max(int(time.time() * 1000), peer.local_version + 1)
         Outbox.objects.update_or_create(pk=1, defaults={"version": version, "bundle": export_bundle()})
         Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)

@@ -221,9 +221,9 @@ def build_pair(workdir: Path, advert_int: float = 0.05) -> Pair:
     lb1.request("POST", "/api/v1/ha/pair/", {"peer_address": LBS["lb2"][0], "username": ADMIN,
                                              "password": PASSWORD, "node_name": "lb1", "advert_int": advert_int})
     # Pairing applies on both; the master's apply syncs to the backup; keepalived elects lb1.
-    wait_for(lambda: "10.8.0.51:80" in lb2.ipvs() and lb1.get("/api/v1/ha/")["in_sync"], 60,
-             "the backup's kernel to hold the synced services")
     try:
+        wait_for(lambda: "10.8.0.51:80" in lb2.ipvs() and lb1.get("/api/v1/ha/")["in_sync"], 60,
+                 "the backup's kernel to hold the synced services")
         wait_for(lambda: pair.holders() == ["lb1"] and pair.holders("10.9.0.1") == ["lb1"], 30,
                  "lb1 to hold the VIPs")
     except AssertionError as exc:
