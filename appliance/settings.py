@@ -132,6 +132,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "drift-check": {"task": "cluster.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
+    # The worker reads the kernel (CAP_NET_ADMIN) and publishes it; pages and the API read Redis.
+    "publish-status": {"task": "cluster.publish_status", "schedule": 2.0},
+    "reports-sample-stats": {"task": "reports.sample_stats",
+                             "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
 }
 
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.

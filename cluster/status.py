@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dataplane.compiler import service_key
 
 from .apply import make_driver, stored_state
@@ -15,7 +17,40 @@ def _counters(stats: dict) -> dict:
     return {name: int(stats.get(name, 0)) for name in COUNTERS}
 
 
+STATUS_KEY = "fulcrum:kernel-status"
+STATUS_TTL = 10  # seconds: a stale snapshot disappears rather than showing old figures as live
+
+
+def _redis():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=1)
+
+
+def publish_status() -> dict:
+    """Worker side: read the kernel (which needs CAP_NET_ADMIN) and publish it for the web process."""
+    status = read_kernel_status()
+    _redis().set(STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
+    return status
+
+
 def kernel_status() -> dict:
+    """The latest figures: the worker's snapshot from Redis, else read here (embedded mode, or a
+    process with the privilege), marked with where they came from."""
+    from django.conf import settings
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        try:
+            raw = _redis().get(STATUS_KEY)
+        except Exception:  # Redis down: fall through to a direct read
+            raw = None
+        if raw:
+            return {**json.loads(raw), "source": "worker"}
+    return {**read_kernel_status(), "source": "direct"}
+
+
+def read_kernel_status() -> dict:
     """The IPVS table joined with the configuration, so each figure has its service and server."""
     _, stored = stored_state()
     driver = make_driver(stored)

@@ -24,6 +24,13 @@ def drift_check_task() -> bool:
     return check_drift().drift
 
 
+@shared_task(name="cluster.publish_status", ignore_result=True)
+def publish_status_task() -> None:
+    from .status import publish_status
+
+    publish_status()
+
+
 def _in_thread(run_id: int) -> None:
     try:
         apply_task(run_id)

@@ -73,4 +73,6 @@ class ServiceStatusSerializer(CountersSerializer):
 
 class KernelStatusSerializer(serializers.Serializer):
     dataplane = serializers.CharField()
+    source = serializers.ChoiceField(choices=["worker", "direct"],
+                                     help_text="worker: the worker's snapshot (≤ 2 s old); direct: read now.")
     services = ServiceStatusSerializer(many=True)
