@@ -20,9 +20,26 @@ def dataplane_mode() -> str:
     return "kernel" if ipvs_available() else "render-only"
 
 
+def reported_dataplane_mode() -> str:
+    """The mode of the process that applies: the worker's, from its status snapshot, when there is a
+    worker (an unprivileged web process cannot tell IPVS is there); else this process's own."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        from .status import STATUS_KEY, _redis
+
+        try:
+            raw = _redis().get(STATUS_KEY)
+        except Exception:
+            raw = None
+        if raw:
+            import json
+
+            return json.loads(raw).get("dataplane", dataplane_mode())
+    return dataplane_mode()
+
+
 def runtime_facts() -> dict:
     return {
         "celery_eager": bool(settings.CELERY_TASK_ALWAYS_EAGER),
-        "dataplane": dataplane_mode(),
+        "dataplane": reported_dataplane_mode(),
         "database": connection.vendor,
     }

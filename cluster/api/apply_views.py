@@ -10,7 +10,7 @@ from ..apply import pending_changes
 from ..compile import cluster_spec
 from ..drift import check_drift
 from ..models import ApplyRun, DriftCheck
-from ..runtime import dataplane_mode
+from ..runtime import reported_dataplane_mode
 from ..status import kernel_status
 from ..tasks import start_apply
 from .apply_serializers import (
@@ -35,7 +35,7 @@ class ApplyView(APIView):
     @extend_schema(responses=ApplyStatusSerializer, summary="Apply status: pending changes, running and last run")
     def get(self, request):
         return Response({
-            "dataplane": dataplane_mode(),
+            "dataplane": reported_dataplane_mode(),
             "celery": "in-process" if settings.CELERY_TASK_ALWAYS_EAGER else "worker",
             "pending_changes": pending_changes(),
             "running": _run_or_none(ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING])),
