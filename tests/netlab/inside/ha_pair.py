@@ -64,7 +64,10 @@ def build_network() -> lab.Net:
         host(f"rs{n}", [("back", f"10.9.0.1{n}/24")], "10.9.0.1")
     for name, (front, back) in LBS.items():
         host(name, [("front", f"{front}/24"), ("back", f"{back}/24")])
-        sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # DR replies come back through the master (the real servers' gateway) with the VIP, one of
+        # its own addresses, as source: without accept_local they are dropped as martians.
+        sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.accept_local=1",
+           "net.ipv4.conf.all.rp_filter=0")
     net = lab.Net(client=lab.Host("client", "10.8.0.100", "", "front"),
                   servers=[lab.Host(f"rs{n}", f"10.9.0.1{n}", "", "back") for n in (1, 2)])
     net.dr_vip(DR_VIP)
