@@ -11,6 +11,7 @@ from healthchecks.daemon import HealthDaemon, make_driver
 
 
 class Command(BaseCommand):
+    requires_system_checks: list = []  # a daemon: the web-facing checks (URLs, templates) are not its concern
     help = ("Check every real server on its interval; on a transition set its kernel weight (quiesce, remove, "
             "restore, fallback), store the health and an event, mail the alert address, publish live status.")
 
