@@ -12,7 +12,13 @@ PASSWORD = "correct-horse-battery-9"
 
 
 @pytest.fixture
-def make_user(db):
+def fast_passwords(settings):
+    """PBKDF2 costs most of a second per user on a small machine; tests need no key stretching."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_user(db, fast_passwords):
     from django.contrib.auth import get_user_model
 
     from accounts.models import Profile

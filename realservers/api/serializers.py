@@ -35,3 +35,7 @@ class StateChangeResultSerializer(serializers.Serializer):
     state = serializers.CharField()
     changed = RealServerSerializer(many=True)
     matched = serializers.IntegerField()
+
+
+class StateNotFoundSerializer(serializers.Serializer):
+    address = serializers.ListField(child=serializers.CharField())

@@ -15,6 +15,7 @@ from .serializers import (
     RealServerSerializer,
     StateByAddressSerializer,
     StateChangeResultSerializer,
+    StateNotFoundSerializer,
 )
 
 
@@ -23,18 +24,17 @@ def _state_action(state_name: str, detail: bool):
     state = ACTIONS[state_name]
 
     if detail:
-        @extend_schema(request=None, responses=StateChangeResultSerializer,
-                       summary=f"Set one real server {state_name}")
         def one(self, request, pk=None):
             rs = self.get_object()
             changed = set_state([rs], state)
             return Response(StateChangeResultSerializer(
                 {"state": state, "changed": changed, "matched": 1}).data)
         one.__name__ = state_name  # DRF names the action after the function
-        return action(detail=True, methods=["post"], url_path=state_name, url_name=state_name)(one)
+        # extend_schema goes on the action (outermost), or the schema shows the viewset's serializer.
+        return extend_schema(request=None, responses=StateChangeResultSerializer,
+                             summary=f"Set one real server {state_name}")(
+            action(detail=True, methods=["post"], url_path=state_name, url_name=state_name)(one))
 
-    @extend_schema(request=StateByAddressSerializer, responses=StateChangeResultSerializer,
-                   summary=f"Set every real server with one address {state_name}")
     def by_address(self, request):
         body = StateByAddressSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -45,8 +45,11 @@ def _state_action(state_name: str, detail: bool):
         return Response(StateChangeResultSerializer(
             {"state": state, "changed": changed, "matched": len(servers)}).data)
     by_address.__name__ = f"by_address_{state_name}"
-    return action(detail=False, methods=["post"], url_path=f"by-address/{state_name}",
-                  url_name=f"by-address-{state_name}")(by_address)
+    return extend_schema(request=StateByAddressSerializer,
+                         responses={200: StateChangeResultSerializer, 404: StateNotFoundSerializer},
+                         summary=f"Set every real server with one address {state_name}")(
+        action(detail=False, methods=["post"], url_path=f"by-address/{state_name}",
+               url_name=f"by-address-{state_name}")(by_address))
 
 
 class RealServerViewSet(viewsets.ModelViewSet):

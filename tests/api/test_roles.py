@@ -27,6 +27,7 @@ OPERATOR_UNSAFE = [
     r"^/api/v1/apply/$",
     r"^/api/v1/drift/$",
     r"^/api/v1/ha/sync/$",
+    r"^/api/v1/virtual-services/1/checklist/$",  # re-run a service's checklist probes (they change nothing)
 ]
 # Any role manages its own API tokens (a token carries its owner's role, no more).
 OWN_TOKENS = r"^/api/v1/tokens/"
