@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -43,12 +44,39 @@ def _pidfiles() -> dict[str, Path]:
     return {"main": w / "keepalived.pid", "checkers": w / "checkers.pid", "vrrp": w / "vrrp.pid"}
 
 
-def notify_argv() -> tuple[str, ...]:
+def _hanotify_argv() -> list[str]:
     env = [f"{k}={os.environ[k]}" for k in _ENV_PASSED if os.environ.get(k)]
     if not os.environ.get("FULCRUM_DATA_DIR"):
         env.append(f"FULCRUM_DATA_DIR={settings.DATA_DIR}")
-    manage = Path(settings.BASE_DIR) / "manage.py"
-    return ("/usr/bin/env", *env, sys.executable, str(manage), "hanotify")
+    return ["/usr/bin/env", *env, sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "hanotify"]
+
+
+def notify_argv() -> tuple[str, ...]:
+    """keepalived's notify: a small shell script that records the state at once (a file, no Python)
+    and runs ``manage.py hanotify`` — at most one at a time (flock), so a flapping link cannot pile
+    up Django processes; the state file always has the newest state."""
+    w = workdir()
+    script = w / "notify.sh"
+    text = "\n".join([
+        "#!/bin/sh",
+        "# Written by Fulcrum: keepalived notify (TYPE NAME STATE PRIORITY).",
+        f'echo "$(date +%s.%N) $1 $2 $3 $4" >> {shlex.quote(str(w / "state.log"))}',
+        f'echo "$3" > {shlex.quote(str(w / "state"))}',
+        f"exec flock -n {shlex.quote(str(w / 'hanotify.lock'))} {shlex.join(_hanotify_argv())} \"$@\"",
+        "",
+    ])
+    if not script.exists() or script.read_text() != text:
+        script.write_text(text)
+        script.chmod(0o700)
+    return ("/bin/sh", str(script))
+
+
+def vrrp_state() -> str:
+    """The state keepalived last reported (MASTER, BACKUP, FAULT, STOP), or "unknown"."""
+    try:
+        return (workdir() / "state").read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def vrrp_spec(peer: Peer) -> VrrpSpec:
@@ -116,4 +144,5 @@ def stop() -> bool:
 def status() -> dict:
     pid = main_pid()
     path = conf_path()
-    return {"running": pid is not None, "pid": pid, "config": str(path), "configured": path.exists()}
+    return {"running": pid is not None, "pid": pid, "config": str(path), "configured": path.exists(),
+            "vrrp_state": vrrp_state()}

@@ -161,7 +161,10 @@ def test_vrrp_settings_and_links_re_render(api, quiet, settings):
                     format="json").status_code == 201
     text = keepalived.render()
     assert "advert_int 0.2" in text and "state MASTER" in text and "unicast_peer {\n        10.9.0.3" in text
-    assert f"FULCRUM_DATA_DIR={settings.DATA_DIR}" in text and "hanotify" in text
+    script = keepalived.workdir() / "notify.sh"
+    assert f'notify "/bin/sh {script}"' in text
+    assert f"FULCRUM_DATA_DIR={settings.DATA_DIR}" in script.read_text() and "hanotify" in script.read_text()
+    assert "flock -n" in script.read_text()
     assert api.patch(f"{V1}/ha/", {"advert_int": 0}, format="json").status_code == 400
 
 
