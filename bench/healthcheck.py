@@ -92,6 +92,12 @@ def serve(n: int, port: int, control) -> None:
                 control.send(time.monotonic())
 
 
+def answer(control, what: str):
+    if not control.poll(60):
+        raise RuntimeError(f"the listener process did not answer {what!r} within 60 s")
+    return control.recv()
+
+
 def rss_mb() -> float:
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
@@ -142,13 +148,13 @@ async def measure(n: int, interval: float, timeout: float, seconds: float, kills
     for _ in range(rounds):
         victims = random.sample(range(n), kills)
         control.send(("kill", victims))
-        killed = await loop.run_in_executor(None, control.recv)
+        killed = await loop.run_in_executor(None, answer, control, "kill")
         deadline = time.monotonic() + interval + timeout + 3
         while time.monotonic() < deadline and not all(v in down_at for v in victims):
             await asyncio.sleep(0.01)
         latencies += [down_at.get(v, float("inf")) - killed for v in victims]
         control.send(("start", victims))
-        await loop.run_in_executor(None, control.recv)
+        await loop.run_in_executor(None, answer, control, "start")
         for v in victims:
             down_at.pop(v, None)
         await asyncio.sleep(interval * 2)
