@@ -138,6 +138,9 @@ CELERY_BEAT_SCHEDULE = {
                              "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
 }
 
+# External health-check scripts are run only from this directory (no shell, fixed argv).
+FULCRUM_CHECK_SCRIPTS_DIR = Path(os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR", DATA_DIR / "checks"))
+
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.
 FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
 

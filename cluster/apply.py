@@ -87,10 +87,59 @@ def forget_verified_view() -> None:
 
 
 def _current_state(driver, desired: DesiredState, version, stored) -> DesiredState:
-    if _verified["state"] is not None and _verified["version"] == version:
-        return _verified["state"]
+    if _verified["state"] is not None:
+        if _verified["version"] == version:
+            return _verified["state"]
+        if stored is not None:
+            return stored  # another kernel writer (healthcheckd, a drift repair) recorded its change there
+    # No view yet in this process (just started; or drift suspected): read the kernel once.
     names = {n for n, _ in desired.sysctls} | {n for n, _ in (stored.sysctls if stored else ())}
     return driver.read(sysctl_names=names)
+
+
+def record_external_ops(ops: list[Op]) -> None:
+    """A writer other than apply (healthcheckd) changed the kernel: keep the stored view true to it."""
+    with apply_lock(), transaction.atomic():
+        row = AppliedState.objects.select_for_update().filter(pk=1).first()
+        if row is None:
+            return
+        row.state = pickle.dumps(simulate(pickle.loads(row.state), ops))
+        row.save(update_fields=["state", "updated_at"])
+
+
+class ExternalChangeRecorder:
+    """Records external kernel changes in order, off the caller's thread (healthcheckd's event loop
+    must not wait for a running apply to release the lock)."""
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="record-kernel-changes", daemon=True)
+        self._thread.start()
+
+    def submit(self, ops: list[Op]) -> None:
+        self._queue.put(list(ops))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything submitted is recorded (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        while True:
+            ops = self._queue.get()
+            try:
+                record_external_ops(ops)
+            except Exception:
+                log.exception("could not record a kernel change made outside apply")
+            finally:
+                connection.close()
+                self._queue.task_done()
 
 
 def latest_change_id() -> int:

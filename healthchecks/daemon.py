@@ -163,8 +163,9 @@ def describe_ops(ops: list[Op], spec: ServiceSpec) -> str:
 class KernelWeights:
     """Reads and changes one service's destinations through a dataplane driver."""
 
-    def __init__(self, driver):
+    def __init__(self, driver, recorder=None):
         self.driver = driver
+        self.recorder = recorder  # keeps the apply layer's view of the kernel true (cluster.apply)
 
     def current(self, key) -> dict | None:
         """The service's destinations as the kernel holds them; None if the service is absent."""
@@ -195,6 +196,8 @@ class KernelWeights:
         if not result.ok:
             op, error = result.failed[0] if result.failed else (ops[result.attempted - 1], "not attempted")
             return f"kernel refused {type(op).__name__}: {error}"
+        if self.recorder is not None:
+            self.recorder.submit(ops)
         return describe_ops(ops, after)
 
 
@@ -240,7 +243,11 @@ class HealthDaemon:
     def __init__(self, driver=None, *, redis_url: str | None = None, reload_every: float = 30.0,
                  flush_every: float = 0.5, kernel: bool = True, alerts: bool = True):
         self.driver = driver
-        self.weights = KernelWeights(driver) if (driver is not None and kernel) else None
+        self.weights = None
+        if driver is not None and kernel:
+            from cluster.apply import ExternalChangeRecorder
+
+            self.weights = KernelWeights(driver, ExternalChangeRecorder())
         self.redis_url = redis_url
         self.reload_every = reload_every
         self.flush_every = flush_every

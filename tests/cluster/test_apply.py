@@ -162,3 +162,33 @@ def test_embedded_mode_applies_in_a_thread(client_for, make_service, settings):
             break
         time.sleep(0.05)
     assert run.status == ApplyRun.SUCCESS, run.error
+
+
+def test_health_changes_made_outside_apply_keep_the_view_true(make_service, monkeypatch):
+    """healthcheckd removes a dead server and puts it back; apply and drift must agree with it."""
+    import cluster.drift as drift_mod
+    from cluster.apply import record_external_ops
+    from dataplane.diff import DelDest
+
+    svc = make_service(servers=[{}, {}], on_down="remove")
+    apply_now()
+    _, applied = stored_state()
+    driver = RenderOnlyDriver(state=applied)
+    monkeypatch.setattr(apply_mod, "make_driver", lambda stored=None: driver)
+    monkeypatch.setattr(drift_mod, "make_driver", lambda stored=None: driver)
+    apply_now()  # this process now holds a verified view
+
+    dead = next(d for d in applied.destinations if d.address == "10.0.0.1")
+    ops = [DelDest(dead)]
+    assert driver.apply(ops).ok  # what healthcheckd does in the kernel...
+    svc.real_servers.filter(label="rs1").update(health="down")
+    record_external_ops(ops)  # ...and records
+    assert not check_drift(repair=False).drift
+
+    svc.real_servers.filter(label="rs1").update(health="up")
+    readd = [AddDest(dead)]
+    assert driver.apply(readd).ok
+    record_external_ops(readd)
+    run = apply_now()  # would fail with "exists" if it planned from a stale view
+    assert run.status == ApplyRun.SUCCESS and run.operation_count == 0
+    assert not check_drift(repair=False).drift
