@@ -160,11 +160,26 @@ def point_at_existing(case, admin_key: str, n: int):
             params[name] = pool[n // 2 % len(pool)]
 
 
+@pytest.fixture
+def keep_connection():
+    """Schemathesis drives the bare WSGI handler, which closes the database connection after each request
+    when it is inside a transaction, as a test is (PostgreSQL; SQLite's in-memory one is never closed).
+    Django's own test client detaches the same handler for the same reason."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @hypothesis_settings(max_examples=PER_OPERATION, derandomize=True, deadline=None, database=None,
                      phases=[Phase.explicit, Phase.generate],
                      suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case, seeded, admin_key, no_outbound):
+def test_api_conforms_to_its_schema(case, keep_connection, seeded, admin_key, no_outbound):
     key = (case.method.upper(), case.operation.path)
     CALLS[key] = CALLS.get(key, 0) + 1
     token = keep_admin(admin_key)
