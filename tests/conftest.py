@@ -5,7 +5,12 @@ Django is imported inside the fixtures only: tests/netlab runs with `-p no:djang
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests never share Redis with a running appliance: their own database number.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 ROLES = ("admin", "operator", "readonly")
 PASSWORD = "correct-horse-battery-9"
