@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Virtual services, real servers, cluster settings, apply and change log.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

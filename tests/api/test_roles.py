@@ -234,8 +234,6 @@ def test_anonymous_api_says_how_to_authenticate(anon):
     assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.xfail(reason="needs SPECTACULAR_SETTINGS['SERVE_PERMISSIONS'] = IsAuthenticated in appliance/settings.py",
-                   strict=False)
 @pytest.mark.parametrize("path", SCHEMA_PAGES)
 def test_anonymous_gets_no_schema(anon, path):
     assert anon.get(path).status_code in (401, 403)
