@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -52,23 +51,13 @@ def _hanotify_argv() -> list[str]:
 
 
 def notify_argv() -> tuple[str, ...]:
-    """keepalived's notify: a small shell script that records the state at once (a file, no Python)
-    and runs ``manage.py hanotify`` — at most one at a time (flock), so a flapping link cannot pile
-    up Django processes; the state file always has the newest state."""
-    w = workdir()
-    script = w / "notify.sh"
-    text = "\n".join([
-        "#!/bin/sh",
-        "# Written by Fulcrum: keepalived notify (TYPE NAME STATE PRIORITY).",
-        f'echo "$(date +%s.%N) $1 $2 $3 $4" >> {shlex.quote(str(w / "state.log"))}',
-        f'echo "$3" > {shlex.quote(str(w / "state"))}',
-        f"exec flock -n {shlex.quote(str(w / 'hanotify.lock'))} {shlex.join(_hanotify_argv())} \"$@\"",
-        "",
-    ])
-    if not script.exists() or script.read_text() != text:
-        script.write_text(text)
-        script.chmod(0o700)
-    return ("/bin/sh", str(script))
+    """keepalived's notify: ``manage.py hanotify`` behind flock, so transitions are recorded one at a
+    time and in order; a flapping link queues tiny flock processes, never a pile of Django ones."""
+    return ("/usr/bin/flock", str(workdir() / "hanotify.lock"), *_hanotify_argv())
+
+
+def record_state(state: str) -> None:
+    (workdir() / "state").write_text(state + "\n")
 
 
 def vrrp_state() -> str:

@@ -161,10 +161,8 @@ def test_vrrp_settings_and_links_re_render(api, quiet, settings):
                     format="json").status_code == 201
     text = keepalived.render()
     assert "advert_int 0.2" in text and "state MASTER" in text and "unicast_peer {\n        10.9.0.3" in text
-    script = keepalived.workdir() / "notify.sh"
-    assert f'notify "/bin/sh {script}"' in text
-    assert f"FULCRUM_DATA_DIR={settings.DATA_DIR}" in script.read_text() and "hanotify" in script.read_text()
-    assert "flock -n" in script.read_text()
+    assert f'notify "/usr/bin/flock {keepalived.workdir()}/hanotify.lock /usr/bin/env' in text
+    assert f"FULCRUM_DATA_DIR={settings.DATA_DIR}" in text and "manage.py hanotify" in text
     assert api.patch(f"{V1}/ha/", {"advert_int": 0}, format="json").status_code == 400
 
 
@@ -175,4 +173,7 @@ def test_hanotify_records_the_role(db):
     call_command("hanotify", "GROUP", "FULCRUM", "MASTER", "100")
     peer = Peer.current()
     assert peer.vrrp_state == "MASTER" and peer.vrrp_changed_at
+    from ha import keepalived
+
+    assert keepalived.status()["vrrp_state"] == "MASTER"
     assert Event.objects.get(kind=Event.ROLE).message == "group FULCRUM is now MASTER (priority 100)"

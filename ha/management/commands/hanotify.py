@@ -26,6 +26,9 @@ class Command(BaseCommand):
     def handle(self, *args, type, name, state, priority, **options):
         state = state.upper()[:8]
         try:
+            from ha.keepalived import record_state
+
+            record_state(state)
             Peer.objects.filter(pk=1).update(vrrp_state=state, vrrp_changed_at=timezone.now())
             Event.objects.create(kind=Event.ROLE, message=f"{type.lower()} {name} is now {state}"
                                                           + (f" (priority {priority})" if priority else ""))

@@ -44,7 +44,7 @@ def test_keepalived_runs_fulcrums_config_and_only_the_master_holds_addresses(pai
     for a in (lb1, lb2):
         conf = (a.data_dir / "keepalived" / "keepalived.conf").read_text()
         assert "Written by Fulcrum" in conf and "vrrp_instance VI_eth0" in conf and "vrrp_instance VI_eth1" in conf
-        assert 'notify "/bin/sh ' in conf and "hanotify" in (a.data_dir / "keepalived" / "notify.sh").read_text()
+        assert 'notify "/usr/bin/flock ' in conf and "manage.py hanotify" in conf
     assert pair.holders(DR_VIP) == ["lb1"] and pair.holders(NAT_VIP) == ["lb1"]
     assert pair.holders("10.9.0.1") == ["lb1"] and pair.holders("10.8.0.1") == ["lb1"]
     # the backup's IPVS table is ready; the sync daemons run on both
