@@ -120,6 +120,10 @@ class _Run:
     # ------------------------------------------------------------------ the run
 
     def run(self) -> list[Finding]:
+        if not _privileged():
+            for svc in self.services:
+                self._not_run_all(svc, NO_PRIVILEGE)
+            return self.findings
         by_link: dict[str, list[tuple[ServiceTarget, ServerTarget, Link]]] = {}
         for svc in self.services:
             if not _v4(svc.vip):
@@ -187,8 +191,7 @@ class _Run:
             for svc, rs, _ in items:
                 for key in keys_for(svc.method)[1]:
                     if key not in (SUBNET, AUTONAT):
-                        self.add(svc, rs, key, NOT_RUN, "The probes need root (CAP_NET_RAW): they run in the "
-                                                        "privileged worker, not in the web process.")
+                        self.add(svc, rs, key, NOT_RUN, NO_PRIVILEGE)
             return
         try:
             macs = self._arp_round(wire, link, items)
@@ -475,6 +478,20 @@ def _flows_text(masked, bare) -> str:
         parts.append(f"Conntrack: {len(bare)} flow(s) left unmasqueraded (e.g. {f.proto} to {f.orig_dst}), "
                      f"{no_answer} never answered.")
     return " ".join(parts)
+
+
+NO_PRIVILEGE = ("The probes need root (CAP_NET_RAW, CAP_NET_ADMIN): they run in the privileged worker, not in "
+                "the web process.")
+
+
+def _privileged() -> bool:
+    import socket
+
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+        return True
+    except PermissionError:
+        return False
 
 
 def run_checks(services: Iterable[ServiceTarget], *, autonat_interface: str = "", timeout: float = 0.6,

@@ -92,3 +92,14 @@ def test_conntrack_lines():
                            "src=10.7.0.2 dst=10.9.0.12 sport=123 dport=4000 mark=0 use=1")
     assert not bare.masqueraded and not bare.replied
     assert parse_conntrack("ipv6     10 udp ...") is None
+
+
+def test_without_privilege_every_probe_is_not_run_and_says_why(monkeypatch):
+    from checklists.probes import engine as E
+
+    monkeypatch.setattr(E, "_privileged", lambda: False)
+    svc = E.ServiceTarget(1, "web", "192.0.2.5", "nat", ("tcp",), 80, (E.ServerTarget(2, "rs1", "10.0.0.1"),))
+    found = E.run_checks([svc], host=object())
+    assert {(f.server_id, f.key) for f in found} == {(None, E.FORWARDING), (2, E.SUBNET), (2, E.GATEWAY),
+                                                     (2, E.AUTONAT)}
+    assert {f.status for f in found} == {E.NOT_RUN} and "privileged worker" in found[0].evidence
