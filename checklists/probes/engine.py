@@ -17,7 +17,9 @@ Per link that reaches real servers directly (one AF_PACKET socket each), in two 
 
 Then the host facts: IP forwarding, and Autonat (the route the kernel picks for a real server's
 outbound packets, the MASQUERADE rule on that interface, and conntrack's record of what real
-servers really sent: masqueraded or not).
+servers really sent: masqueraded or not). With Autonat off, conntrack may not be tracking at all
+(no rule needs it), so the egress interface is also watched for one timeout: real servers'
+packets leaving there with their own address are the evidence that they need Autonat.
 
 Nothing here changes the host; the probes only send the frames described above.
 """
