@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from checklists import steps
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from virtualservices import choices
@@ -16,7 +17,6 @@ def _item(status, title, detail, commands=None):
 def checklist(svc, servers) -> list[dict]:
     items = []
     vip, ports = str(svc.vip), svc.ports or "all ports"
-    six = ":" in vip
     if servers:
         items.append(_item(OK, f"{len(servers)} real server(s) defined",
                            ", ".join(f"{s.label} {s.address}" for s in servers)))
@@ -24,17 +24,9 @@ def checklist(svc, servers) -> list[dict]:
         items.append(_item(WARN, "Add real servers", "The service has no real server, so nothing answers on "
                                                      f"{vip}."))
     if svc.method == dp.DR:
-        linux = ([f"ip -6 addr add {vip}/128 dev lo"] if six else [
-            "sysctl -w net.ipv4.conf.all.arp_ignore=1", "sysctl -w net.ipv4.conf.all.arp_announce=2",
-            f"ip addr add {vip}/32 dev lo"])
-        windows = [
-            "# Install a loopback adapter (Device Manager > Add legacy hardware > Microsoft KM-TEST Loopback)",
-            f'New-NetIPAddress -InterfaceAlias "Loopback" -IPAddress {vip} -PrefixLength {128 if six else 32} '
-            '-SkipAsSource $true',
-            'Set-NetIPInterface -InterfaceAlias "Loopback" -WeakHostReceive Enabled -WeakHostSend Enabled '
-            '-DadTransmits 0',
-            'Set-NetIPInterface -InterfaceAlias "Ethernet" -WeakHostReceive Enabled',
-        ]
+        # The commands live once, in checklists.steps (also shown with the probes' results).
+        linux = steps.commands(steps.linux_dr(vip))
+        windows = steps.commands(steps.windows_dr_powershell(vip))
         items.append(_item(TODO, "Solve the ARP problem on every real server (Linux)",
                            "Direct Routing delivers packets addressed to the VIP: each real server must accept "
                            "them (VIP on the loopback) and must never answer ARP for the VIP, or clients bypass "
