@@ -27,8 +27,6 @@ def after_apply(reason: str) -> dict:
     if peer is None:
         return {"paired": False}
     result: dict = {"paired": True}
-    if dataplane_mode() == "kernel":
-        result.update(refresh_kernel(peer))
     if peer.role == MASTER and reason != SYNC_REASON:
         # The master's configuration is the pair's (as on vendor appliances): each of its applies is
         # sent to the backup. The backup never pushes, so a pairing-time apply there cannot
@@ -38,6 +36,8 @@ def after_apply(reason: str) -> dict:
         Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
         start_sync()
         result["version"] = version
+    if dataplane_mode() == "kernel":  # after queueing the sync: the backup need not wait for this
+        result.update(refresh_kernel(peer))
     return result
 
 

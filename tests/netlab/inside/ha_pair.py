@@ -106,7 +106,10 @@ class Appliance:
             ["ip", "netns", "exec", self.name, sys.executable, "manage.py", "runserver", f"{self.address}:8000",
              "--noreload"], cwd=ROOT, env=self.env(), stdout=log, stderr=log)
         log.close()
-        wait_for(lambda: self._alive(), 60, f"{self.name} runserver")
+        try:
+            wait_for(lambda: self._alive(), 60, f"{self.name} runserver", every=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: exit {self.proc.poll()}\n{self.log()}") from None
         return self
 
     def _alive(self) -> bool:
