@@ -53,8 +53,8 @@ def test_keepalived_runs_fulcrums_config_and_only_the_master_holds_addresses(pai
         daemons = lab.sh("ipvsadm", "-L", "--daemon", ns=a.name)
         assert "master sync daemon" in daemons and "backup sync daemon" in daemons
     # hanotify told each appliance its role
-    wait_for(lambda: lb1.get("/api/v1/ha/")["keepalived"]["vrrp_state"] == "MASTER", 30, "lb1 notify MASTER")
-    wait_for(lambda: lb2.get("/api/v1/ha/")["keepalived"]["vrrp_state"] == "BACKUP", 30, "lb2 notify BACKUP")
+    wait_for(lambda: lb1.get("/api/v1/ha/")["keepalived"]["vrrp_state"] == "MASTER", 90, "lb1 notify MASTER")
+    wait_for(lambda: lb2.get("/api/v1/ha/")["keepalived"]["vrrp_state"] == "BACKUP", 90, "lb2 notify BACKUP")
     wait_for(lambda: lb1.get("/api/v1/ha/")["peer"]["vrrp_state"] == "MASTER", 60, "lb1 hanotify MASTER")
 
 
