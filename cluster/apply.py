@@ -107,41 +107,6 @@ def record_external_ops(ops: list[Op]) -> None:
         row.save(update_fields=["state", "updated_at"])
 
 
-class ExternalChangeRecorder:
-    """Records external kernel changes in order, off the caller's thread (healthcheckd's event loop
-    must not wait for a running apply to release the lock)."""
-
-    def __init__(self):
-        import queue
-        import threading
-
-        self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="record-kernel-changes", daemon=True)
-        self._thread.start()
-
-    def submit(self, ops: list[Op]) -> None:
-        self._queue.put(list(ops))
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until everything submitted is recorded (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def _run(self) -> None:
-        from django.db import connection
-
-        while True:
-            ops = self._queue.get()
-            try:
-                record_external_ops(ops)
-            except Exception:
-                log.exception("could not record a kernel change made outside apply")
-            finally:
-                connection.close()
-                self._queue.task_done()
-
-
 def latest_change_id() -> int:
     return ChangeRecord.objects.filter(object_type__in=CONFIG_OBJECT_TYPES).order_by("-id").values_list(
         "id", flat=True).first() or 0

@@ -160,12 +160,18 @@ def describe_ops(ops: list[Op], spec: ServiceSpec) -> str:
     return ", ".join(words)
 
 
+def record_external_ops(ops) -> None:
+    from cluster.apply import record_external_ops as record
+
+    record(ops)
+
+
 class KernelWeights:
     """Reads and changes one service's destinations through a dataplane driver."""
 
-    def __init__(self, driver, recorder=None):
+    def __init__(self, driver):
         self.driver = driver
-        self.recorder = recorder  # keeps the apply layer's view of the kernel true (cluster.apply)
+        self.applied: list = []  # ops done in the kernel, for the apply layer's view (see take_applied)
 
     def current(self, key) -> dict | None:
         """The service's destinations as the kernel holds them; None if the service is absent."""
@@ -196,9 +202,12 @@ class KernelWeights:
         if not result.ok:
             op, error = result.failed[0] if result.failed else (ops[result.attempted - 1], "not attempted")
             return f"kernel refused {type(op).__name__}: {error}"
-        if self.recorder is not None:
-            self.recorder.submit(ops)
+        self.applied.extend(ops)
         return describe_ops(ops, after)
+
+    def take_applied(self) -> list:
+        ops, self.applied = self.applied, []
+        return ops
 
 
 def make_driver(mode: str | None = None):
@@ -243,11 +252,7 @@ class HealthDaemon:
     def __init__(self, driver=None, *, redis_url: str | None = None, reload_every: float = 30.0,
                  flush_every: float = 0.5, kernel: bool = True, alerts: bool = True):
         self.driver = driver
-        self.weights = None
-        if driver is not None and kernel:
-            from cluster.apply import ExternalChangeRecorder
-
-            self.weights = KernelWeights(driver, ExternalChangeRecorder())
+        self.weights = KernelWeights(driver) if (driver is not None and kernel) else None
         self.redis_url = redis_url
         self.reload_every = reload_every
         self.flush_every = flush_every
@@ -400,6 +405,10 @@ class HealthDaemon:
         action = "no kernel change"
         if self.weights is not None:
             action = await asyncio.get_running_loop().run_in_executor(self._kernel, self.weights.change, before, after)
+            ops = self.weights.take_applied()
+            if ops:
+                # The apply layer plans from the state it last left: tell it what changed here.
+                await self._in_db(record_external_ops, ops)
         rs = next(r for r in after.real_servers if r.id == ev.key)
         log.info("%s/%s %s: %s -> %s (%s); %s", after.label, rs.label, rs.address, ev.old, ev.new,
                  ev.result.reason, action)
