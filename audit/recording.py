@@ -6,6 +6,9 @@ loaded, so the "before" costs no extra query.
 
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
+
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.forms.models import model_to_dict
@@ -51,6 +54,19 @@ class Audited(models.Model):
         return instance
 
 
+_paused = contextvars.ContextVar("fulcrum_audit_paused", default=False)
+
+
+@contextmanager
+def paused():
+    """Bulk work that is logged once as a whole (a config import) skips the per-object records."""
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
+
+
 def record(action: str, instance=None, *, object_type: str = "", summary: str = "", before=None, after=None):
     user, name = current_actor()
     return ChangeRecord.objects.create(
@@ -67,7 +83,7 @@ def record(action: str, instance=None, *, object_type: str = "", summary: str = 
 
 
 def _on_save(sender, instance, created, raw=False, **kwargs):
-    if raw:
+    if raw or _paused.get():
         return
     after = snapshot(instance)
     before = None if created else getattr(instance, "_audit_before", None)
@@ -83,6 +99,8 @@ def _on_save(sender, instance, created, raw=False, **kwargs):
 
 
 def _on_delete(sender, instance, **kwargs):
+    if _paused.get():
+        return
     record(ChangeRecord.DELETE, instance, before=masked(instance, snapshot(instance)))
 
 

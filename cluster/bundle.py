@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import ChangeRecord
-from audit.recording import record, snapshot
+from audit.recording import paused, record, snapshot
 from realservers.models import RealServer
 from virtualservices.models import VirtualService, next_free_fwmark
 
@@ -212,23 +212,56 @@ def preview(bundle) -> dict:
             "changed": changed}
 
 
+def _merge(model, incoming: list, key, batch_size: int) -> dict[str, int]:
+    """Make the table hold exactly `incoming`, matched by `key`: rows that stay keep their primary key
+    (so health history, checklist results and charts that point at them survive), unchanged rows are
+    not written, the rest are created or deleted (with their dependants, as on_delete says)."""
+    fields = [f for f in config_fields(model)]
+    existing = {key(obj): obj for obj in model.objects.all()}
+    wanted = {key(obj) for obj in incoming}
+    gone = [obj.pk for k, obj in existing.items() if k not in wanted]
+    if gone:
+        model.objects.filter(pk__in=gone).delete()
+    create, update = [], []
+    for obj in incoming:
+        old = existing.get(key(obj))
+        if old is None:
+            create.append(obj)
+            continue
+        obj.pk = old.pk
+        if any(getattr(old, f) != getattr(obj, f) for f in fields):
+            update.append(obj)
+    if update:
+        model.objects.bulk_update(update, fields, batch_size=batch_size)
+    model.objects.bulk_create(create, batch_size=batch_size)
+    return {"created": len(create), "updated": len(update), "deleted": len(gone)}
+
+
 def import_bundle(bundle, batch_size: int = 2000) -> dict:
-    """Replace the configuration with the bundle's, all or nothing."""
+    """Make the configuration the bundle's, all or nothing; logged once, as a whole."""
     settings, floating, services, servers = parse_bundle(bundle)
-    with transaction.atomic():
-        # A raw delete skips the per-object change records: the import is logged once, below.
-        for model in (RealServer, VirtualService, FloatingIP):
-            model.objects.all()._raw_delete(model.objects.db)
+    with transaction.atomic(), paused():
         current = ClusterSettings.objects.filter(pk=1).first()
-        settings._audit_before = snapshot(current) if current else None  # logged as a diff, if it changed
+        before = snapshot(current) if current else None
         settings.save()
-        FloatingIP.objects.bulk_create(floating, batch_size=batch_size)
-        VirtualService.objects.bulk_create(services, batch_size=batch_size)
+        # Marks move freely between services in a bundle: free them first so no unique check trips.
+        marks = {s.label: s.fwmark for s in services}
+        VirtualService.objects.exclude(fwmark=None).filter(
+            pk__in=[pk for label, pk, mark in VirtualService.objects.values_list("label", "pk", "fwmark")
+                    if marks.get(label, -1) != mark]).update(fwmark=None)
+        counts = {
+            "floating_ips": _merge(FloatingIP, floating, lambda f: str(f.address), batch_size),
+            "virtual_services": _merge(VirtualService, services, lambda s: s.label, batch_size),
+        }
         for rs in servers:
-            rs.service = rs.service  # picks up the primary key bulk_create just set
-        RealServer.objects.bulk_create(servers, batch_size=batch_size)
-        summary = {"virtual_services": len(services), "real_servers": len(servers),
-                   "floating_ips": len(floating)}
-        record(ChangeRecord.ACTION, object_type="config", summary="imported configuration bundle: "
-               + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()), after=summary)
+            rs.service = rs.service  # picks up the service's primary key, kept or just created
+        counts["real_servers"] = _merge(RealServer, servers, lambda r: (r.service_id, r.label), batch_size)
+    summary = {"virtual_services": len(services), "real_servers": len(servers), "floating_ips": len(floating)}
+    changes = "; ".join(f"{k.replace('_', ' ')}: " + ", ".join(f"{n} {what}" for what, n in c.items() if n)
+                        for k, c in counts.items() if any(c.values()))
+    record(ChangeRecord.ACTION, object_type="config",
+           summary=("imported configuration bundle: " + (changes or "no change"))[:300], after=summary)
+    if before is not None and before != snapshot(settings):
+        record(ChangeRecord.UPDATE, settings, before=before, after=snapshot(settings),
+               summary="changed by configuration import")
     return summary

@@ -187,28 +187,6 @@ def heartbeat() -> dict:
 # --------------------------------------------------------------------------- receiving
 
 
-def _release_references() -> None:
-    """Rows of other apps that point at services/real servers go as their on_delete says.
-
-    import_bundle replaces every service with a raw delete (no cascade), which a row referencing
-    one (a checklist result, a health event) would make fail on a foreign key.
-    """
-    from django.db import models as m
-
-    from realservers.models import RealServer
-    from virtualservices.models import VirtualService
-
-    for model in (RealServer, VirtualService):
-        for rel in model._meta.related_objects:
-            if rel.related_model in (RealServer, VirtualService):
-                continue
-            rows = rel.related_model._base_manager.filter(**{f"{rel.field.name}__isnull": False})
-            if rel.on_delete is m.SET_NULL:
-                rows.update(**{rel.field.name: None})
-            else:
-                rows._raw_delete(rows.db)
-
-
 def receive_config(peer: Peer, payload: dict) -> dict:
     """Validate, import and apply a configuration the peer sent. BundleError when invalid."""
     from cluster.apply import apply_now
@@ -224,7 +202,6 @@ def receive_config(peer: Peer, payload: dict) -> dict:
     bundle = payload.get("bundle")
     parse_bundle(bundle)  # all-or-nothing: a bad bundle changes nothing here
     with transaction.atomic():
-        _release_references()
         import_bundle(bundle)
     run = apply_now(actor=f"peer {peer.peer_name or peer.address}", reason=SYNC_REASON)
     now = timezone.now()
