@@ -14,7 +14,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 
-OPEN_PREFIXES = ("/login/", "/static/")
+OPEN_PREFIXES = ("/login/", "/static/", "/metrics")  # /metrics checks its token or login itself
 IDLE_SECONDS = int(os.environ.get("FULCRUM_IDLE_MINUTES", "30")) * 60
 
 

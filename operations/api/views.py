@@ -1,0 +1,27 @@
+"""/api/v1/management-networks/: the lockdown of the WebUI/API.
+
+Every role reads it, only admins (CONFIGURE) change it; a change that would lock out the admin
+making it is refused."""
+
+from django.db import transaction
+from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
+
+from ..lockdown import lockout_error
+from ..models import ManagementNetwork
+from .serializers import ManagementNetworkSerializer
+
+
+class ManagementNetworkViewSet(viewsets.ModelViewSet):
+    queryset = ManagementNetwork.objects.all()
+    serializer_class = ManagementNetworkSerializer
+    filterset_fields = ["network"]
+    search_fields = ["network", "description"]
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            rest = ManagementNetwork.objects.exclude(pk=instance.pk).values_list("network", flat=True)
+            error = lockout_error(list(rest), self.request.META.get("REMOTE_ADDR"))
+            if error:
+                raise ValidationError({"network": [error]})
+            instance.delete()

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class OperationsConfig(AppConfig):
+    name = "operations"
+    verbose_name = "Operations: metrics, logging, alerts, management lockdown"
+
+    def ready(self):
+        from . import (
+            alerts,  # noqa: F401 - connects the apply-failure and drift alert signals
+            lockdown,  # noqa: F401 - connects the cache reset on management network changes
+        )

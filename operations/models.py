@@ -1,0 +1,32 @@
+"""Management networks: who may reach the WebUI and API (an empty list: everyone, no lockdown)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_network(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as e:
+        raise ValidationError(f"'{value}' is not an IPv4/IPv6 address or network (e.g. 10.0.0.0/24).") from e
+
+
+class ManagementNetwork(models.Model):
+    network = models.CharField(max_length=49, unique=True, validators=[validate_network],
+                               help_text="An address or CIDR network allowed to reach the WebUI/API, e.g. 10.0.0.0/24.")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["network"]
+
+    def __str__(self):
+        return self.network
+
+    def save(self, *args, **kwargs):
+        self.network = str(ipaddress.ip_network(self.network, strict=False))  # canonical: 10.0.0.0/24
+        super().save(*args, **kwargs)
