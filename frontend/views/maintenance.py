@@ -81,6 +81,7 @@ def backup(request):
 
 
 def backup_download(request):
+    require(request, CONFIGURE)  # a backup holds secrets (RADIUS): admins only, as in the API
     body = json.dumps(export_bundle(), indent=2)
     name = f"fulcrum-config-{timezone.now():%Y%m%d-%H%M%S}.json"
     response = HttpResponse(body, content_type="application/json")

@@ -181,3 +181,11 @@ def test_restore_preview_changes_nothing_until_confirmed(client, admin, svc):
     bad = SimpleUploadedFile("b.json", b'{"format": "nope"}', content_type="application/json")
     response = client.post("/maintenance/backup/", {"bundle": bad})
     assert "Not a Fulcrum configuration bundle" in response.content.decode()
+
+
+def test_only_admins_download_a_backup(client, make_user):
+    """The backup holds RADIUS secrets: the UI refuses other roles exactly as the API does."""
+    for role, expected in (("operator", 403), ("readonly", 403), ("admin", 200)):
+        user = make_user(f"bk-{role}", role)
+        client.force_login(user)
+        assert client.get("/maintenance/backup/download/").status_code == expected, role
