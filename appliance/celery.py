@@ -3,8 +3,19 @@
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "appliance.settings")
 app = Celery("fulcrum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _use_fulcrum_logging(**kwargs):
+    """Keep Django's LOGGING (structured lines, optional syslog) in the worker and beat too."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

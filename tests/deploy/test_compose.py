@@ -23,3 +23,11 @@ def test_fulcrum_processes_restart_and_web_is_checked():
     for name in ("web", "worker", "beat", "healthcheckd"):
         assert SERVICES[name]["restart"] == "unless-stopped"
     assert "healthcheck" in SERVICES["web"]
+
+
+def test_static_files_are_served_without_debug_or_cdn(client, settings):
+    """gunicorn has no static server in front: WhiteNoise serves the WebUI's assets itself."""
+    settings.DEBUG = False
+    response = client.get("/static/frontend/fulcrum.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content if response.streaming else [response.content])
