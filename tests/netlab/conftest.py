@@ -31,12 +31,14 @@ GUEST_TIMEOUT = float(os.environ.get("FULCRUM_NETLAB_TIMEOUT", "240"))
 
 _results_key = pytest.StashKey[dict]()
 _selected_key = pytest.StashKey[dict]()
+_timeout_key = pytest.StashKey[dict]()
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "netlab: needs the User-Mode Linux kernel lab (real IPVS)")
     config.stash[_results_key] = {}
     config.stash[_selected_key] = {}
+    config.stash[_timeout_key] = {}
 
 
 # --------------------------------------------------------------------------- host side
@@ -102,7 +104,7 @@ def _run_file_in_guest(config, file: Path) -> dict | str:
     run = lab.boot(
         argv,
         env={REPORT_ENV: str(report)},
-        timeout=GUEST_TIMEOUT,
+        timeout=max(GUEST_TIMEOUT, config.stash[_timeout_key].get(file, 0)),
         cwd=config.rootpath,
     )
     results: dict = {}
@@ -142,6 +144,10 @@ def pytest_collection_modifyitems(session, config, items):
         stand_in.own_markers.extend(item.own_markers)  # module/class marks come via the parent
         items[i] = stand_in
         selected.setdefault(path, []).append(item.nodeid)
+        # A file that needs longer than the default says so: NETLAB_TIMEOUT = seconds (module level).
+        module = getattr(item, "module", None)
+        if getattr(module, "NETLAB_TIMEOUT", None):
+            config.stash[_timeout_key][path] = float(module.NETLAB_TIMEOUT)
 
 
 # --------------------------------------------------------------------------- guest side

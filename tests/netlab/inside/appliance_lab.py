@@ -202,7 +202,7 @@ class Appliance:
             return r if r["status"] in ("success", "failed") else None
 
         try:
-            done = wait_for(finished, timeout, f"apply run #{run['id']}", every=0.05)
+            done = wait_for(finished, timeout, f"apply run #{run['id']}", every=0.1)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- worker log\n{self.log('worker')}") from None
         assert done["status"] == "success", f"apply failed: {done['error']}\n{self.log('worker')}"
@@ -226,6 +226,46 @@ def start(data_dir: Path) -> Appliance:
 
 
 # --- the kernel, read back with the C tools -------------------------------------------------
+
+
+class Shell:
+    """One long-lived ``sh`` that runs the C tools for us.
+
+    In the guest, starting a program from this (large) Python process costs ~0.1 s; from a small
+    shell much less. ``run(*commands)`` returns each command's stdout; a failing command raises.
+    """
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.n = 0
+
+    def run(self, *commands: str) -> list[str]:
+        self.n += 1
+        marker = f"--fulcrum-end-{os.getpid()}-{self.n}--"
+        script = "".join(f"{cmd}\necho {marker} $?\n" for cmd in commands)
+        self.proc.stdin.write(script)
+        self.proc.stdin.flush()
+        outputs = []
+        for cmd in commands:
+            lines = []
+            while True:
+                line = self.proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"the shell ended while running {cmd!r}")
+                if line.startswith(marker):
+                    rc = int(line.split()[-1])
+                    break
+                lines.append(line)
+            if rc != 0:
+                raise RuntimeError(f"{cmd!r} failed with exit status {rc}")
+            outputs.append("".join(lines))
+        return outputs
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
 
 
 def sh(*argv: str) -> str:
