@@ -63,8 +63,15 @@ class RealServer(Audited):
             others = self._peers
         else:
             others = RealServer.objects.filter(service_id=self.service_id, address=self.address).exclude(pk=self.pk)
+        # A blank port is the VIP's port: "blank" and that port are one IPVS destination, which the
+        # kernel refuses to hold twice (every apply would fail).
+        vip_port = self.service.single_port
+
+        def port(rs):
+            return rs.port or vip_port
+
         for other in others:
-            if str(other.address) == str(self.address) and other.port == self.port:
+            if str(other.address) == str(self.address) and port(other) == port(self):
                 return {"address": [f"{self.address}:{self.port or 'VIP port'} is already real server "
                                     f"'{other.label}' of this service."]}
         return {}

@@ -392,6 +392,17 @@ def test_duplicate_address_port_within_service(api, make_service):
     assert_created(api.post(nested_url(svc), {"label": "c", "address": "10.0.0.1", "port": 8081}, format="json"))
 
 
+def test_blank_port_and_the_vip_port_are_the_same_destination(api, make_service):
+    # One IPVS destination twice (blank = the VIP's port 80) would make every apply fail with EEXIST.
+    svc = make_service(ports="80", servers=[{"label": "a", "address": "10.0.0.1"}])
+    assert_error(api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1", "port": 80}, format="json"),
+                 "address", "'a'")
+    svc = make_service(ports="80", servers=[{"label": "a", "address": "10.0.0.1", "port": 80}])
+    assert_error(api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1"}, format="json"), "address", "'a'")
+    multi = make_service(ports="500,4500", protocol="udp", servers=[{"label": "a", "address": "10.0.0.1"}])
+    assert_created(api.post(nested_url(multi), {"label": "b", "address": "10.0.0.1", "port": 500}, format="json"))
+
+
 def test_same_address_in_another_service_fine(api, make_service):
     make_service(servers=[{"label": "a", "address": "10.0.0.1"}])
     other = make_service()
