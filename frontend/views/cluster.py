@@ -10,7 +10,7 @@ from accounts.roles import CONFIGURE
 from cluster.models import ClusterSettings, FloatingIP
 
 from ..forms import ClusterSettingsForm, FloatingIPForm
-from .common import require
+from .common import confirm_delete, require
 
 ADVANCED_SECTIONS = [
     ("Interfaces", "", ["vip_interface", "autonat_interface"]),
@@ -55,12 +55,7 @@ def floating_ip_edit(request, pk=None):
 def floating_ip_delete(request, pk):
     require(request, CONFIGURE)
     fip = get_object_or_404(FloatingIP, pk=pk)
-    if request.method == "POST":
-        fip.delete()
-        messages.success(request, f"Floating IP {fip} deleted.")
-        return redirect("floating-ips")
-    return render(request, "frontend/confirm_delete.html", {"object": fip, "kind": "floating IP",
-                                                            "cancel": reverse("floating-ips")})
+    return confirm_delete(request, fip, "floating IP", "floating-ips", f"Floating IP {fip} deleted.")
 
 
 def ha_pair(request):

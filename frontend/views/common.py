@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from accounts.roles import can
 
@@ -34,3 +37,14 @@ def query_without(request, *names) -> str:
     for name in names:
         params.pop(name, None)
     return params.urlencode()
+
+
+def confirm_delete(request, obj, kind: str, back: str, done: str, detail: str = "", delete=None):
+    """GET: ask; POST: delete (with `delete(obj)` when the object needs more than obj.delete()),
+    say so, and go back to the `back` page."""
+    if request.method == "POST":
+        (delete or (lambda o: o.delete()))(obj)
+        messages.success(request, done)
+        return redirect(back)
+    return render(request, "frontend/confirm_delete.html",
+                  {"object": obj, "kind": kind, "cancel": reverse(back), "detail": detail})

@@ -27,7 +27,7 @@ from cluster.models import ApplyRun
 
 from ..applyinfo import apply_summary
 from ..forms import RestoreForm, TokenForm, UserForm
-from .common import require
+from .common import confirm_delete, require
 
 
 def apply_page(request):
@@ -165,15 +165,13 @@ def user_delete(request, pk):
     user = get_object_or_404(get_user_model(), pk=pk)
     if user.pk == request.user.pk:
         raise PermissionDenied("You cannot delete yourself.")
-    if request.method == "POST":
-        record(ChangeRecord.DELETE, user, object_type="user", summary=f"user '{user.username}' deleted")
-        user.delete()
-        messages.success(request, f"User '{user.username}' deleted; their API tokens no longer work.")
-        return redirect("users")
-    from django.urls import reverse
 
-    return render(request, "frontend/confirm_delete.html", {"object": user, "kind": "user",
-                                                            "cancel": reverse("users")})
+    def delete(u):
+        record(ChangeRecord.DELETE, u, object_type="user", summary=f"user '{u.username}' deleted")
+        u.delete()
+
+    return confirm_delete(request, user, "user", "users",
+                          f"User '{user.username}' deleted; their API tokens no longer work.", delete=delete)
 
 
 # ------------------------------------------------------------------ API tokens

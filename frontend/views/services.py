@@ -16,7 +16,7 @@ from virtualservices.models import VirtualService
 
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
-from .common import paginate, query_without, require
+from .common import confirm_delete, paginate, query_without, require
 
 
 def _warn(request, svc):
@@ -63,13 +63,9 @@ def service_edit(request, pk=None):
 def service_delete(request, pk):
     require(request, CONFIGURE)
     svc = get_object_or_404(VirtualService, pk=pk)
-    if request.method == "POST":
-        svc.delete()
-        messages.success(request, f"Virtual service '{svc.label}' deleted. Apply to remove it from the kernel.")
-        return redirect("service-list")
-    return render(request, "frontend/confirm_delete.html", {
-        "object": svc, "kind": "virtual service", "cancel": reverse("service-list"),
-        "detail": f"Its {svc.real_servers.count()} real server(s) are deleted with it."})
+    return confirm_delete(request, svc, "virtual service", "service-list",
+                          f"Virtual service '{svc.label}' deleted. Apply to remove it from the kernel.",
+                          f"Its {svc.real_servers.count()} real server(s) are deleted with it.")
 
 
 def service_checklist(request, pk):
@@ -119,12 +115,8 @@ def server_edit(request, service_pk=None, pk=None):
 def server_delete(request, pk):
     require(request, CONFIGURE)
     rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
-    if request.method == "POST":
-        rs.delete()
-        messages.success(request, f"Real server '{rs}' deleted. Apply to remove it from the kernel.")
-        return redirect("overview")
-    return render(request, "frontend/confirm_delete.html", {"object": rs, "kind": "real server",
-                                                            "cancel": reverse("overview")})
+    return confirm_delete(request, rs, "real server", "overview",
+                          f"Real server '{rs}' deleted. Apply to remove it from the kernel.")
 
 
 def aovpn_wizard(request):
