@@ -203,11 +203,13 @@ def test_delete_pages_ask_then_delete(client, admin, make_user, make_service):
     fip = FloatingIP.objects.create(address="10.0.9.1", prefixlen=24, interface="eth1")
     other = make_user("to-delete", "readonly")
     client.force_login(admin)
-    for url, gone in ((f"/servers/{rs.pk}/delete/", lambda: not RealServer.objects.filter(pk=rs.pk).exists()),
-                      (f"/services/{svc.pk}/delete/", lambda: not VirtualService.objects.filter(pk=svc.pk).exists()),
-                      (f"/cluster/floating-ips/{fip.pk}/delete/", lambda: not FloatingIP.objects.filter(pk=fip.pk).exists()),
-                      (f"/maintenance/users/{other.pk}/delete/",
-                       lambda: not get_user_model().objects.filter(pk=other.pk).exists())):
+    cases = (
+        (f"/servers/{rs.pk}/delete/", lambda: not RealServer.objects.filter(pk=rs.pk).exists()),
+        (f"/services/{svc.pk}/delete/", lambda: not VirtualService.objects.filter(pk=svc.pk).exists()),
+        (f"/cluster/floating-ips/{fip.pk}/delete/", lambda: not FloatingIP.objects.filter(pk=fip.pk).exists()),
+        (f"/maintenance/users/{other.pk}/delete/", lambda: not get_user_model().objects.filter(pk=other.pk).exists()),
+    )
+    for url, gone in cases:
         page = client.get(url)
         assert page.status_code == 200 and b"Delete" in page.content, url
         assert not gone(), url
