@@ -248,6 +248,24 @@ class TransitionEvent:
     target: Target
 
 
+SHUTDOWN_SECONDS = 5.0
+
+
+async def _cancel_all(tasks) -> None:
+    """Cancel the loops and wait a bounded time: a loop can swallow one cancellation when it lands
+    together with its own asyncio.timeout deadline, so it is cancelled again rather than awaited forever."""
+    for _ in range(3):
+        pending = [t for t in tasks if not t.done()]
+        if not pending:
+            return
+        for t in pending:
+            t.cancel()
+        await asyncio.wait(pending, timeout=SHUTDOWN_SECONDS)
+    stuck = [t for t in tasks if not t.done()]
+    if stuck:
+        log.error("healthcheckd: %d task(s) did not stop: %s", len(stuck), stuck)
+
+
 class HealthDaemon:
     def __init__(self, driver=None, *, redis_url: str | None = None, reload_every: float = 30.0,
                  flush_every: float = 0.5, kernel: bool = True, alerts: bool = True):
@@ -277,10 +295,10 @@ class HealthDaemon:
         try:
             await stop.wait()
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self.engine.close()
+            await _cancel_all(tasks)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_SECONDS):
+                    await self.engine.close()
             if self.redis is not None:
                 with contextlib.suppress(Exception):
                     await self.redis.aclose()
