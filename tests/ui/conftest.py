@@ -23,7 +23,7 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1.min.js"
 PASSWORD = "correct-horse-battery-9"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright holds a running loop: release it before other tests
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: scripts/test installs Debian's chromium")
