@@ -202,3 +202,24 @@ class TokenForm(forms.Form):
 class RestoreForm(forms.Form):
     bundle = forms.FileField(label="Backup file", help_text="A Fulcrum configuration bundle (.json) downloaded "
                                                             "from this page.")
+
+
+class PairForm(forms.Form):
+    """Pair with a second, unconfigured appliance, as the vendor appliances do it."""
+
+    peer_address = forms.GenericIPAddressField(label="Peer address",
+                                               help_text="The other appliance's management address.")
+    peer_port = forms.IntegerField(label="Peer port", initial=8000, min_value=1, max_value=65535)
+    scheme = forms.ChoiceField(choices=[("http", "http"), ("https", "https")], initial="http")
+    role = forms.ChoiceField(choices=[("master", "This node is the master"), ("backup", "This node is the backup")],
+                             initial="master")
+    username = forms.CharField(required=False, help_text="An admin on the peer (or use a pairing token).")
+    password = forms.CharField(required=False, widget=forms.PasswordInput)
+    token = forms.CharField(label="Pairing token", required=False,
+                            help_text="Made on the peer under its HA page / POST /api/v1/ha/pairing-token/.")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("token") and not (data.get("username") and data.get("password")):
+            raise forms.ValidationError("Give the peer's admin username and password, or a pairing token.")
+        return data

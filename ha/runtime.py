@@ -103,3 +103,14 @@ def start_sync() -> None:
         from .tasks import sync_task
 
         sync_task.delay()
+
+
+def sync_now() -> bool:
+    """Push the configuration to the peer now, even if the peer says it has it. False: not paired."""
+    from .models import Peer
+
+    if Peer.current() is None:
+        return False
+    Peer.objects.filter(pk=1).update(peer_version=0)
+    start_sync()
+    return True

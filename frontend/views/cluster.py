@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.roles import CONFIGURE
 from cluster.models import ClusterSettings, FloatingIP
 
-from ..forms import ClusterSettingsForm, FloatingIPForm
+from ..forms import ClusterSettingsForm, FloatingIPForm, PairForm
 from .common import confirm_delete, require
 
 ADVANCED_SECTIONS = [
@@ -75,5 +75,29 @@ def ha_pair(request):
             keepalived = status()
         except Exception:  # keepalived missing on this host: the page still shows the pairing
             keepalived = None
+    form = PairForm(request.POST or None) if Peer is not None and peer is None else None
+    if request.method == "POST":
+        require(request, CONFIGURE)
+        action = request.POST.get("action", "pair")
+        if action in ("unpair", "sync") and peer is not None:
+            from ha import pairing, runtime
+
+            if action == "unpair":
+                said = pairing.unpair()
+                messages.success(request, f"Unpaired{f': {said}' if said else ''}.")
+            else:
+                runtime.sync_now()
+                messages.success(request, "Configuration sync to the peer queued.")
+            return redirect("ha")
+        if form is not None and form.is_valid():
+            from ha.pairing import PairingRefused, pair
+
+            try:
+                done = pair(**form.cleaned_data, actor_note=f" by {request.user.username}")
+            except PairingRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Paired as {done.role} with {done.peer_name or done.address}.")
+                return redirect("ha")
     return render(request, "frontend/ha.html", {"peer": peer, "keepalived": keepalived,
-                                                "ha_available": Peer is not None})
+                                                "ha_available": Peer is not None, "form": form})

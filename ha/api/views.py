@@ -22,7 +22,7 @@ from cluster.tasks import start_apply
 
 from .. import keepalived, pairing
 from ..models import Event, Link, PairingToken, Peer
-from ..runtime import start_sync
+from ..runtime import sync_now
 from ..sync import Refused, receive_config, verify
 from .serializers import (
     EventSerializer,
@@ -120,11 +120,8 @@ class SyncNowView(APIView):
 
     @extend_schema(request=None, responses={202: StatusSerializer, 400: MessageSerializer})
     def post(self, request):
-        peer = Peer.current()
-        if peer is None:
+        if not sync_now():
             return Response({"detail": "This appliance is not paired."}, status=status.HTTP_400_BAD_REQUEST)
-        Peer.objects.filter(pk=1).update(peer_version=0)  # force a push even if the peer said it had it
-        start_sync()
         return Response(status_data(), status=status.HTTP_202_ACCEPTED)
 
 

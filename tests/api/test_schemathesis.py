@@ -98,9 +98,10 @@ def no_outbound(monkeypatch):
 
     monkeypatch.setattr(apply_views, "start_apply", start_apply, raising=False)
     try:
+        from ha import runtime as ha_runtime
         from ha.api import views as ha_views
 
-        monkeypatch.setattr(ha_views, "start_sync", lambda: None, raising=False)
+        monkeypatch.setattr(ha_runtime, "start_sync", lambda: None)
         monkeypatch.setattr(ha_views, "start_apply", lambda *a, **k: None, raising=False)
     except ImportError:
         pass

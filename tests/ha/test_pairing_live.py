@@ -25,7 +25,6 @@ def quiet(monkeypatch):
         calls["sync"] += 1
 
     monkeypatch.setattr(runtime, "start_sync", sync_queued)
-    monkeypatch.setattr("ha.api.views.start_sync", sync_queued)
     return calls
 
 

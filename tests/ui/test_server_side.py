@@ -215,3 +215,19 @@ def test_delete_pages_ask_then_delete(client, admin, make_user, make_service):
         assert not gone(), url
         assert client.post(url).status_code == 302, url
         assert gone(), url
+
+
+def test_ha_page_pairs_and_says_why_not(client, admin, readonly):
+    """Pairing from the WebUI: the form checks its input, and a refusal is shown, not a 500."""
+    client.force_login(admin)
+    page = client.get("/cluster/ha/")
+    assert page.status_code == 200 and b"Pair" in page.content
+    bad = client.post("/cluster/ha/", {"action": "pair", "peer_address": "127.0.0.1", "peer_port": 1,
+                                       "scheme": "http", "role": "master"})
+    assert b"username and password, or a pairing token" in bad.content
+    refused = client.post("/cluster/ha/", {"action": "pair", "peer_address": "127.0.0.1", "peer_port": 1,
+                                           "scheme": "http", "role": "master", "token": "x"})
+    assert refused.status_code == 200 and b"Pairing refused" in refused.content
+    client.force_login(readonly)
+    assert client.post("/cluster/ha/", {"action": "pair", "peer_address": "127.0.0.1", "peer_port": 1,
+                                        "token": "x"}).status_code == 403
