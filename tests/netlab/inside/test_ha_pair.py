@@ -148,4 +148,5 @@ def test_backup_down_master_serves_and_reports_out_of_sync_then_catches_up(pair)
     finally:
         lb2.start()
     wait_for(lambda: "10.8.0.50:8443" in lb2.ipvs(), 40, "the returned backup to catch up", every=0.1)
-    wait_for(lambda: lb1.get("/api/v1/ha/")["in_sync"], 10, "in sync again")
+    # The heartbeat (every 5 s) catches the backup up; a slow guest may need several.
+    wait_for(lambda: lb1.get("/api/v1/ha/")["in_sync"], 45, "in sync again")
