@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from healthchecks.checks import CheckResult, CheckSpec
@@ -18,8 +19,7 @@ def _engine_with(target, initial=None):
     async def setup():
         engine = Engine(on_transition=lambda t, st, old, r: seen.append((old, st.state, r.reason)))
         engine.update([target], initial)
-        for task in engine.tasks.values():  # drive record() by hand
-            task.cancel()
+        await engine.close()  # stop the scheduler: the test drives record() by hand
         return engine
 
     return asyncio.run(setup()), seen
@@ -99,3 +99,103 @@ def test_detection_within_interval_plus_timeout():
     finally:
         srv.stop()
     assert latency <= interval * 1.02 + timeout + 0.2
+
+
+def _full_backlog(host: str):
+    """A listener whose accept queue is full: new SYNs are dropped, so a connect times out."""
+    lsock = socket.socket()
+    lsock.bind((host, 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex((host, port))
+        fillers.append(c)
+    return lsock, fillers, port
+
+
+def test_tcp_fast_path_gives_the_reasons_of_the_single_check():
+    """The engine's TCP checks (TcpProbes) answer like run_check's: connected, refused, timeout; IPv6 too."""
+    up4, up6, gone = servers.Listener("127.0.0.32"), servers.Listener("::1"), servers.Listener("127.0.0.33")
+    gone.stop()
+    lsock, fillers, slow_port = _full_backlog("127.0.0.34")
+    specs = {1: CheckSpec("tcp", "127.0.0.32", up4.port), 2: CheckSpec("tcp", "::1", up6.port),
+             3: CheckSpec("tcp", "127.0.0.33", gone.port), 4: CheckSpec("tcp", "127.0.0.34", slow_port, timeout=0.3)}
+
+    async def scenario():
+        results = {}
+        engine = Engine(on_result=lambda t, st, r: results.setdefault(t.key, (r, asyncio.get_running_loop().time())))
+        started = asyncio.get_running_loop().time()
+        engine.update([Target(k, spec, interval=0.05) for k, spec in specs.items()])
+        for _ in range(100):
+            if len(results) == 4:
+                break
+            await asyncio.sleep(0.02)
+        await engine.close()
+        return results, started
+
+    try:
+        results, started = asyncio.run(scenario())
+    finally:
+        for s in (up4, up6, lsock, *fillers):
+            s.stop() if isinstance(s, servers.Listener) else s.close()
+    assert [(results[k][0].ok, results[k][0].reason) for k in (1, 2, 3, 4)] == [
+        (True, "connected"), (True, "connected"), (False, "connection refused"),
+        (False, "connect timeout after 0.3 s")]
+    slow, at = results[4]
+    assert 0.28 <= slow.seconds <= 0.4 and at - started <= 0.05 + 0.3 + 0.1
+
+
+def test_each_target_is_checked_at_its_own_rate_and_never_twice_at_once():
+    """One scheduler for many targets: every target checked about once per interval, none more."""
+    srv = servers.Listener("127.0.0.35")
+    n, interval, window = 200, 0.1, 1.0
+
+    async def scenario():
+        engine = Engine()
+        engine.update([Target(i, CheckSpec("tcp", "127.0.0.35", srv.port), interval=interval) for i in range(n)]
+                      + [Target(n, CheckSpec("none", "127.0.0.35"), interval=interval)])
+        await asyncio.sleep(interval * 2)
+        before = {k: st.checks for k, st in engine.status.items()}
+        await asyncio.sleep(window)
+        after = {k: st.checks for k, st in engine.status.items()}
+        await engine.close()
+        return [after[k] - before[k] for k in before], engine
+
+    try:
+        counts, engine = asyncio.run(scenario())
+    finally:
+        srv.stop()
+    assert all(st.state == UP for st in engine.status.values())
+    # 10 checks expected per target; the jitter only shortens intervals (by up to 2 %).
+    assert min(counts) >= 8 and max(counts) <= 12, (min(counts), max(counts))
+    assert not engine.tasks
+
+
+def test_a_target_removed_while_its_connect_is_in_flight_records_nothing():
+    lsock, fillers, port = _full_backlog("127.0.0.36")
+
+    async def scenario():
+        seen = []
+        engine = Engine(on_result=lambda t, st, r: seen.append(r))
+        engine.update([Target(1, CheckSpec("tcp", "127.0.0.36", port, timeout=0.3), interval=0.2)])
+        for _ in range(50):  # the first check starts within one interval
+            if engine._tcp is not None and engine._tcp.inflight:
+                break
+            await asyncio.sleep(0.02)
+        assert engine._tcp.inflight, "the connect never started"
+        engine.update([])
+        await asyncio.sleep(0.5)  # past the timeout
+        inflight = dict(engine._tcp.inflight)
+        await engine.close()
+        return seen, inflight, engine
+
+    try:
+        seen, inflight, engine = asyncio.run(scenario())
+    finally:
+        for c in fillers:
+            c.close()
+        lsock.close()
+    assert seen == [] and inflight == {} and engine.checks_done == 0 and not engine.status
