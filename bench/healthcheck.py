@@ -63,7 +63,7 @@ def serve(n: int, port: int, control) -> None:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((address(i), port))
-        s.listen(256)
+        s.listen(4096)  # bursts of SYNs while this process waits for a core must not be dropped
         s.setblocking(False)
         socks[i] = s
         sel.register(s, selectors.EVENT_READ, i)
@@ -216,6 +216,109 @@ def run(n=5000, interval=1.0, timeout=1.0, seconds=20.0, kills=100, rounds=3, re
             proc.kill()
 
 
+# --------------------------------------------------------------------------- the real daemon
+
+
+def daemon_bundle(n: int, per_service: int = 4) -> dict:
+    """n real servers on the loopback listeners, four per virtual service, TCP check every 1 s, fall 1."""
+    services = []
+    for v in range(0, n, per_service):
+        k = v // per_service
+        services.append({
+            "label": f"bench-{k:05d}", "vip": f"10.77.{k // 250}.{1 + k % 250}",
+            "ports": str(PORT), "protocol": "tcp", "method": "nat", "scheduler": "wlc",
+            "check_type": "tcp", "check_interval": 1, "check_timeout": 1, "check_rise": 1, "check_fall": 1,
+            "real_servers": [{"label": f"rs{i}", "address": address(i), "port": PORT, "weight": 100}
+                             for i in range(v, min(n, v + per_service))],
+        })
+    return {"format": "fulcrum-config", "version": 1, "cluster": {}, "floating_ips": [], "virtual_services": services}
+
+
+def daemon_run(n: int, seconds: float, kills: int, rounds: int) -> dict:
+    """``manage.py healthcheckd`` itself (Django, database, Redis status, render-only driver) on n servers.
+
+    Checks/s are counted at the listeners; CPU and peak RSS are read from /proc for the daemon's pid;
+    detection is the time from closing a listener to the daemon's "up -> down" log line for it.
+    """
+    import re
+    import subprocess
+    import tempfile
+    import threading
+
+    work = Path(tempfile.mkdtemp(prefix="fulcrum-hc-bench-"))
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{work}/db.sqlite3", FULCRUM_DATA_DIR=str(work),
+               DJANGO_SETTINGS_MODULE="appliance.settings", FULCRUM_CELERY_EAGER="1")
+    env["REDIS_URL"] = redis_url_if_up() or "redis://127.0.0.1:1/0"  # no Redis: status simply not published
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    (work / "bundle.json").write_text(json.dumps(daemon_bundle(n)))
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "loadconfig", str(work / "bundle.json")], env=env, check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+
+    raise_nofile()
+    parent, child = mp.Pipe()
+    listeners = mp.get_context("fork").Process(target=serve, args=(n, PORT, child), daemon=True)
+    listeners.start()
+    assert parent.recv() == "ready"
+    daemon = subprocess.Popen([*manage, "healthcheckd", "--dataplane", "render-only", "--no-alerts"], env=env,
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    down_at: dict[str, float] = {}
+    lines: list[str] = []
+    watching = threading.Event()
+
+    def read_log():
+        for line in daemon.stdout:
+            lines.append(line)
+            if f"watching {n} real servers" in line:
+                watching.set()
+            m = re.search(r" (\S+): (?:up|unknown) -> down ", line)
+            if m:
+                down_at.setdefault(m.group(1), time.monotonic())
+
+    threading.Thread(target=read_log, daemon=True).start()
+    try:
+        if not watching.wait(120):
+            raise RuntimeError("healthcheckd did not start: " + "".join(lines[-20:]))
+        time.sleep(4)  # every server checked at least twice: all up
+        parent.send(("count", None))
+        a0, c0, t0 = answer(parent, "count"), _cpu_seconds(daemon.pid), time.monotonic()
+        time.sleep(seconds)
+        parent.send(("count", None))
+        a1, c1, t1 = answer(parent, "count"), _cpu_seconds(daemon.pid), time.monotonic()
+        false_downs = sum(1 for at in down_at.values() if t0 <= at <= t1)
+        latencies = []
+        for _ in range(rounds):
+            victims = random.sample(range(n), kills)
+            for v in victims:
+                down_at.pop(address(v), None)
+            parent.send(("kill", victims))
+            killed = answer(parent, "kill")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not all(address(v) in down_at for v in victims):
+                time.sleep(0.01)
+            latencies += [down_at.get(address(v), float("inf")) - killed for v in victims]
+            parent.send(("start", victims))
+            answer(parent, "start")
+            time.sleep(3)  # back up (rise 1), so the next round starts from all up
+        hwm = next(int(x.split()[1]) for x in open(f"/proc/{daemon.pid}/status") if x.startswith("VmHWM:"))
+    finally:
+        daemon.terminate()
+        daemon.wait(15)
+        (work / "healthcheckd.log").write_text("".join(lines))
+        parent.send(("stop", []))
+        listeners.join(5)
+    missed = sum(1 for x in latencies if x == float("inf"))
+    found = sorted(x for x in latencies if x != float("inf")) or [float("nan")]
+    q = statistics.quantiles(found, n=100) if len(found) > 1 else found * 99
+    return {"daemon": "manage.py healthcheckd --dataplane render-only", "servers": n, "window_s": round(t1 - t0, 2),
+            "checks_per_s": round((a1 - a0) / (t1 - t0)), "cpu_cores": round((c1 - c0) / (t1 - t0), 3),
+            "cpu_us_per_check": round((c1 - c0) / max(1, a1 - a0) * 1e6, 1),
+            "detect_p50_ms": _ms(q[49]), "detect_p99_ms": _ms(q[98]), "detect_max_ms": _ms(found[-1]),
+            "detect_bound_ms": 2200, "detections": len(found), "missed_detections": missed,
+            "servers_wrongly_down_in_window": false_downs,
+            "redis_status": env["REDIS_URL"] != "redis://127.0.0.1:1/0", "peak_rss_mb": round(hwm / 1024, 1)}
+
+
 # --------------------------------------------------------------------------- kernel lab: vs keepalived
 
 
@@ -281,12 +384,16 @@ def main() -> int:
     p.add_argument("--kills", type=int, default=100, help="listeners closed per detection round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-redis", action="store_true")
+    p.add_argument("--daemon", action="store_true",
+                   help="also run manage.py healthcheckd itself (Django, SQLite, Redis status) on the same set")
     p.add_argument("--lab", action="store_true", help="also compare with keepalived TCP_CHECK in a UML guest")
     p.add_argument("--lab-servers", type=int, default=500)
     args = p.parse_args()
     result = run(args.servers, args.interval, args.timeout, args.seconds, args.kills, args.rounds,
                  not args.no_redis)
     print(json.dumps(result, indent=1))
+    if args.daemon:
+        print(json.dumps(daemon_run(args.servers, args.seconds, args.kills, args.rounds), indent=1))
     if args.lab:
         from tests.netlab import lab
 

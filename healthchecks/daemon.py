@@ -406,48 +406,79 @@ class HealthDaemon:
 
     async def _transitions_loop(self) -> None:
         while True:
-            event = await self.transitions.get()
+            # Everything queued is handled together: when a switch dies and takes 500 servers with it,
+            # the kernel gets all 500 weights at once instead of one database round trip apart.
+            batch = [await self.transitions.get()]
+            while not self.transitions.empty():
+                batch.append(self.transitions.get_nowait())
             try:
-                await self.handle(event)
+                await self.handle(batch)
             except Exception:
-                log.exception("handling the transition of real server %s failed", event.key)
-            self.handled += 1
+                log.exception("handling the transitions of real servers %s failed", [ev.key for ev in batch][:20])
+            self.handled += len(batch)
 
-    async def handle(self, ev: TransitionEvent) -> None:
-        svc_id = self.config.service_of.get(ev.key)
-        if svc_id is None:
+    async def handle(self, events: list[TransitionEvent]) -> None:
+        """Kernel first (one change per service, however many of its servers moved), then the log,
+        then the database and alerts in one transaction."""
+        befores: dict[int, ServiceSpec] = {}
+        mine = []
+        for ev in events:
+            svc_id = self.config.service_of.get(ev.key)
+            if svc_id is None:
+                continue  # removed meanwhile
+            befores.setdefault(svc_id, self.config.services[svc_id])
+            self.config.services[svc_id] = _with_health(self.config.services[svc_id], ev.key, ev.new)
+            mine.append((ev, svc_id))
+        if not mine:
             return
-        before = self.config.services[svc_id]
-        after = _with_health(before, ev.key, ev.new)
-        self.config.services[svc_id] = after
-        action = "no kernel change"
+        actions = dict.fromkeys(befores, "no kernel change")
         if self.weights is not None:
-            action = await asyncio.get_running_loop().run_in_executor(self._kernel, self.weights.change, before, after)
+            changes = [(svc_id, before, self.config.services[svc_id]) for svc_id, before in befores.items()]
+            actions = await asyncio.get_running_loop().run_in_executor(self._kernel, self._change_all, changes)
             ops = self.weights.take_applied()
             if ops:
                 # The apply layer plans from the state it last left: tell it what changed here.
                 await self._in_db(record_external_ops, ops)
-        rs = next(r for r in after.real_servers if r.id == ev.key)
-        log.info("%s/%s %s: %s -> %s (%s); %s", after.label, rs.label, rs.address, ev.old, ev.new,
-                 ev.result.reason, action)
-        self.engine.dirty.add(ev.key)
-        await self._in_db(self._record, ev, svc_id, after, rs, action)
+        records = []
+        for ev, svc_id in mine:
+            spec = self.config.services[svc_id]
+            rs = next(r for r in spec.real_servers if r.id == ev.key)
+            self.engine.dirty.add(ev.key)
+            records.append((ev, svc_id, spec, rs, actions[svc_id]))
+        await self._in_db(self._record, records)
 
-    def _record(self, ev: TransitionEvent, svc_id: int, spec: ServiceSpec, rs, action: str) -> None:
+    def _change_all(self, changes) -> dict[int, str]:
+        return {svc_id: self.weights.change(before, after) for svc_id, before, after in changes}
+
+    def _record(self, records) -> None:
+        from django.db import transaction
+
         from realservers.models import RealServer
 
         from .models import HealthEvent
 
-        at = datetime.fromtimestamp(ev.at, UTC)
-        updated = RealServer.objects.filter(pk=ev.key).update(health=ev.new, health_since=at)
-        if not updated:
-            return  # deleted meanwhile
-        HealthEvent.objects.create(real_server_id=ev.key, at=at, old_state=ev.old, new_state=ev.new,
-                                   check_type=ev.target.spec.type, reason=ev.result.reason[:300],
-                                   action=action[:200])
-        address = self.config.alert.get(svc_id)
-        if self.alerts and address and ev.new in (UP, DOWN) and ev.old != UNKNOWN:
-            send_alert(address, spec, rs, ev, action)
+        # Logged here, in the database thread: thousands of lines at once must not hold up the checks.
+        for ev, _, spec, rs, action in records:
+            log.info("%s/%s %s: %s -> %s (%s); %s", spec.label, rs.label, rs.address, ev.old, ev.new,
+                     ev.result.reason, action)
+        keys = [ev.key for ev, *_ in records]
+        alive = set()
+        for i in range(0, len(keys), 500):  # deleted meanwhile: no row to update, no event to keep
+            alive |= set(RealServer.objects.filter(pk__in=keys[i:i + 500]).values_list("pk", flat=True))
+        records = [r for r in records if r[0].key in alive]
+        with transaction.atomic():
+            for ev, *_ in records:
+                at = datetime.fromtimestamp(ev.at, UTC)
+                RealServer.objects.filter(pk=ev.key).update(health=ev.new, health_since=at)
+            HealthEvent.objects.bulk_create([
+                HealthEvent(real_server_id=ev.key, at=datetime.fromtimestamp(ev.at, UTC), old_state=ev.old,
+                            new_state=ev.new, check_type=ev.target.spec.type, reason=ev.result.reason[:300],
+                            action=action[:200])
+                for ev, _, _, _, action in records])
+        for ev, svc_id, spec, rs, action in records:
+            address = self.config.alert.get(svc_id)
+            if self.alerts and address and ev.new in (UP, DOWN) and ev.old != UNKNOWN:
+                send_alert(address, spec, rs, ev, action)
 
 
 def send_alert(address: str, spec: ServiceSpec, rs, ev: TransitionEvent, action: str) -> None:

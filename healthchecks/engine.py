@@ -68,11 +68,13 @@ class Engine:
     """
 
     def __init__(self, on_transition: Transition | None = None, *, jitter: float = 0.02,
-                 on_result: Callable[[Target, Status, CheckResult], None] | None = None, tick: float = 0.005):
+                 on_result: Callable[[Target, Status, CheckResult], None] | None = None, tick: float = 0.005,
+                 batch: int = 256):
         self.on_transition = on_transition
         self.on_result = on_result
         self.jitter = jitter
         self.tick = tick
+        self.batch = batch  # checks started per turn of the event loop, so answers are read in between
         self.targets: dict[int, Target] = {}
         self.status: dict[int, Status] = {}
         self.tasks: dict[int, asyncio.Task] = {}  # in-flight checks other than TCP
@@ -145,13 +147,18 @@ class Engine:
             now = loop.time()
             self._tcp.expire(now)
             horizon = now + self.tick / 2
-            while due and due[0][0] <= horizon:
+            started = 0
+            while due and due[0][0] <= horizon and started < self.batch:
                 at, _, target = heapq.heappop(due)
                 if self.targets.get(target.key) is target:
+                    started += 1
                     try:
                         self._start(target, at)
                     except Exception:  # a callback's bug must not stop every other check
                         log.exception("health check of real server %s failed to run", target.key)
+            if due and due[0][0] <= horizon:
+                await asyncio.sleep(0)  # more are due: let the loop read answers first
+                continue
             wake = min(due[0][0] if due else now + 1.0, self._tcp.next_deadline() or now + 1.0)
             # Sleep at least one tick: checks due within it start together, a few ms early or late.
             self._wakeup = loop.create_future()

@@ -75,7 +75,7 @@ class TcpProbes:
 
     def _ready(self) -> None:
         now = self.loop.time()
-        for fd, _ in self.epoll.poll(0):
+        for fd, _ in self.epoll.poll(0, max(1, len(self.inflight))):
             entry = self.inflight.pop(fd, None)
             if entry is None:
                 continue
@@ -87,6 +87,8 @@ class TcpProbes:
     def expire(self, now: float) -> None:
         """Fail every connect whose deadline has passed."""
         deadlines = self.deadlines
+        if deadlines and deadlines[0][0] <= now:
+            self._ready()  # answers the loop had no time to read yet are answers, not timeouts
         while deadlines and deadlines[0][0] <= now:
             _, seq, fd, timeout = heapq.heappop(deadlines)
             entry = self.inflight.get(fd)
