@@ -199,3 +199,33 @@ def test_a_target_removed_while_its_connect_is_in_flight_records_nothing():
             c.close()
         lsock.close()
     assert seen == [] and inflight == {} and engine.checks_done == 0 and not engine.status
+
+
+
+def test_answers_not_yet_read_when_the_deadline_passes_are_successes():
+    """A loop that falls behind must not report connects it never read as timeouts (more than one
+    epoll batch of 1,023 of them, as after a stall with thousands of checks in flight)."""
+    from healthchecks.tcp_probes import TcpProbes
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.37", 0))
+    lsock.listen(4096)  # the handshakes complete in the kernel; nobody needs to accept
+    port = lsock.getsockname()[1]
+    n = 1500
+
+    async def scenario():
+        results = []
+        probes = TcpProbes(asyncio.get_running_loop(), lambda token, r: results.append(r))
+        for i in range(n):  # no await in between: the loop reads nothing
+            probes.start(CheckSpec("tcp", "127.0.0.37", port, timeout=0.2), i)
+        time.sleep(0.3)  # every deadline passes with every answer unread
+        probes.expire(asyncio.get_running_loop().time())
+        probes.close()
+        return results
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        lsock.close()
+    assert len(results) == n
+    assert {r.reason for r in results} == {"connected"}
