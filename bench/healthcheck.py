@@ -12,6 +12,11 @@ Prints: checks/s achieved, CPU of the checking process (cores), detection latenc
 (a listener is closed; time until the engine declares it down, fall=1), peak RSS.
 Targets (issue 4): 5,000 checks/s on <= 1 core, detection <= interval + timeout + 200 ms, <= 150 MB.
 
+``--daemon`` then runs ``manage.py healthcheckd`` itself (Django, a SQLite database holding the same
+servers, Redis status when Redis answers, render-only driver) against the same listeners: checks/s
+counted at the listeners, the daemon's CPU and peak RSS from /proc, detection to its log line, and
+how many healthy servers it wrongly declared down during the window.
+
 ``--lab`` additionally runs, inside one kernel-lab guest, the same set under healthcheckd's
 engine and under keepalived's TCP_CHECK and prints CPU per check as a ratio (target <= 2x).
 """
