@@ -1,11 +1,13 @@
 import django_filters
 
+from appliance.datetimes import UtcIsoDateTimeFilter
+
 from .models import ChangeRecord
 
 
 class ChangeRecordFilterSet(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="time", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="time", lookup_expr="lt")
 
     class Meta:
         model = ChangeRecord

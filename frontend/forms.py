@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
 from accounts.roles import ROLE_CHOICES
+from appliance.datetimes import UtcDateTimeField
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from realservers.models import RealServer
@@ -194,7 +195,7 @@ class UserForm(forms.Form):
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What this token is for, e.g. 'ansible' or 'monitoring'. "
                                                      "It acts with your role.")
-    expires_at = forms.DateTimeField(label="Expires", required=False,
+    expires_at = UtcDateTimeField(label="Expires", required=False,
                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
                                      help_text="Optional. Blank: never expires (revoke it when no longer needed).")
 

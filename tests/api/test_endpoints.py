@@ -230,6 +230,11 @@ def test_changes_read_only_and_filters(api, make_service):
         url = f"{V1}/changes/" if method == "post" else f"{V1}/changes/{pk}/"
         assert getattr(api, method)(url, {}, format="json").status_code == 405, method
     assert api.get(f"{V1}/changes/?since=yesterday").status_code == 400
+    # Offsets PostgreSQL refuses (beyond ±15:59) are taken in UTC; past the year 9999 in UTC is a field error.
+    assert ok(api.get(f"{V1}/changes/", {"until": "0815-08-09T04:03:05+20:17"}))["count"] == 0
+    assert ok(api.get(f"{V1}/changes/", {"since": "2000-01-01T00:00:00+20:17"}))["count"] == everything["count"]
+    r = api.get(f"{V1}/changes/", {"until": "9999-12-31T23:00:00-05:00"})
+    assert r.status_code == 400 and "until" in str(r.json()), r.json()
     assert api.get(f"{V1}/changes/?action=explode").status_code == 400
 
 
@@ -610,3 +615,9 @@ def test_bad_bundles_are_400_naming_the_path(api, make_service, mutate, path):
     assert path in r.json(), r.json()
     after = json.dumps({k: v for k, v in ok(api.get(f"{V1}/config/")).items() if k != "exported_at"})
     assert after == before
+
+
+def test_token_expiry_with_an_offset_postgresql_refuses_is_stored_in_utc(api):
+    created = ok(api.post(f"{V1}/tokens/", {"name": "odd-offset", "expires_at": "2030-01-01T00:00:00+20:17"},
+                          format="json"), 201)
+    assert ApiToken.objects.get(pk=created["id"]).expires_at == dt.datetime(2029, 12, 31, 3, 43, tzinfo=dt.UTC)
