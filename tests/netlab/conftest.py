@@ -27,7 +27,7 @@ from tests.netlab import lab  # noqa: E402
 HERE = Path(__file__).resolve().parent
 INSIDE = HERE / "inside"
 REPORT_ENV = "FULCRUM_NETLAB_REPORT"
-GUEST_TIMEOUT = float(os.environ.get("FULCRUM_NETLAB_TIMEOUT", "240"))
+GUEST_TIMEOUT = float(os.environ.get("FULCRUM_NETLAB_TIMEOUT", "480"))  # a hang guard; slow hosts need ~2x
 
 _results_key = pytest.StashKey[dict]()
 _selected_key = pytest.StashKey[dict]()
