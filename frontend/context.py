@@ -12,7 +12,10 @@ HOSTNAME = socket.gethostname()
 # The menus, as on commercial appliances: (group, [(url name, label, other url names that light it)]).
 NAV = [
     ("", [("overview", "System Overview", ())]),
-    ("Local Configuration", [("local", "Hostname, DNS & interfaces", ())]),
+    ("Local Configuration", [
+        ("local", "Hostname, DNS & interfaces", ()),
+        ("management-access", "Management access", ("management-add", "management-edit", "management-delete")),
+    ]),
     ("Cluster Configuration", [
         ("service-list", "Layer 4 Virtual Services", ("service-add", "service-edit", "service-delete",
                                                      "service-checklist", "checklists")),

@@ -9,6 +9,8 @@ from accounts.roles import ROLE_CHOICES
 from appliance.datetimes import UtcDateTimeField
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
+from operations.lockdown import lockout_error_after
+from operations.models import ManagementNetwork, canonical_network
 from realservers.models import RealServer
 from virtualservices.models import VirtualService
 
@@ -91,6 +93,32 @@ class FloatingIPForm(forms.ModelForm):
     class Meta:
         model = FloatingIP
         fields = ["address", "prefixlen", "interface", "description"]
+
+
+class ManagementNetworkForm(forms.ModelForm):
+    """Checked like the API (operations.models / operations.lockdown): canonical, not listed twice, and
+    never a set of networks that would lock out the admin saving it (``remote``: their address)."""
+
+    network = forms.CharField(max_length=49, help_text=ManagementNetwork._meta.get_field("network").help_text)
+
+    class Meta:
+        model = ManagementNetwork
+        fields = ["network", "description"]
+
+    def __init__(self, *args, remote: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.remote = remote
+
+    def clean_network(self):
+        return canonical_network(self.cleaned_data["network"], self.instance.pk)
+
+    def clean(self):
+        data = super().clean()
+        if "network" in data:
+            error = lockout_error_after(self.remote, self.instance.pk, data["network"])
+            if error:
+                self.add_error("network", error)
+        return data
 
 
 def _addresses(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import auth, cluster, maintenance, overview, services, system
+from .views import access, auth, cluster, maintenance, overview, services, system
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -31,6 +31,10 @@ urlpatterns = [
     path("cluster/ha/", cluster.ha_pair, name="ha"),
     # Local Configuration
     path("local/", system.local_config, name="local"),
+    path("local/management/", access.management_access, name="management-access"),
+    path("local/management/add/", access.management_network_edit, name="management-add"),
+    path("local/management/<int:pk>/edit/", access.management_network_edit, name="management-edit"),
+    path("local/management/<int:pk>/delete/", access.management_network_delete, name="management-delete"),
     # Maintenance
     path("maintenance/apply/", maintenance.apply_page, name="apply"),
     path("maintenance/backup/", maintenance.backup, name="backup"),

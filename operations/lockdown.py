@@ -68,6 +68,20 @@ def lockout_error(networks: Iterable[str], address: str | None) -> str | None:
     return None
 
 
+def lockout_error_after(address: str | None, pk: int | None = None, network: str | None = None,
+                        delete: bool = False) -> str | None:
+    """lockout_error for the management networks as they would be after saving ``network`` as row
+    ``pk`` (None: a new row) or deleting row ``pk``. Shared by the API and the WebUI."""
+    from .models import ManagementNetwork
+
+    current = dict(ManagementNetwork.objects.values_list("pk", "network"))
+    if delete:
+        current.pop(pk, None)
+    else:
+        current[pk] = network
+    return lockout_error(current.values(), address)
+
+
 # --------------------------------------------------------------------------- netfilter (pure renderer)
 
 def render_chain(networks: Iterable[str], ports: Iterable[int], family: int = 4, *,
@@ -96,7 +110,7 @@ def render_chain(networks: Iterable[str], ports: Iterable[int], family: int = 4,
     return "\n".join(lines) + "\n"
 
 
-def _peer_addresses() -> list[str]:
+def peer_addresses() -> list[str]:
     try:
         from ha.models import Peer
 
@@ -117,7 +131,7 @@ def apply_chain(backend: str | None = None) -> dict:
     from dataplane.kernel.netfilter import Netfilter, NetfilterError
 
     nf = Netfilter(backend)
-    networks, ports, extra = current_networks(), management_ports(), _peer_addresses()
+    networks, ports, extra = current_networks(), management_ports(), peer_addresses()
     done = {}
     for family in (4, 6):
         binary = nf.binary(family)
@@ -151,7 +165,7 @@ def cached_policy() -> tuple[list[Network], list[str]]:
     now = time.monotonic()
     if _cache["networks"] is None or now - _cache["at"] > CACHE_SECONDS:
         _cache["networks"] = parse_networks(current_networks())
-        _cache["extra"] = _peer_addresses() if _cache["networks"] else []
+        _cache["extra"] = peer_addresses() if _cache["networks"] else []
         _cache["at"] = now
     return _cache["networks"], _cache["extra"]
 

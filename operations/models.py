@@ -7,6 +7,8 @@ import ipaddress
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from audit.recording import Audited
+
 
 def validate_network(value: str) -> None:
     try:
@@ -15,7 +17,7 @@ def validate_network(value: str) -> None:
         raise ValidationError(f"'{value}' is not an IPv4/IPv6 address or network (e.g. 10.0.0.0/24).") from e
 
 
-class ManagementNetwork(models.Model):
+class ManagementNetwork(Audited):
     network = models.CharField(max_length=49, unique=True, validators=[validate_network],
                                help_text="An address or CIDR network allowed to reach the WebUI/API, e.g. 10.0.0.0/24.")
     description = models.CharField(max_length=200, blank=True)
@@ -30,3 +32,13 @@ class ManagementNetwork(models.Model):
     def save(self, *args, **kwargs):
         self.network = str(ipaddress.ip_network(self.network, strict=False))  # canonical: 10.0.0.0/24
         super().save(*args, **kwargs)
+
+
+def canonical_network(value: str, exclude_pk: int | None = None) -> str:
+    """The network in canonical form (10.0.0.7/24 -> 10.0.0.0/24), or ValidationError: not a network,
+    or already listed (another row than ``exclude_pk``). Shared by the API serializer and the WebUI form."""
+    validate_network(value)
+    value = str(ipaddress.ip_network(value, strict=False))
+    if ManagementNetwork.objects.filter(network=value).exclude(pk=exclude_pk).exists():
+        raise ValidationError(f"{value} is already a management network.")
+    return value

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 
 from accounts.roles import CONFIGURE
 from cluster.models import ClusterSettings, FloatingIP
 
 from ..forms import ClusterSettingsForm, FloatingIPForm, PairForm
-from .common import confirm_delete, require
+from .common import confirm_delete, model_form_page, require
 
 ADVANCED_SECTIONS = [
     ("Interfaces", "", ["vip_interface", "autonat_interface"]),
@@ -40,16 +39,10 @@ def floating_ips(request):
 def floating_ip_edit(request, pk=None):
     require(request, CONFIGURE)
     fip = get_object_or_404(FloatingIP, pk=pk) if pk else None
-    form = FloatingIPForm(request.POST or None, instance=fip)
-    if request.method == "POST" and form.is_valid():
-        fip = form.save()
-        messages.success(request, f"Floating IP {fip} saved.")
-        return redirect("floating-ips")
-    return render(request, "frontend/form.html", {
-        "form": form, "title": f"Modify floating IP {fip}" if fip else "Add a floating IP",
-        "cancel": reverse("floating-ips"),
-        "intro": "The active node holds floating IPs; use one as the NAT real servers' default gateway so it "
-                 "moves with a failover."})
+    return model_form_page(
+        request, FloatingIPForm(request.POST or None, instance=fip), kind="floating IP", back="floating-ips",
+        intro="The active node holds floating IPs; use one as the NAT real servers' default gateway so it "
+              "moves with a failover.")
 
 
 def floating_ip_delete(request, pk):

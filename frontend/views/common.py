@@ -39,6 +39,18 @@ def query_without(request, *names) -> str:
     return params.urlencode()
 
 
+def model_form_page(request, form, *, kind: str, back: str, intro: str, saved_note: str = ""):
+    """Add/modify one object on the generic form page: POST valid → save, say so, back to `back`."""
+    if request.method == "POST" and form.is_valid():
+        obj = form.save()
+        messages.success(request, f"{kind[:1].upper()}{kind[1:]} {obj} saved.{saved_note}")
+        return redirect(back)
+    obj = form.instance if form.instance.pk else None
+    return render(request, "frontend/form.html", {
+        "form": form, "title": f"Modify {kind} {obj}" if obj else f"Add a {kind}", "cancel": reverse(back),
+        "intro": intro})
+
+
 def confirm_delete(request, obj, kind: str, back: str, done: str, detail: str = "", delete=None):
     """GET: ask; POST: delete (with `delete(obj)` when the object needs more than obj.delete()),
     say so, and go back to the `back` page."""

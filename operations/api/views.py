@@ -7,7 +7,7 @@ from django.db import transaction
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 
-from ..lockdown import lockout_error
+from ..lockdown import lockout_error_after
 from ..models import ManagementNetwork
 from .serializers import ManagementNetworkSerializer
 
@@ -20,8 +20,7 @@ class ManagementNetworkViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         with transaction.atomic():
-            rest = ManagementNetwork.objects.exclude(pk=instance.pk).values_list("network", flat=True)
-            error = lockout_error(list(rest), self.request.META.get("REMOTE_ADDR"))
+            error = lockout_error_after(self.request.META.get("REMOTE_ADDR"), instance.pk, delete=True)
             if error:
                 raise ValidationError({"network": [error]})
             instance.delete()

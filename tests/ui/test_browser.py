@@ -235,7 +235,8 @@ def test_restore_backup_after_preview(ui, people, demo, tmp_path):
 
 
 PAGES = ["/", "/services/", "/services/add/", "/servers/", "/wizards/aovpn/", "/cluster/advanced/",
-         "/cluster/floating-ips/", "/cluster/floating-ips/add/", "/cluster/ha/", "/local/", "/maintenance/apply/",
+         "/cluster/floating-ips/", "/cluster/floating-ips/add/", "/cluster/ha/", "/local/", "/local/management/",
+         "/local/management/add/", "/maintenance/apply/",
          "/maintenance/backup/", "/maintenance/users/", "/maintenance/users/add/", "/maintenance/tokens/",
          "/account/password/", "/config/", "/config/?tab=keepalived", "/config/?tab=live", "/reports/",
          "/logs/", "/logs/?tab=apply", "/logs/?tab=health"]

@@ -22,6 +22,7 @@ def _urls(svc):
                       ("post", f"/services/{svc.pk}/delete/"), ("get", f"/services/{svc.pk}/servers/add/"),
                       ("get", f"/servers/{rs.pk}/edit/"), ("post", f"/servers/{rs.pk}/delete/"),
                       ("get", "/wizards/aovpn/"), ("post", "/cluster/advanced/"), ("get", "/cluster/floating-ips/add/"),
+                      ("get", "/local/management/add/"), ("post", "/local/management/add/"),
                       ("get", "/maintenance/users/"), ("get", "/maintenance/users/add/"),
                       ("post", "/maintenance/backup/"), ("post", "/maintenance/backup/restore/")],
         "operate": [("post", f"/servers/{rs.pk}/drain/"), ("post", f"/servers/{rs.pk}/halt/")],
@@ -231,3 +232,51 @@ def test_ha_page_pairs_and_says_why_not(client, admin, readonly):
     client.force_login(readonly)
     assert client.post("/cluster/ha/", {"action": "pair", "peer_address": "127.0.0.1", "peer_port": 1,
                                         "token": "x"}).status_code == 403
+
+
+def test_management_access_page_keeps_the_admin_in_and_logs_changes(client, admin, readonly):
+    """The lockdown page checks what the API checks: canonical networks, no duplicates, never a set
+    that locks out the admin saving it; each change is in the change log with its user."""
+    from audit.models import ChangeRecord
+    from operations.models import ManagementNetwork
+
+    me = {"REMOTE_ADDR": "10.20.0.5"}  # the admin's PC, not loopback (the console is never locked out)
+    client.force_login(readonly)
+    assert client.get("/local/management/", **me).status_code == 200
+    assert client.post("/local/management/add/", {"network": "10.20.0.0/24"}, **me).status_code == 403
+    client.force_login(admin)
+    page = client.get("/local/management/", **me).content.decode()
+    assert "10.20.0.5" in page and "no networks listed" in page
+
+    # a network that does not hold the admin's address: refused on the field, nothing saved
+    res = client.post("/local/management/add/", {"network": "192.0.2.0/24"}, **me)
+    assert res.status_code == 200 and "would lock you out" in res.context["form"].errors["network"][0]
+    assert not ManagementNetwork.objects.exists()
+    res = client.post("/local/management/add/", {"network": "10.20.0.0/33"}, **me)
+    assert "is not an IPv4/IPv6 address or network" in res.context["form"].errors["network"][0]
+
+    # their own network (written loosely: stored canonical), then a second one
+    assert client.post("/local/management/add/", {"network": "10.20.0.9/24", "description": "NOC"},
+                       **me).status_code == 302
+    own = ManagementNetwork.objects.get()
+    assert own.network == "10.20.0.0/24"
+    res = client.post("/local/management/add/", {"network": "10.20.0.1/24"}, **me)
+    assert res.context["form"].errors["network"] == ["10.20.0.0/24 is already a management network."]
+    assert client.post("/local/management/add/", {"network": "fd00:20::/64"}, **me).status_code == 302
+    other = ManagementNetwork.objects.get(network="fd00:20::/64")
+
+    # moving or deleting the admin's own network would lock them out: refused, kept
+    res = client.post(f"/local/management/{own.pk}/edit/", {"network": "10.30.0.0/24"}, **me)
+    assert "would lock you out" in res.context["form"].errors["network"][0]
+    res = client.post(f"/local/management/{own.pk}/delete/", **me, follow=True)
+    assert "would lock you out" in res.content.decode()
+    assert ManagementNetwork.objects.filter(pk=own.pk, network="10.20.0.0/24").exists()
+    assert client.post(f"/local/management/{other.pk}/delete/", **me).status_code == 302
+
+    page = client.get("/local/management/", **me).content.decode()
+    assert 'class="mono">10.20.0.0/24<' in page and 'class="mono">fd00:20::/64<' not in page
+    assert "st-up\">allowed" in page
+    logged = ChangeRecord.objects.filter(object_type="managementnetwork").values_list("action", "username")
+    assert sorted(logged) == sorted([("create", "alice"), ("create", "alice"), ("delete", "alice")])
+    # outside the networks now: the middleware turns the address away before any page
+    assert client.get("/local/management/", REMOTE_ADDR="192.0.2.7").status_code == 403

@@ -3,7 +3,7 @@ runs it at start, with CAP_NET_ADMIN."""
 
 from django.core.management.base import BaseCommand
 
-from operations.lockdown import _peer_addresses, apply_chain, current_networks, management_ports, render_chain
+from operations.lockdown import apply_chain, current_networks, management_ports, peer_addresses, render_chain
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
             for family in (4, 6):
                 self.stdout.write(f"# IPv{family}\n" + render_chain(current_networks(), management_ports(), family,
                                                                     jump_ports=management_ports(),
-                                                                    extra=_peer_addresses()))
+                                                                    extra=peer_addresses()))
             return
         apply_chain()
         self.stdout.write("FULCRUM-MGMT applied")

@@ -71,7 +71,7 @@ def policy(monkeypatch):
     state = {"networks": []}
     monkeypatch.setattr(lockdown, "current_networks", lambda: list(state["networks"]))
     monkeypatch.setattr(lockdown, "management_ports", lambda: [MGMT])
-    monkeypatch.setattr(lockdown, "_peer_addresses", list)
+    monkeypatch.setattr(lockdown, "peer_addresses", list)
 
     def apply(*networks):
         state["networks"] = list(networks)
