@@ -52,19 +52,42 @@ def _hanotify_argv() -> list[str]:
 
 def notify_argv() -> tuple[str, ...]:
     """keepalived's notify: ``manage.py hanotify`` behind flock, so transitions are recorded one at a
-    time and in order; a flapping link queues tiny flock processes, never a pile of Django ones."""
+    time (hanotify drops one older than the last recorded: see notify_birth); a flapping link queues
+    tiny flock processes, never a pile of Django ones."""
     return ("/usr/bin/flock", str(workdir() / "hanotify.lock"), *_hanotify_argv())
 
 
-def record_state(state: str) -> None:
-    (workdir() / "state").write_text(state + "\n")
+def notify_birth(pid: int) -> tuple[str, int, int]:
+    """When keepalived spawned notification ``pid`` (the flock process of notify_argv): boot id, start
+    time in clock ticks since boot, pid. keepalived spawns notifications in transition order, but
+    flock wakes its waiters in no particular order, so this, not the order they run in, says which
+    transition is the newer."""
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    starttime = int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the name in (...) may hold spaces
+    return boot, starttime, pid
+
+
+def record_state(state: str, birth: tuple[str, int, int] | None = None) -> bool:
+    """Record ``state`` unless a newer notification (a later ``birth``) was already recorded; False then.
+    Called with the notify lock held, so read-compare-write needs no further locking."""
+    path = workdir() / "state"
+    if birth is not None:
+        try:
+            _, *last = path.read_text().split()
+        except OSError:
+            last = []
+        if len(last) == 3 and last[0] == birth[0] and (int(last[1]), int(last[2])) > birth[1:]:
+            return False
+    path.write_text(" ".join([state, *(map(str, birth) if birth else ())]) + "\n")
+    return True
 
 
 def vrrp_state() -> str:
     """The state keepalived last reported (MASTER, BACKUP, FAULT, STOP), or "unknown"."""
     try:
-        return (workdir() / "state").read_text().strip() or "unknown"
-    except OSError:
+        return (workdir() / "state").read_text().split()[0]
+    except (OSError, IndexError):
         return "unknown"
 
 

@@ -176,3 +176,34 @@ def test_hanotify_records_the_role(db):
 
     assert keepalived.status()["vrrp_state"] == "MASTER"
     assert Event.objects.get(kind=Event.ROLE).message == "group FULCRUM is now MASTER (priority 100)"
+
+
+def test_a_notification_that_loses_the_race_for_the_lock_is_ignored(tmp_path):
+    """On a flapping link keepalived spawns MASTER then BACKUP; flock may let BACKUP's hanotify run first.
+    The state recorded must be the newer one (BACKUP), whatever order they ran in. Real processes behind
+    the real flock of the rendered notify command."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "FULCRUM_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "appliance.settings"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, cwd=root, check=True, timeout=120)
+    (tmp_path / "keepalived").mkdir()
+    lock = str(tmp_path / "keepalived" / "hanotify.lock")
+    hanotify = [sys.executable, str(root / "manage.py"), "hanotify", "GROUP", "FULCRUM"]
+    run = {"env": env, "cwd": root, "stdout": subprocess.PIPE, "text": True}
+    # the older notification (MASTER) reaches the lock only after the newer one (BACKUP) ran
+    older = subprocess.Popen(["/bin/sh", "-c", 'sleep 1; exec /usr/bin/flock "$0" "$@"', lock, *hanotify,
+                              "MASTER"], **run)
+    time.sleep(0.1)
+    newer = subprocess.Popen(["/usr/bin/flock", lock, *hanotify, "BACKUP"], **run)
+    assert newer.communicate(timeout=60)[0].splitlines()[-1] == "FULCRUM BACKUP"
+    assert older.communicate(timeout=60)[0].splitlines()[-1] == "FULCRUM MASTER (stale, ignored)"
+    assert (tmp_path / "keepalived" / "state").read_text().split()[0] == "BACKUP"
+    # and a later transition is recorded again
+    subprocess.run(["/usr/bin/flock", lock, *hanotify, "MASTER"], **run, check=True, timeout=60)
+    assert (tmp_path / "keepalived" / "state").read_text().split()[0] == "MASTER"

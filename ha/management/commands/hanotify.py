@@ -2,9 +2,12 @@
 
 Records this appliance's VRRP state so the API, the pages and the sync know who holds the
 addresses. Must be quick and must never fail keepalived's transition: errors are logged only.
+Run behind flock (ha.keepalived.notify_argv): a notification older than the one already recorded
+(it lost the race for the lock on a flapping link) is logged and otherwise ignored.
 """
 
 import logging
+import os
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
@@ -26,9 +29,12 @@ class Command(BaseCommand):
     def handle(self, *args, type, name, state, priority, **options):
         state = state.upper()[:8]
         try:
-            from ha.keepalived import record_state
+            from ha.keepalived import notify_birth, record_state
 
-            record_state(state)
+            if not record_state(state, notify_birth(os.getppid())):
+                log.info("hanotify: %s %s %s is older than the state already recorded; ignored", type, name, state)
+                self.stdout.write(f"{name} {state} (stale, ignored)")
+                return
             Peer.objects.filter(pk=1).update(vrrp_state=state, vrrp_changed_at=timezone.now())
             Event.objects.create(kind=Event.ROLE, message=f"{type.lower()} {name} is now {state}"
                                                           + (f" (priority {priority})" if priority else ""))
