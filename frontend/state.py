@@ -72,6 +72,7 @@ class ServerRow:
     pending: bool
     active: int = 0
     inactive: int = 0
+    note: str = ""  # healthcheckd's reason when down or failing, e.g. "connect timeout after 1.0 s"
 
     @property
     def state_label(self):

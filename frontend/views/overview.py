@@ -34,6 +34,7 @@ def overview(request):
     data = _load(request, summary)
     page, per_page = paginate(request, data.rows)
     overview_data.attach_stats(page.object_list)
+    overview_data.attach_health(page.object_list)
     context = {
         "rows_html": mark_safe(render_rows(page.object_list, can(request.user, CONFIGURE),  # noqa: S308
                                            can(request.user, OPERATE))),
@@ -55,6 +56,7 @@ def overview_live(request):
     data = _load(request, summary)
     page, _ = paginate(request, data.rows)
     overview_data.attach_stats(page.object_list)
+    overview_data.attach_health(page.object_list)
     payload = overview_data.live_payload(page.object_list, data.summary, summary["pending"], summary["running"])
     return JsonResponse(payload)
 

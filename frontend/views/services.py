@@ -16,6 +16,7 @@ from virtualservices.models import VirtualService
 
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
+from ..overview_data import health_notes
 from .common import confirm_delete, paginate, query_without, require
 
 
@@ -91,6 +92,9 @@ def server_list(request):
 
     for rs in page.object_list:
         rs.ui_state = rs_state(rs.admin_state, rs.health, rs.service.check_type)
+    notes = health_notes([(rs.id, rs.ui_state) for rs in page.object_list])
+    for rs in page.object_list:
+        rs.ui_note = notes.get(rs.id, "")
     return render(request, "frontend/server_list.html", {
         "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),

@@ -74,3 +74,40 @@ def test_health_works_without_redis(api, make_service, settings):
     body = api.get(f"/api/v1/real-servers/{rs.pk}/health").json()
     assert body["live"] is False and body["state"] == "unknown"
     assert time.monotonic() - started < 2
+
+
+def test_pages_show_why_a_server_is_down_and_since_when(client, admin, make_service, redis_db):
+    """The overview (first render and the 2-second refresh) and the Real Servers list show healthcheckd's
+    reason next to the state, from the same live status as the API; nothing without a running daemon."""
+    svc = make_service([{"label": "a", "address": "10.0.0.1"}, {"label": "b", "address": "10.0.0.2"},
+                        {"label": "c", "address": "10.0.0.3"}])
+    a, b, c = svc.real_servers.order_by("label")
+    a.health, b.health = "down", "down"
+    a.save(), b.save()
+    now = time.time()
+
+    def live(rs, state, ok, reason, since):
+        redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
+            "state": state, "since": since, "check_type": "tcp", "ok": ok, "reason": reason, "latency_ms": 1.0,
+            "checked_at": now, "checks": 3, "interval": 1.0}))
+
+    live(a, "down", False, "connect timeout after 1.0 s", now - 5)
+    live(b, "down", True, "connected in 0.4 ms", now - 60)  # rising: not back until `rise` passes
+    live(c, "up", False, "connection refused", now - 600)  # failing, not yet `fall` times
+    client.force_login(admin)
+    assert "connect timeout" not in client.get("/").content.decode()  # no heartbeat: no daemon, no notes
+    redis_db.set(HEARTBEAT_KEY, json.dumps({"pid": 1, "at": now}), ex=10)
+
+    page = client.get("/").content.decode()
+    assert '<span class="why">connect timeout after 1.0 s · since ' in page
+    assert '<span class="why">connected in 0.4 ms (rising) · since ' in page
+    assert '<span class="why">last check failed: connection refused</span>' in page
+    rs = client.get("/overview/live/").json()["rs"]
+    assert rs[str(a.pk)][7].startswith("connect timeout after 1.0 s · since ")
+    assert rs[str(c.pk)][7] == "last check failed: connection refused"
+    servers = client.get("/servers/").content.decode()
+    assert "connect timeout after 1.0 s · since" in servers and "(rising)" in servers
+
+    a.admin_state = "halt"  # administratively out: the health note is beside the point
+    a.save()
+    assert client.get("/overview/live/").json()["rs"][str(a.pk)][7] == ""

@@ -63,6 +63,7 @@
         setText(row, ".c-active", v[2]);
         setText(row, ".c-inactive", v[3]);
         setText(row, ".c-weight", v[6]);
+        setText(row, ".why", v[7]);
         row.querySelectorAll(".seg button").forEach(function (b) {
           var on = b.dataset.state === v[5];
           b.disabled = on;

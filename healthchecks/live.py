@@ -1,0 +1,45 @@
+"""healthcheckd's live status as the web process reads it (Redis), for the API and the pages."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from .daemon import HEARTBEAT_KEY, STATUS_KEY
+
+log = logging.getLogger(__name__)
+
+
+def live_statuses(rs_ids: Iterable[int]) -> dict[int, dict]:
+    """healthcheckd's last word on each real server it has one for: one round trip for a whole page.
+    Empty when no daemon runs (no heartbeat: its old statuses are not shown), or Redis is unreachable."""
+    import redis
+
+    ids = [str(i) for i in rs_ids]
+    if not ids:
+        return {}
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.3, socket_connect_timeout=0.3)
+        raws, alive = client.pipeline(transaction=False).hmget(STATUS_KEY, ids).exists(HEARTBEAT_KEY).execute()
+    except Exception as e:  # noqa: BLE001 - the pages and the API must work without Redis
+        log.debug("no live health status: %s", e)
+        return {}
+    if not alive:
+        return {}
+    return {int(i): json.loads(raw) for i, raw in zip(ids, raws, strict=True) if raw}
+
+
+def live_status(rs_id: int) -> dict | None:
+    """One real server's live status, or None (no daemon, no Redis, not checked yet)."""
+    return live_statuses([rs_id]).get(rs_id)
+
+
+def reason(live: dict, state: str) -> str:
+    """What to tell an admin: the last check's result, marked while a down server is rising."""
+    if state == "down" and live.get("ok"):
+        # Rising: the last check passed, the server is not back until `rise` checks pass in a row.
+        return f"{live['reason']} (rising)"
+    return live.get("reason", "")
