@@ -12,6 +12,7 @@ from dataplane import config as dp
 from operations.lockdown import lockout_error_after
 from operations.models import ManagementNetwork, canonical_network
 from realservers.models import RealServer
+from virtualservices.choices import CHECK_FIELD_TYPES
 from virtualservices.models import VirtualService
 
 METHOD_CHOICE_HELP = {
@@ -71,6 +72,8 @@ class VirtualServiceForm(SectionsMixin, forms.ModelForm):
         self.fields["vip"].widget.attrs["placeholder"] = "192.0.2.10"
         for name in ("check_interval", "check_timeout"):
             self.fields[name].widget.attrs["step"] = "0.1"
+        for name, types in CHECK_FIELD_TYPES.items():  # fulcrum.js hides what the chosen check ignores
+            self.fields[name].widget.attrs["data-shown-for"] = "check_type " + " ".join(types)
 
     def method_choices(self):
         return [(value, label, METHOD_CHOICE_HELP.get(value, ""))

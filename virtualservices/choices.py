@@ -54,6 +54,16 @@ CHECK_TYPES = [
     (CHECK_IKEV2, "IKEv2 IKE_SA_INIT"),
     (CHECK_EXTERNAL, "External script"),
 ]
+_CHECKED = [t for t, _ in CHECK_TYPES if t not in (CHECK_NONE, CHECK_DOWN)]
+_WEB = [CHECK_HTTP, CHECK_HTTPS, CHECK_SSTP]
+# Which check settings each check type reads (healthchecks.checks); the form shows only these.
+CHECK_FIELD_TYPES = {
+    "check_port": [t for t in _CHECKED if t != CHECK_ICMP],
+    **{name: _CHECKED for name in ("check_interval", "check_timeout", "check_rise", "check_fall", "on_down")},
+    "check_method": _WEB, "check_status": _WEB, "check_vhost": _WEB,
+    "check_request": [*_WEB, CHECK_UDP, CHECK_DNS], "check_response": [*_WEB, CHECK_UDP, CHECK_DNS],
+    "check_secret": [CHECK_RADIUS], "check_script": [CHECK_EXTERNAL],
+}
 SSTP_PATH = "/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
 HTTP_METHODS = [("GET", "GET"), ("HEAD", "HEAD")]
 ON_DOWN = [(dp.ON_DOWN_QUIESCE, "Quiesce (weight 0, existing connections finish)"),

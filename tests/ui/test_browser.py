@@ -72,6 +72,40 @@ def test_aovpn_wizard(ui, people):
     ui.shot("checklists")
 
 
+def test_service_form_shows_the_settings_of_the_chosen_check(ui, people):
+    """Only the health-check settings the chosen check reads are shown; an error is never hidden."""
+    from virtualservices.models import VirtualService
+
+    ui.login("alice")
+    ui.goto("/services/add/")
+    box = {name: ui.page.locator(f"#id_{name}").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+           for name in ("check_port", "check_interval", "check_method", "check_request", "check_secret",
+                        "check_script")}
+
+    def shown():
+        return {name for name, loc in box.items() if loc.is_visible()}
+
+    assert shown() == {"check_port", "check_interval"}  # TCP connect, the default
+    ui.page.select_option("#id_check_type", "radius")
+    assert shown() == {"check_port", "check_interval", "check_secret"}
+    ui.page.select_option("#id_check_type", "sstp")
+    assert shown() == {"check_port", "check_interval", "check_method", "check_request"}
+    ui.page.select_option("#id_check_type", "none")
+    assert shown() == set()
+    ui.shot("check-none")
+    # a RADIUS check without its secret: refused, and the secret's error is on screen
+    for field, value in (("label", "nps"), ("vip", "203.0.113.60"), ("ports", "1812")):
+        ui.page.fill(f"#id_{field}", value)
+    for field, value in (("protocol", "udp"), ("check_type", "radius")):
+        ui.page.select_option(f"#id_{field}", value)
+    ui.page.click("button:has-text('Save virtual service')")
+    ui.page.wait_for_load_state("load")
+    expect(ui.page.locator("#id_check_secret_error")).to_be_visible()
+    assert "check_secret" in shown()
+    ui.axe("service-form-radius-error")
+    assert not VirtualService.objects.filter(label="nps").exists()
+
+
 def test_edit_weight_with_inline_errors(ui, people, demo):
     from realservers.models import RealServer
 

@@ -37,6 +37,24 @@
     }
   }
 
+  /* ---------------------------------------------------------------- fields that depend on a choice */
+  // data-shown-for="check_type http https": the field shows only while the form's check_type is one of
+  // those. A field with an error always shows; hidden fields are still submitted (the server decides).
+  function showDependentFields(form) {
+    form.querySelectorAll("[data-shown-for]").forEach(function (input) {
+      var words = input.dataset.shownFor.split(" ");
+      var chooser = form.elements[words[0]];
+      var box = input.closest(".field");
+      if (!chooser || !box) return;
+      box.hidden = words.indexOf(chooser.value) < 1 && !box.classList.contains("has-error");
+    });
+  }
+  document.querySelectorAll("form").forEach(function (form) {
+    if (!form.querySelector("[data-shown-for]")) return;
+    showDependentFields(form);
+    form.addEventListener("change", function () { showDependentFields(form); });
+  });
+
   /* ---------------------------------------------------------------- System Overview, live */
   var overview = document.getElementById("overview");
   if (overview) {
