@@ -13,6 +13,9 @@ from virtualservices import choices
 from virtualservices.models import VirtualService
 
 IKEV2_PERSISTENCE = 3600  # seconds: keeps a client's IKE and NAT-T (500/4500) on one server across rekeys
+# IKE (500/4500) and RADIUS clients send from fixed ports, so their flows are one IPVS connection that a
+# quiesced (weight 0) server would keep until idle for the UDP timeout (5 min): a dead server is removed.
+UDP_ON_DOWN = dp.ON_DOWN_REMOVE
 
 
 @dataclass
@@ -36,13 +39,14 @@ def service_definitions(req: AovpnRequest) -> list[tuple[dict, list[str]]]:
         (dict(label=f"{req.label_prefix}-IKEv2", vip=req.vip, ports="500,4500", protocol=dp.UDP,
               method=req.ikev2_method, scheduler="wlc", persistent=True,
               persistence_timeout=IKEV2_PERSISTENCE, check_type=choices.CHECK_IKEV2, check_port=500,
+              on_down=UDP_ON_DOWN,
               description="Always On VPN: IKEv2 (IKE 500/UDP + NAT-T 4500/UDP on one firewall mark)"),
          req.vpn_servers),
     ]
     if req.nps_servers:
         defs.append((dict(label=f"{req.label_prefix}-NPS", vip=req.nps_vip or req.vip, ports="1812,1813",
                           protocol=dp.UDP, method=dp.SNAT, scheduler="wlc", check_type=choices.CHECK_RADIUS,
-                          check_port=1812, check_secret=req.radius_secret,
+                          check_port=1812, check_secret=req.radius_secret, on_down=UDP_ON_DOWN,
                           description="Always On VPN: NPS RADIUS authentication and accounting"),
                      req.nps_servers))
     return defs

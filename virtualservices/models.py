@@ -79,8 +79,10 @@ class VirtualService(Audited):
     check_script = models.CharField(
         "external script", max_length=100, blank=True,
         validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "A file name in the scripts directory.")])
-    on_down = models.CharField("when a check fails", max_length=8, choices=choices.ON_DOWN,
-                               default=dp.ON_DOWN_QUIESCE)
+    on_down = models.CharField(
+        "when a check fails", max_length=8, choices=choices.ON_DOWN, default=dp.ON_DOWN_QUIESCE,
+        help_text="Remove for UDP services whose clients send from fixed ports (IKE 500/4500, RADIUS): their "
+                  "flows would stay on a quiesced server until idle for the UDP timeout (5 min).")
     alert_email = models.EmailField(blank=True, help_text="Where health transitions are mailed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
