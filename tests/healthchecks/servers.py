@@ -166,19 +166,24 @@ def _stop(proc: subprocess.Popen):
 
 
 @contextlib.contextmanager
-def freeradius(directory: Path, host: str, secret: str, accept_user: bool = False):
-    """FreeRADIUS on host:PORT with a private copy of Debian's configuration.
+def freeradius(directory: Path, host: str, secret: str, accept_user: bool = False, *, port: int | None = None,
+               acct_port: int | None = None, clients: str = "127.0.0.0/8", users: dict[str, str] | None = None,
+               ns: str | None = None):
+    """FreeRADIUS on host:port (a free port when None) with a private copy of Debian's configuration.
 
-    Client 127.0.0.0/8 with ``secret``; user fulcrum-healthcheck is accepted when ``accept``
-    is set (else rejected); no reject delay, no privilege drop.
+    Clients ``clients`` with ``secret``; user fulcrum-healthcheck is accepted when ``accept_user``
+    is set (else rejected), and so is each of ``users`` (name: password); accounting on
+    ``acct_port`` when given; inside namespace ``ns`` when given; no reject delay, no privilege drop.
     """
     conf = directory / "raddb"
     shutil.copytree("/etc/freeradius/3.0", conf, symlinks=True)
+    users = dict(users or {})
     if accept_user:
-        authorize = conf / "mods-config" / "files" / "authorize"
-        authorize.write_text('fulcrum-healthcheck Cleartext-Password := "fulcrum-healthcheck"\n'
-                             + authorize.read_text())
-    (conf / "clients.conf").write_text(f"client fulcrum {{\n ipaddr = 127.0.0.0/8\n secret = {secret}\n}}\n")
+        users["fulcrum-healthcheck"] = "fulcrum-healthcheck"
+    authorize = conf / "mods-config" / "files" / "authorize"
+    authorize.write_text("".join(f'{u} Cleartext-Password := "{pw}"\n' for u, pw in users.items())
+                         + authorize.read_text())
+    (conf / "clients.conf").write_text(f"client fulcrum {{\n ipaddr = {clients}\n secret = {secret}\n}}\n")
     text = (conf / "radiusd.conf").read_text()
     lines = []
     for line in text.splitlines():
@@ -187,22 +192,26 @@ def freeradius(directory: Path, host: str, secret: str, accept_user: bool = Fals
             continue
         if word == "raddbdir":
             line = f"raddbdir = {conf}"
+        if word == "run_dir":  # the pid file: one per server, even with several in one guest
+            line = f"run_dir = {directory}"
         lines.append("\treject_delay = 0" if word == "reject_delay" else line)
     (conf / "radiusd.conf").write_text("\n".join(lines) + "\n")
-    port = free_port(host, socket.SOCK_DGRAM)
+    port = port or free_port(host, socket.SOCK_DGRAM)
     for site in (conf / "sites-enabled").iterdir():
         site.unlink()
     (conf / "mods-enabled" / "eap").unlink()  # needs an Auth-Type EAP section our small site has not
+    acct = (f" listen {{\n  type = acct\n  ipaddr = {host}\n  port = {acct_port}\n }}\n"
+            " accounting {\n  ok\n }\n") if acct_port else ""
     (conf / "sites-enabled" / "fulcrum").write_text(
-        f"server fulcrum {{\n listen {{\n  type = auth\n  ipaddr = {host}\n  port = {port}\n }}\n"
+        f"server fulcrum {{\n listen {{\n  type = auth\n  ipaddr = {host}\n  port = {port}\n }}\n{acct}"
         " authorize {\n  files\n  pap\n }\n authenticate {\n  Auth-Type PAP {\n   pap\n  }\n }\n"
         " post-auth {\n }\n}\n")
     log = open(directory / "radius.log", "wb")
-    proc = subprocess.Popen(["freeradius", "-f", "-d", str(conf), "-l", "stdout"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    argv = ["freeradius", "-f", "-d", str(conf), "-l", "stdout"]
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv] if ns else argv, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: b"Ready to process" in (directory / "radius.log").read_bytes() or proc.poll() is not None,
-                 15, what="FreeRADIUS start")
+                 30, what="FreeRADIUS start")
         assert proc.poll() is None, (directory / "radius.log").read_text()
         yield port, conf
     finally:
@@ -239,25 +248,41 @@ def netns(name: str):
 
 
 @contextlib.contextmanager
-def charon(directory: Path, ns: str):
-    """strongSwan's charon (IKEv2 responder) on UDP 500/4500 of 127.0.0.1 inside namespace ``ns``.
+def charon(directory: Path, ns: str, swanctl_conf: str = "", extra: str = ""):
+    """strongSwan's charon on UDP 500/4500 inside namespace ``ns`` (an IKEv2 responder with no
+    configuration, or whatever ``swanctl_conf`` says, loaded through its own vici socket).
 
-    Private /run (mount namespace) so its pid file and sockets never meet a host charon.
+    Private /run (mount namespace) so its pid file and sockets never meet a host charon. Yields a
+    function running ``swanctl`` against this charon (its ``proc``: the charon process).
     """
     conf = directory / "strongswan.conf"
     logfile = directory / "charon.log"
-    conf.write_text("charon {\n port = 500\n port_nat_t = 4500\n install_routes = no\n filelog {\n"
-                    f"  testlog {{\n   path = {logfile}\n   default = 1\n   flush_line = yes\n  }}\n }}\n}}\n")
+    vici = f"unix://{directory}/charon.vici"
+    conf.write_text("charon {\n port = 500\n port_nat_t = 4500\n install_routes = no\n"
+                    f" plugins {{\n  vici {{\n   socket = {vici}\n  }}\n }}\n{extra}"
+                    f" filelog {{\n  testlog {{\n   path = {logfile}\n   default = 1\n"
+                    "   flush_line = yes\n  }\n }\n}\n")
     log = open(directory / "charon.out", "wb")
     proc = subprocess.Popen(
         ["ip", "netns", "exec", ns, "unshare", "-m", "sh", "-c",
          "mount -t tmpfs run /run && exec /usr/lib/ipsec/charon"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "STRONGSWAN_CONF": str(conf)})
+
+    def swanctl(*args: str) -> str:
+        out = subprocess.run(["swanctl", *args, "--uri", vici], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, f"swanctl {' '.join(args)}: {out.stdout}{out.stderr}"
+        return out.stdout
+
+    swanctl.proc = proc  # a test may stop this charon early
     try:
         wait_for(lambda: (logfile.exists() and b"spawning" in logfile.read_bytes()) or proc.poll() is not None,
-                 15, what="charon start")
+                 30, what="charon start")
         assert proc.poll() is None, (directory / "charon.out").read_text()
-        yield proc
+        if swanctl_conf:
+            (directory / "swanctl.conf").write_text(swanctl_conf)
+            wait_for(lambda: (directory / "charon.vici").exists(), 10, what="charon's vici socket")
+            swanctl("--load-all", "--file", str(directory / "swanctl.conf"))
+        yield swanctl
     finally:
         _stop(proc)
         log.close()
