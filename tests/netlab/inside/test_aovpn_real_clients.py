@@ -8,7 +8,8 @@ SNAT) and ``manage.py apply`` into the guest's real kernel. Then, from the clien
   answered by both VPN servers, which see the load balancer's address (SNAT);
 * IKEv2: strongSwan's charon as the client, with UDP encapsulation forced so IKE_AUTH moves to
   port 4500, authenticates (PSK) against charon on the VPN servers through the VIP: the IKE_SA is
-  ESTABLISHED only if 4500 reaches the same server as 500 (the firewall mark's persistence);
+  ESTABLISHED only if 4500 reaches the same server as 500 (the firewall mark's persistence); and
+  to a second template's VIP with IKEv2 by NAT, where the servers' own NAT detection moves it to 4500;
 * RADIUS: ``radclient`` Access-Request to VIP:1812 (accepted with the right password, rejected
   with a wrong one) and Accounting-Request to VIP:1813, answered by FreeRADIUS on the NPS servers;
 * health: ``manage.py healthcheckd`` runs the template's SSTP, IKEv2 and RADIUS checks against
@@ -41,6 +42,7 @@ NETLAB_TIMEOUT = 900
 
 ROOT = Path(__file__).resolve().parents[3]
 VIP, LB_BACK = "10.8.0.50", "10.9.0.1"
+NAT_VIP = "10.8.0.51"  # a second template with IKEv2 by NAT (the wizard's other choice)
 VPN = {"rs1": "10.9.0.11", "rs2": "10.9.0.12"}
 RADIUS_SECRET, PSK = "nps-shared-secret-1", "aovpn-psk-0123456789abcdef"
 SSTP_URL = "/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
@@ -99,10 +101,14 @@ def ikev2_responder_conf() -> str:
 
 
 def ikev2_client_conf() -> str:
-    return (f"connections {{\n aovpn {{\n  version = 2\n  remote_addrs = {VIP}\n  encap = yes\n"
-            f"  local {{\n   auth = psk\n   id = client@fulcrum.test\n  }}\n"
-            f"  remote {{\n   auth = psk\n   id = {NAME}\n  }}\n }}\n}}\n"
-            f"secrets {{\n ike-aovpn {{\n  secret = \"{PSK}\"\n }}\n}}\n")
+    """Two connections: ``aovpn`` to the DR VIP with UDP encapsulation forced (no NAT on the way, so
+    only this moves IKE_AUTH to 4500), ``aovpn-nat`` to the NAT VIP, where NAT detection does it."""
+    conns = "".join(
+        f" {name} {{\n  version = 2\n  remote_addrs = {vip}\n{encap}"
+        f"  local {{\n   auth = psk\n   id = client@fulcrum.test\n  }}\n"
+        f"  remote {{\n   auth = psk\n   id = {NAME}\n  }}\n }}\n"
+        for name, vip, encap in (("aovpn", VIP, "  encap = yes\n"), ("aovpn-nat", NAT_VIP, "")))
+    return f"connections {{\n{conns}}}\nsecrets {{\n ike-aovpn {{\n  secret = \"{PSK}\"\n }}\n}}\n"
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +127,8 @@ def aovpn():
                                "s.vip_interface = 'front'; s.save()")
     created = manage(env, "aovpn", "--vip", VIP, *[a for ip in VPN.values() for a in ("--vpn-server", ip)],
                      *[a for ip in VPN.values() for a in ("--nps-server", ip)], "--radius-secret", RADIUS_SECRET)
+    created += manage(env, "aovpn", "--vip", NAT_VIP, "--ikev2-method", "nat", "--label-prefix", "NATVPN",
+                      *[a for ip in VPN.values() for a in ("--vpn-server", ip)])
     applied = manage(env, "apply")
     with contextlib.ExitStack() as stack:
         cert, key = work / "cert.pem", work / "key.pem"
@@ -188,6 +196,20 @@ def test_ikev2_client_establishes_through_the_vip_with_nat_t_on_4500(aovpn):
     # the persistence template of the firewall mark: this client → that server, whichever port
     assert re.search(rf"IP\s+\S+\s+\S+\s+10\.8\.0\.100:0\s+0\.0\.0\.\d+:0\s+{rip}:0\s", conns), conns
     client("--terminate", "--ike", "aovpn", "--timeout", "10")
+
+
+def test_ikev2_by_nat_switches_to_4500_on_its_own_and_stays_on_one_server(aovpn):
+    client = aovpn["client"]
+    out = client("--initiate", "--ike", "aovpn-nat", "--timeout", "30")
+    assert "initiate completed successfully" in out, out
+    sas = client("--list-sas", "--ike", "aovpn-nat")
+    # the server sees its own address, not the VIP it was asked for: NAT detected, IKE_AUTH on 4500
+    assert re.search(rf"remote\s+'{NAME}' @ {re.escape(NAT_VIP)}\[4500\]", sas), sas
+    conns = lab.sh("ipvsadm", "-L", "-n", "-c")
+    used = {m.group(2) for m in re.finditer(rf"10\.8\.0\.100:(500|4500)\s+{re.escape(NAT_VIP)}:\1\s+([\d.]+):\1\s",
+                                            conns)}
+    assert len(used) == 1, conns  # 500 and 4500 at one VPN server
+    client("--terminate", "--ike", "aovpn-nat", "--timeout", "10")
 
 
 def _radclient(kind: str, port: int, pairs: str) -> str:
