@@ -41,8 +41,8 @@ SERVICE_SECTIONS = [
     ("Health check", "How the appliance decides a real server is up. SSTP checks the SSTP URL over HTTPS, "
                      "IKEv2 sends IKE_SA_INIT, RADIUS sends an Access-Request and needs the shared secret.",
      ["check_type", "check_port", "check_interval", "check_timeout", "check_rise", "check_fall", "on_down",
-      "check_method", "check_request", "check_response", "check_status", "check_vhost", "check_secret",
-      "check_script"]),
+      "check_method", "check_request", "check_response", "check_status", "check_vhost", "check_verify_tls",
+      "check_secret", "check_script"]),
     ("Alerts", "", ["alert_email"]),
 ]
 

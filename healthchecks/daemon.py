@@ -79,7 +79,8 @@ def check_spec(svc, rs, script_dir: str) -> CheckSpec:
     return CheckSpec(
         type=svc.check_type, address=str(rs.address), port=check_port(svc, rs), timeout=svc.check_timeout,
         method=svc.check_method, request=svc.check_request, response=svc.check_response,
-        status=svc.check_status, vhost=svc.check_vhost, secret=svc.check_secret, script=svc.check_script,
+        status=svc.check_status, vhost=svc.check_vhost, verify_tls=svc.check_verify_tls, secret=svc.check_secret,
+        script=svc.check_script,
         script_dir=script_dir, vip=str(svc.vip), vip_port=ranges[0].first if ranges else None,
     )
 

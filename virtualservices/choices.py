@@ -60,7 +60,7 @@ _WEB = [CHECK_HTTP, CHECK_HTTPS, CHECK_SSTP]
 CHECK_FIELD_TYPES = {
     "check_port": [t for t in _CHECKED if t != CHECK_ICMP],
     **{name: _CHECKED for name in ("check_interval", "check_timeout", "check_rise", "check_fall", "on_down")},
-    "check_method": _WEB, "check_status": _WEB, "check_vhost": _WEB,
+    "check_method": _WEB, "check_status": _WEB, "check_vhost": _WEB, "check_verify_tls": [CHECK_HTTPS, CHECK_SSTP],
     "check_request": [*_WEB, CHECK_UDP, CHECK_DNS], "check_response": [*_WEB, CHECK_UDP, CHECK_DNS],
     "check_secret": [CHECK_RADIUS], "check_script": [CHECK_EXTERNAL],
 }

@@ -75,6 +75,10 @@ class VirtualService(Audited):
         null=True, blank=True, validators=[MinValueValidator(100), MaxValueValidator(599)],
         help_text="Expected HTTP status. Blank: any 2xx/3xx (SSTP: the documented default).")
     check_vhost = models.CharField("virtual host", max_length=255, blank=True)
+    check_verify_tls = models.BooleanField(
+        "verify the TLS certificate", default=False,
+        help_text="HTTPS/SSTP: the certificate must chain to a CA this host trusts and name the virtual host "
+                  "(or address). Off by default: real servers often present self-signed certificates.")
     check_secret = models.CharField("RADIUS secret", max_length=128, blank=True)
     check_script = models.CharField(
         "external script", max_length=100, blank=True,

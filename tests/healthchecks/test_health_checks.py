@@ -131,6 +131,22 @@ def test_https_with_a_self_signed_certificate_verification_off_by_default(web):
     assert not r.ok and "certificate verify failed" in r.reason.lower()
 
 
+def test_tls_verification_is_a_setting_of_the_service_api_to_daemon(web, api, make_service):
+    """check_verify_tls, set through the API, reaches the check healthcheckd builds for each real server."""
+    from healthchecks.daemon import check_spec
+    from virtualservices.models import VirtualService
+
+    _, tls = web
+    svc = make_service([{"address": "127.0.0.13", "port": tls.port}], check_type="https")
+    rs = svc.real_servers.get()
+    assert run_check_sync(check_spec(svc, rs, "")).ok  # off by default: the self-signed certificate is fine
+    res = api.patch(f"/api/v1/virtual-services/{svc.pk}/", {"check_verify_tls": True}, format="json")
+    assert res.status_code == 200 and res.json()["check_verify_tls"] is True
+    svc = VirtualService.objects.get(pk=svc.pk)
+    result = run_check_sync(check_spec(svc, rs, ""))
+    assert not result.ok and "certificate verify failed" in result.reason.lower()
+
+
 def test_https_against_a_plain_http_port_fails(web):
     plain, _ = web
     r = check("https", "127.0.0.13", plain.port)
