@@ -19,7 +19,7 @@ NAV = [
     ("Cluster Configuration", [
         ("service-list", "Layer 4 Virtual Services", ("service-add", "service-edit", "service-delete",
                                                      "service-checklist", "checklists")),
-        ("server-list", "Real Servers", ("server-add", "server-edit", "server-delete")),
+        ("server-list", "Real Servers", ("server-add", "server-edit", "server-delete", "server-health")),
         ("aovpn-wizard", "Always On VPN wizard", ()),
         ("advanced", "Advanced: Autonat & timeouts", ()),
         ("floating-ips", "Floating IPs", ("floating-ip-add", "floating-ip-edit", "floating-ip-delete")),

@@ -54,7 +54,8 @@ def render_rows(rows: list[ServiceRow], can_configure: bool, can_operate: bool) 
                 f'<td class="indent">{rname} <span class="tag-pending">pending</span></td>'
                 f'<td class="mono">{escape(rs.address)}</td><td>{rs.port or "—"}</td>'
                 f'<td>weight <span class="c-weight">{rs.weight}</span></td>'
-                f'<td><span class="pill state"><span class="txt">{rs.state_label}</span></span>'
+                f'<td><a class="to-health" href="/servers/{rs.id}/health/" title="Health details">'
+                f'<span class="pill state"><span class="txt">{rs.state_label}</span></span></a>'
                 f'<span class="why">{escape(rs.note)}</span></td>'
                 f'<td class="num c-active">{rs.active}</td><td class="num c-inactive">{rs.inactive}</td><td></td>'
                 f'<td class="actions">{buttons}</td></tr>')

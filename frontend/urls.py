@@ -19,6 +19,7 @@ urlpatterns = [
     path("services/<int:service_pk>/servers/add/", services.server_edit, name="server-add"),
     path("servers/", services.server_list, name="server-list"),
     path("servers/<int:pk>/edit/", services.server_edit, name="server-edit"),
+    path("servers/<int:pk>/health/", services.server_health, name="server-health"),
     path("servers/<int:pk>/delete/", services.server_delete, name="server-delete"),
     path("servers/<int:pk>/<str:action>/", overview.server_state, name="server-state"),
     path("wizards/aovpn/", services.aovpn_wizard, name="aovpn-wizard"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -43,3 +44,25 @@ def reason(live: dict, state: str) -> str:
         # Rising: the last check passed, the server is not back until `rise` checks pass in a row.
         return f"{live['reason']} (rising)"
     return live.get("reason", "")
+
+
+def _dt(ts):
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+def health_of(rs, events_shown: int = 10) -> dict:
+    """One real server's health as the API and the health page show it: live from healthcheckd when it
+    runs, else what the database recorded (state, since, the reason of the last transition)."""
+    events = list(rs.health_events.all()[:events_shown])
+    live = live_status(rs.pk)
+    if live is not None:
+        state, since = live["state"], _dt(live["since"])
+        why = reason(live, state)
+        last = {"ok": live["ok"], "reason": live["reason"], "checked_at": _dt(live["checked_at"]),
+                "latency_ms": live["latency_ms"]}
+    else:
+        state, since, last = rs.health, rs.health_since, None
+        why = events[0].reason if events else ("not checked yet" if state == "unknown" else "")
+    return {"id": rs.pk, "label": rs.label, "service": rs.service_id, "address": str(rs.address),
+            "state": state, "since": since, "reason": why, "admin_state": rs.admin_state,
+            "check_type": rs.service.check_type, "last_result": last, "live": live is not None, "events": events}

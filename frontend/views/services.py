@@ -101,6 +101,16 @@ def server_list(request):
         "page_sizes": (50, 100, 250, 0)})
 
 
+def server_health(request, pk):
+    """State, reason and transitions of one real server (every role may look)."""
+    from healthchecks.live import health_of
+
+    rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
+    check_label = dict(VirtualService._meta.get_field("check_type").choices).get(rs.service.check_type, "")
+    return render(request, "frontend/server_health.html", {"rs": rs, "health": health_of(rs, events_shown=20),
+                                                           "check_label": check_label})
+
+
 def server_edit(request, service_pk=None, pk=None):
     require(request, CONFIGURE)
     if pk:

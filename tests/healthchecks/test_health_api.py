@@ -111,3 +111,23 @@ def test_pages_show_why_a_server_is_down_and_since_when(client, admin, make_serv
     a.admin_state = "halt"  # administratively out: the health note is beside the point
     a.save()
     assert client.get("/overview/live/").json()["rs"][str(a.pk)][7] == ""
+
+
+def test_health_page_for_every_role_live_or_from_the_database(client, readonly, make_service, redis_db):
+    """/servers/<id>/health/: what the API says, as a page any role may open; linked from the overview."""
+    rs = make_service([{}], check_type="tcp").real_servers.get()
+    HealthEvent.objects.create(real_server=rs, at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), old_state="up",
+                               new_state="down", check_type="tcp", reason="connection refused",
+                               action="10.0.0.1:80 weight 0")
+    client.force_login(readonly)
+    page = client.get(f"/servers/{rs.pk}/health/").content.decode()
+    assert "connection refused" in page and "10.0.0.1:80 weight 0" in page and "2026-01-02 03:04:05" in page
+    assert "healthcheckd is not running" in page
+    now = time.time()
+    redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
+        "state": "up", "since": now - 30, "check_type": "tcp", "ok": True, "reason": "connected in 0.3 ms",
+        "latency_ms": 0.3, "checked_at": now, "checks": 40, "interval": 1.0}))
+    redis_db.set(HEARTBEAT_KEY, json.dumps({"pid": 1, "at": now}), ex=10)
+    page = client.get(f"/servers/{rs.pk}/health/").content.decode()
+    assert "passed: connected in 0.3 ms (0.3 ms)" in page and 'class="pill st-up">up' in page
+    assert f'href="/servers/{rs.pk}/health/"' in client.get("/").content.decode()

@@ -283,7 +283,7 @@ def test_every_page_renders_accessibly(ui, people, demo):
     rs = svc.real_servers.first()
     ui.login("alice")
     for path in PAGES + [f"/services/{svc.pk}/edit/", f"/services/{svc.pk}/checklist/",
-                         f"/services/{svc.pk}/servers/add/", f"/servers/{rs.pk}/edit/",
+                         f"/services/{svc.pk}/servers/add/", f"/servers/{rs.pk}/edit/", f"/servers/{rs.pk}/health/",
                          f"/services/{svc.pk}/delete/"]:
         response = ui.goto(path)
         assert response.status == 200, (path, response.status)
