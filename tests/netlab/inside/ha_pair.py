@@ -72,7 +72,7 @@ def build_network() -> lab.Net:
                   servers=[lab.Host(f"rs{n}", f"10.9.0.1{n}", "", "back") for n in (1, 2)])
     net.dr_vip(DR_VIP)
     for h in net.servers:
-        net.serve(h.name, tcp=[80, 8080], udp=[53], six=False)
+        net.serve(h.name, tcp=[80, 8080], udp=[53, 500, 4500], six=False)
     return net
 
 
@@ -237,7 +237,10 @@ def build_pair(workdir: Path, advert_int: float = 0.05) -> Pair:
     servers = [{"label": f"rs{n}", "address": f"10.9.0.1{n}"} for n in (1, 2)]
     for body in ({"label": "web-dr", "vip": DR_VIP, "ports": "80", "protocol": "tcp", "method": "dr"},
                  {"label": "dns-dr", "vip": DR_VIP, "ports": "53", "protocol": "udp", "method": "dr"},
-                 {"label": "web-nat", "vip": NAT_VIP, "ports": "80", "protocol": "tcp", "method": "nat"}):
+                 {"label": "web-nat", "vip": NAT_VIP, "ports": "80", "protocol": "tcp", "method": "nat"},
+                 # IKEv2 as the AOVPN template makes it: 500 and 4500 on one persistent firewall mark
+                 {"label": "ike-dr", "vip": DR_VIP, "ports": "500,4500", "protocol": "udp", "method": "dr",
+                  "persistent": True, "persistence_timeout": 3600}):
         svc = lb1.request("POST", "/api/v1/virtual-services/", {**body, "scheduler": "rr"})
         for rs in servers:
             port = {"port": 8080} if body["method"] == "nat" else {}

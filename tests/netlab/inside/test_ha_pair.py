@@ -86,6 +86,37 @@ def test_established_tcp_connections_survive_failover_dr_and_nat(pair):
     wait_for(lambda: len(pair.holders()) == 1, 10, "one holder after the link heals")
 
 
+def test_vpn_clients_keep_their_server_across_failover(pair):
+    """IKE (500) and NAT-T (4500) of a client stay on one VPN server across a failover: the sync daemon
+    carries their connections and the firewall mark's persistence template, so even a new flow (a NAT
+    rebinding: new source port) reaches the same server on the new master."""
+    flows = {}
+    for sport in (500, 4500):
+        flows[sport] = pair.net.socket("client", socket.AF_INET, socket.SOCK_DGRAM)
+        flows[sport].bind(("0.0.0.0", sport))
+    try:
+        server = pair.net.udp_ask(DR_VIP, 500, sock=flows[500])[0]
+        assert pair.net.udp_ask(DR_VIP, 4500, sock=flows[4500])[0] == server
+        time.sleep(3)  # the sync daemon flushes its buffer at least every 2 s
+        master = pair.master().name
+        cut(master)
+        try:
+            other = next(n for n in pair.lb if n != master)
+            wait_for(lambda: pair.lb[other].holds(DR_VIP), 5, "takeover")
+            synced = lab.sh("ipvsadm", "-L", "-n", "-c", ns=other)  # before any new packet reaches it
+            rip = re.escape({"rs1": "10.9.0.11", "rs2": "10.9.0.12"}[server])
+            assert re.search(rf"IP\s+\S+\s+\S+\s+10\.8\.0\.100:0\s+0\.0\.0\.\d+:0\s+{rip}:0\s", synced), synced
+            for port in (500, 4500):  # the same flows, now through the new master
+                assert pair.net.udp_ask(DR_VIP, port, sock=flows[port])[0] == server, f"{port} moved"
+            assert pair.net.udp_ask(DR_VIP, 4500, sport=4501)[0] == server, "a new flow left the persistent server"
+        finally:
+            cut(master, up=True)
+    finally:
+        for s in flows.values():
+            s.close()
+    wait_for(lambda: len(pair.holders()) == 1, 10, "one holder after the link heals")
+
+
 def test_failover_gap_is_under_300_ms(pair):
     gaps = []
     for _ in range(3):
