@@ -9,8 +9,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--celery", default="", help="How Celery was started (from scripts/run).")
+        parser.add_argument("--health", default="", help="How healthcheckd was started (from scripts/run).")
 
-    def handle(self, *args, celery="", **options):
+    def handle(self, *args, celery="", health="", **options):
         facts = runtime_facts()
         db = settings.DATABASES["default"]
         database = (f"SQLite (embedded) at {db['NAME']}" if facts["database"] == "sqlite"
@@ -20,6 +21,8 @@ class Command(BaseCommand):
                           "touching the kernel")
         celery = celery or ("tasks run in-process" if facts["celery_eager"] else "Celery worker on Redis")
         lines = [f"Database : {database}", f"Tasks    : {celery}", f"Dataplane: {dataplane}"]
+        if health:
+            lines.append(f"Health   : {health}")
         width = max(len(line) for line in lines) + 4
         self.stdout.write("+" + "-" * width + "+")
         for line in ["Fulcrum Layer 4 load balancer", *lines]:
