@@ -64,9 +64,9 @@ def local_config(request):
 # ------------------------------------------------------------------ View Configuration
 def view_config(request):
     tab = request.GET.get("tab", "rendered")
-    state = compile_state(cluster_spec())
+    live_only = tab == "live" and request.GET.get("fragment")  # the live table's 2-second refresh
     sections = []
-    for block in render_all(state).split("### ")[1:]:
+    for block in ("" if live_only else render_all(compile_state(cluster_spec()))).split("### ")[1:]:
         title, _, body = block.partition("\n")
         sections.append({"title": title, "body": body.rstrip() or "# (none)"})
     keepalived = None
@@ -85,7 +85,7 @@ def view_config(request):
             live = kernel_status()
         except Exception as exc:  # unprivileged web process, no IPVS: say so
             live_error = f"The kernel's tables could not be read here: {type(exc).__name__}: {exc}"
-    return render(request, "frontend/view_config.html", {
+    return render(request, "frontend/_live_table.html" if live_only else "frontend/view_config.html", {
         "sections": sections, "keepalived": keepalived, "live": live, "live_error": live_error,
         "tab": tab, "drift": DriftCheck.objects.first(),
         "mode": dataplane_mode()})

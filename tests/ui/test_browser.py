@@ -168,6 +168,35 @@ def test_drain_updates_overview_live_without_reload(ui, people, make_service):
     ui.shot("drained")
 
 
+def test_health_page_and_live_kernel_table_update_in_place(ui, people, make_service):
+    """A real server's health page shows a new transition within a refresh, without reloading; the
+    kernel's live table (render-only here: what the last apply recorded) refreshes the same way."""
+    from datetime import UTC, datetime
+
+    from healthchecks.models import HealthEvent
+
+    rs = make_service([{"label": "vpn1", "address": "10.6.0.11"}], check_type="tcp").real_servers.get()
+    ui.login("rita")  # read-only may look
+    ui.goto(f"/servers/{rs.pk}/health/")
+    ui.page.evaluate("() => { window.__noReload = true; }")
+    expect(ui.page.locator("#health-live")).to_contain_text("No health transitions recorded.")
+    HealthEvent.objects.create(real_server=rs, at=datetime.now(UTC), old_state="up", new_state="down",
+                               check_type="tcp", reason="connect timeout after 1.0 s", action="10.6.0.11:80 weight 0")
+    type(rs).objects.filter(pk=rs.pk).update(health="down")
+    expect(ui.page.locator("#health-live")).to_contain_text("connect timeout after 1.0 s", timeout=3000)
+    expect(ui.page.locator("#health-live .pill").first).to_have_text("down")
+    assert ui.page.evaluate("() => window.__noReload") is True
+    ui.axe("health page after a transition")
+    ui.shot("health-live")
+    ui.goto("/config/?tab=live")
+    ui.page.evaluate("() => { window.__noReload = true; }")
+    region = ui.page.locator("#kernel-live")
+    first = region.get_attribute("data-updated")
+    ui.page.wait_for_function("(f) => document.getElementById('kernel-live').dataset.updated !== f", arg=first,
+                              timeout=3000)
+    assert ui.page.evaluate("() => window.__noReload") is True
+
+
 def test_apply_progress_bar_finishes(ui, people, demo):
     ui.login("alice")
     ui.goto("/")

@@ -55,6 +55,25 @@
     form.addEventListener("change", function () { showDependentFields(form); });
   });
 
+  /* ---------------------------------------------------------------- live regions */
+  // <div data-live-url="?fragment=1">: its content is fetched again every 2 s (as a poll, which does not
+  // keep an idle session alive) and replaced only when it changed.
+  document.querySelectorAll("[data-live-url]").forEach(function (region) {
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) return;
+      busy = true;
+      fetch(region.dataset.liveUrl, {credentials: "same-origin", headers: {"X-Fulcrum-Poll": "1"}})
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html !== null && html !== region.innerHTML) region.innerHTML = html;
+          region.dataset.updated = String(Date.now());
+        })
+        .catch(function () {})
+        .then(function () { busy = false; });
+    }, 2000);
+  });
+
   /* ---------------------------------------------------------------- System Overview, live */
   var overview = document.getElementById("overview");
   if (overview) {
