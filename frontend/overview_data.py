@@ -94,12 +94,11 @@ def health_note(live: dict | None, now: float) -> str:
     if not live:
         return ""
     if live["state"] == "down":
-        since = live.get("since")
+        why, since = reason(live, "down"), live.get("since")
         if not since:
-            return reason(live, "down")
+            return why
         at = timezone.localtime(datetime.fromtimestamp(since, UTC))
-        return f"{reason(live, 'down')} · since {at:%Y-%m-%d %H:%M}" if now - since > 86400 else \
-            f"{reason(live, 'down')} · since {at:%H:%M:%S}"
+        return f"{why} · since {at:%Y-%m-%d %H:%M}" if now - since > 86400 else f"{why} · since {at:%H:%M:%S}"
     if live["state"] == "up" and live.get("ok") is False:
         return f"last check failed: {live['reason']}"
     return ""

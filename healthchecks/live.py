@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -14,23 +15,39 @@ from .daemon import HEARTBEAT_KEY, STATUS_KEY
 log = logging.getLogger(__name__)
 
 
-def live_statuses(rs_ids: Iterable[int]) -> dict[int, dict]:
-    """healthcheckd's last word on each real server it has one for: one round trip for a whole page.
-    Empty when no daemon runs (no heartbeat: its old statuses are not shown), or Redis is unreachable."""
-    import redis
+RETRY_AFTER = 5.0  # seconds without asking Redis after it failed: pages poll every 2 s
+_clients: dict[str, object] = {}  # REDIS_URL -> client (its connection pool), reused by every request
+_down_until: dict[str, float] = {}
 
-    ids = [str(i) for i in rs_ids]
-    if not ids:
+
+def _client(url: str):
+    if url not in _clients:
+        import redis
+
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3)
+    return _clients[url]
+
+
+def live_statuses(rs_ids: Iterable[int] | None = None) -> dict[int, dict]:
+    """healthcheckd's last word on each real server it has one for (``rs_ids``, or all), in one round trip.
+    Empty when no daemon runs (no heartbeat: its old statuses are not shown), or Redis is unreachable
+    (then not asked again for RETRY_AFTER seconds)."""
+    url = settings.REDIS_URL
+    ids = None if rs_ids is None else [str(i) for i in rs_ids]
+    if ids == [] or time.monotonic() < _down_until.get(url, 0.0):
         return {}
+    pipe = _client(url).pipeline(transaction=False)
+    pipe.hgetall(STATUS_KEY) if ids is None else pipe.hmget(STATUS_KEY, ids)
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.3, socket_connect_timeout=0.3)
-        raws, alive = client.pipeline(transaction=False).hmget(STATUS_KEY, ids).exists(HEARTBEAT_KEY).execute()
-    except Exception as e:  # noqa: BLE001 - the pages and the API must work without Redis
+        raws, alive = pipe.exists(HEARTBEAT_KEY).execute()
+    except Exception as e:  # noqa: BLE001 - the pages, the API and /metrics must work without Redis
+        _down_until[url] = time.monotonic() + RETRY_AFTER
         log.debug("no live health status: %s", e)
         return {}
     if not alive:
         return {}
-    return {int(i): json.loads(raw) for i, raw in zip(ids, raws, strict=True) if raw}
+    pairs = raws.items() if ids is None else zip(ids, raws, strict=True)
+    return {int(i): json.loads(raw) for i, raw in pairs if raw}
 
 
 def live_status(rs_id: int) -> dict | None:

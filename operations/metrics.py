@@ -19,26 +19,6 @@ SERVICE_LABELS = ["service", "service_id"]
 SERVER_LABELS = ["service", "service_id", "real_server", "real_server_id", "address", "port"]
 
 
-def _live_health() -> dict:
-    """healthcheckd's status per real server id (empty without Redis or a running daemon)."""
-    import json
-
-    import redis
-    from django.conf import settings
-
-    from healthchecks.daemon import HEARTBEAT_KEY, STATUS_KEY
-
-    try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.3)
-        raw, alive = client.pipeline(transaction=False).hgetall(STATUS_KEY).exists(HEARTBEAT_KEY).execute()
-    except Exception as e:  # noqa: BLE001 - metrics work without Redis
-        log.debug("no live health for metrics: %s", e)
-        return {}
-    if not alive:
-        return {}
-    return {int(k): json.loads(v) for k, v in raw.items()}
-
-
 class FulcrumCollector:
     def collect(self):
         yield from self._kernel()
@@ -48,6 +28,7 @@ class FulcrumCollector:
     # ---------------------------------------------------------------- services and real servers
     def _kernel(self):
         from cluster.status import kernel_status
+        from healthchecks.live import live_statuses
         from realservers.models import RealServer
 
         up = GaugeMetricFamily("fulcrum_kernel_status_up", "1 when the kernel figures could be read.")
@@ -95,7 +76,7 @@ class FulcrumCollector:
                                        labels=SERVER_LABELS)
 
         configured = {rs.pk: rs for rs in RealServer.objects.all().only("id", "weight", "health")}
-        live = _live_health()
+        live = live_statuses()
         for svc in status["services"]:
             sl = [svc["label"], str(svc["id"])]
             s_in.add_metric(sl, int(bool(svc["in_kernel"])))

@@ -21,11 +21,10 @@ def _remote(request) -> str:
 
 
 def management_access(request):
-    networks = list(ManagementNetwork.objects.all())
-    remote = _remote(request)
+    networks, remote, peers = list(ManagementNetwork.objects.all()), _remote(request), peer_addresses()
     return render(request, "frontend/management_access.html", {
-        "networks": networks, "remote": remote, "ports": management_ports(), "peers": peer_addresses(),
-        "remote_allowed": is_allowed(remote, parse_networks(n.network for n in networks)),
+        "networks": networks, "remote": remote, "ports": management_ports(), "peers": peers,
+        "remote_allowed": is_allowed(remote, parse_networks(n.network for n in networks), peers),
     })
 
 

@@ -62,13 +62,19 @@ def local_config(request):
 
 
 # ------------------------------------------------------------------ View Configuration
+def _rendered_sections() -> list[dict]:
+    """The compiled configuration as the classic tools' text, one section per tool."""
+    sections = []
+    for block in render_all(compile_state(cluster_spec())).split("### ")[1:]:
+        title, _, body = block.partition("\n")
+        sections.append({"title": title, "body": body.rstrip() or "# (none)"})
+    return sections
+
+
 def view_config(request):
     tab = request.GET.get("tab", "rendered")
     live_only = tab == "live" and request.GET.get("fragment")  # the live table's 2-second refresh
-    sections = []
-    for block in ("" if live_only else render_all(compile_state(cluster_spec()))).split("### ")[1:]:
-        title, _, body = block.partition("\n")
-        sections.append({"title": title, "body": body.rstrip() or "# (none)"})
+    sections = [] if live_only else _rendered_sections()
     keepalived = None
     if tab == "keepalived":
         try:

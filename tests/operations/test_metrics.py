@@ -9,7 +9,6 @@ from cluster import apply as apply_mod
 from cluster import status as status_mod
 from cluster.apply import apply_now
 from cluster.models import ApplyRun, DriftCheck
-from operations import metrics as metrics_mod
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +64,7 @@ def test_needs_a_token_or_a_login(client, anon, client_for):
 
 def test_kernel_figures_health_weight_and_latency(client_for, monkeypatch):
     monkeypatch.setattr(status_mod, "kernel_status", lambda: KERNEL)
-    monkeypatch.setattr(metrics_mod, "_live_health",
+    monkeypatch.setattr("healthchecks.live.live_statuses",
                         lambda: {7: {"state": "down", "ok": False, "latency_ms": 12.5, "reason": "timeout"}})
     res = client_for("readonly").get("/metrics")
     assert res.status_code == 200
@@ -88,7 +87,7 @@ def test_kernel_figures_health_weight_and_latency(client_for, monkeypatch):
 
 
 def test_real_apply_in_render_only_mode(make_service, client_for, monkeypatch):
-    monkeypatch.setattr(metrics_mod, "_live_health", dict)
+    monkeypatch.setattr("healthchecks.live.live_statuses", dict)
     svc = make_service(servers=[{"weight": 5}, {"weight": 9}])
     apply_now()
     s = samples(client_for("readonly").get("/metrics").content)
