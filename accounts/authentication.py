@@ -5,6 +5,7 @@ from rest_framework import authentication, exceptions
 
 from audit.context import set_actor
 
+from . import throttle
 from .models import ApiToken
 
 
@@ -15,8 +16,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         if len(header) != 2 or header[0].lower() not in self.keywords:
             return None
+        if throttle.address_throttled(request):
+            raise exceptions.Throttled(wait=throttle.wait_minutes() * 60,
+                                       detail="Too many failed authentications from this address.")
         token = ApiToken.authenticate(header[1])
         if token is None or not token.user.is_active:
+            throttle.record_failure(request, throttle.API_TOKEN)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
         # Throttle the write: last-used is informative, not worth a write per request.
         now = timezone.now()

@@ -118,6 +118,9 @@ class SeenNonce(models.Model):
     seen_at = models.DateTimeField(default=timezone.now, db_index=True)
 
 
+REFUSAL_FOLD = timedelta(minutes=10)
+
+
 class Event(models.Model):
     """The HA log: syncs, refusals (bad signature, old timestamp, replay), role changes, pairing."""
 
@@ -128,12 +131,27 @@ class Event(models.Model):
     kind = models.CharField(max_length=8, choices=KINDS)
     message = models.CharField(max_length=500)
     remote = models.CharField(max_length=64, blank=True)
+    repeats = models.PositiveIntegerField(default=0, help_text="Further refusals from the same address folded "
+                                                                "into this row (anonymous callers cannot fill "
+                                                                "the log).")
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.kind}: {self.message}"
+
+    @classmethod
+    def refused(cls, message: str, remote: str) -> None:
+        """Log a refused peer message: one row per address per REFUSAL_FOLD, counting the repeats."""
+        remote = remote[:64]
+        since = timezone.now() - REFUSAL_FOLD
+        recent = cls.objects.filter(kind=cls.REFUSED, remote=remote, time__gte=since).order_by("-id").first()
+        if recent is not None:
+            cls.objects.filter(pk=recent.pk).update(repeats=models.F("repeats") + 1, message=message[:500],
+                                                    time=timezone.now())
+            return
+        cls.objects.create(kind=cls.REFUSED, message=message[:500], remote=remote)
 
 
 class PairingToken(models.Model):

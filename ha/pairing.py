@@ -15,6 +15,7 @@ import secrets
 from django.contrib.auth import authenticate
 from django.db import transaction
 
+from accounts import throttle
 from accounts.roles import CONFIGURE, can
 from audit.models import ChangeRecord
 from audit.recording import record
@@ -92,27 +93,51 @@ def pair(*, peer_address: str, peer_port: int = 8000, scheme: str = "http", user
     return draft
 
 
-def accept(offer: dict, remote: str) -> Peer:
-    """The peer's side: check credentials and emptiness, store the secret. PairingRefused says why not."""
-    if not isinstance(offer, dict):
-        raise PairingRefused("malformed pairing offer", 400)
+WRONG_CREDENTIALS = "Pairing refused: the peer's admin credentials or pairing token are wrong."
+
+
+def _credentials_allowed(offer: dict, request) -> tuple[bool, str]:
+    """Whether the offer's token or admin credentials hold. Every failure is counted by accounts.throttle; a
+    locked-out user fails here exactly like a wrong password (axes' backend refuses before the password)."""
     token, username, password = (str(offer.get(k) or "") for k in ("token", "username", "password"))
     if token:
-        allowed = PairingToken.redeem(token)
-        who = "a pairing token"
-    else:
-        user = authenticate(username=username, password=password) if username and password else None
-        allowed = bool(user and user.is_active and can(user, CONFIGURE))
-        who = f"user {username!r}"
-    if not allowed:
-        Event.objects.create(kind=Event.REFUSED, message=f"pairing from {remote} refused: bad credentials ({who})",
-                             remote=remote[:64])
-        raise PairingRefused("Pairing refused: the peer's admin credentials or pairing token are wrong.", 403)
+        if PairingToken.redeem(token):
+            return True, "a pairing token"
+        throttle.record_failure(request, throttle.PAIRING_TOKEN)
+        return False, "a pairing token"
+    who = f"user {throttle.normalise_username(username)!r}"
+    if not (username and password):
+        throttle.record_failure(request, username)
+        return False, who
+    user = authenticate(request, username=username, password=password)  # a failure is counted by axes
+    if user is None:
+        return False, who
+    if not (user.is_active and can(user, CONFIGURE)):
+        throttle.record_failure(request, username)  # a right password of a non-admin reads as a wrong one
+        return False, who
+    return True, who
+
+
+def accept(offer: dict, request) -> Peer:
+    """The peer's side: check emptiness, then credentials, then store the secret. PairingRefused says why not.
+
+    Emptiness is checked before the credentials so that no answer depends on whether a password was right;
+    wrong and locked-out credentials get the same 403, and a throttled address gets 429 before any check."""
+    remote = throttle.client_address(request)
+    if throttle.address_throttled(request):
+        Event.refused(f"pairing from {remote} throttled: too many failed attempts", remote)
+        raise PairingRefused(f"Too many failed pairing attempts from this address. Wait "
+                             f"{throttle.wait_minutes()} minutes.", 429)
+    if not isinstance(offer, dict):
+        raise PairingRefused("malformed pairing offer", 400)
     reason = unconfigured_reason()
     if reason:
-        Event.objects.create(kind=Event.PAIRING, message=f"pairing from {remote} refused: {reason}"[:500],
-                             remote=remote[:64])
+        Event.refused(f"pairing from {remote} refused: {reason}", remote)
         raise PairingRefused(f"Pairing refused: the peer {reason}.")
+    allowed, who = _credentials_allowed(offer, request)
+    if not allowed:
+        Event.refused(f"pairing from {remote} refused: bad credentials ({who})", remote)
+        raise PairingRefused(WRONG_CREDENTIALS, 403)
     secret = str(offer.get("secret") or "")
     try:
         ok_secret = len(bytes.fromhex(secret)) >= 32

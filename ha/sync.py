@@ -64,7 +64,7 @@ def sign(secret: str, method: str, path: str, body: bytes, now: float | None = N
 
 def refuse(reason: str, remote: str = "") -> Refused:
     log.warning("HA: refused a peer message from %s: %s", remote or "?", reason)
-    Event.objects.create(kind=Event.REFUSED, message=reason[:500], remote=remote[:64])
+    Event.refused(reason, remote)
     return Refused(reason)
 
 

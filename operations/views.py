@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from accounts.authentication import ApiTokenAuthentication
 
@@ -19,7 +19,7 @@ def _authorized(request) -> bool:
         return True
     try:
         found = ApiTokenAuthentication().authenticate(request)
-    except AuthenticationFailed:
+    except (AuthenticationFailed, Throttled):  # a throttled address gets no more tries here either
         return False
     return found is not None
 

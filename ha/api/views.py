@@ -179,7 +179,7 @@ class PeerAcceptView(_PeerEndpoint):
         except ValueError:
             return Response({"detail": "The body must be a JSON object."}, status=400)
         try:
-            peer = pairing.accept(offer, self.remote(request))
+            peer = pairing.accept(offer, request)
         except pairing.PairingRefused as exc:
             return Response({"detail": str(exc)}, status=exc.status)
         start_apply(None, f"peer {peer.peer_name}", reason="ha pairing")

@@ -67,9 +67,9 @@ def test_login_throttled_after_five_failures(client, admin):
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 429
     assert "Too many failed logins" in response.content.decode()
-    from frontend.models import FailedLogin
+    from axes.models import AccessAttempt
 
-    FailedLogin.objects.update(time=timezone.now() - timedelta(minutes=16))
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
     assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
 
 
