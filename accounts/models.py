@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .roles import READ_ONLY, ROLE_CHOICES
+from .roles import READ_ONLY, ROLE_CHOICES, SCOPES
 
 TOKEN_PREFIX = "flc_"
 
@@ -45,6 +45,8 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scopes = models.JSONField(default=list, help_text=f"What the token may do, of {', '.join(SCOPES)}; "
+                                                      "its owner's role caps it at every request.")
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -55,12 +57,13 @@ class ApiToken(models.Model):
         return f"{self.name} ({TOKEN_PREFIX}{self.key_id}…)"
 
     @classmethod
-    def issue(cls, user, name: str, expires_at=None) -> tuple[ApiToken, str]:
-        """Create a token; the returned plain key is shown once and never stored."""
+    def issue(cls, user, name: str, expires_at=None, scopes=SCOPES) -> tuple[ApiToken, str]:
+        """Create a token; the returned plain key is shown once and never stored. Rules (scope caps, expiry in
+        the future) are accounts.service.issue_token's; this is only the storage."""
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, key_id=key_id, key_hash=_digest(secret),
-                                   expires_at=expires_at)
+                                   expires_at=expires_at, scopes=list(scopes))
         return token, f"{TOKEN_PREFIX}{key_id}.{secret}"
 
     @classmethod
@@ -72,6 +75,9 @@ class ApiToken(models.Model):
         if token is None or not hmac.compare_digest(token.key_hash, _digest(secret)):
             return None
         return token
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
 
     def revoke(self):
         self.revoked_at = timezone.now()

@@ -1,4 +1,5 @@
-"""DRF permission that applies accounts.roles: reading needs a login, changing needs the capability.
+"""DRF permission that applies accounts.roles: reading needs a login, changing needs the capability;
+a request made with an API token needs the matching scope on the token too (read for reading).
 
 A view declares what its unsafe requests need with `required_capability`
 (default CONFIGURE) or, per action, `action_capabilities = {"drain": OPERATE}`.
@@ -6,7 +7,8 @@ A view declares what its unsafe requests need with `required_capability`
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .roles import CONFIGURE, can
+from .models import ApiToken
+from .roles import CONFIGURE, READ, request_can
 
 
 def required_capability(view) -> str:
@@ -20,9 +22,8 @@ class RolePermission(BasePermission):
     def has_permission(self, request, view):
         if not (request.user and request.user.is_authenticated):
             return False
-        if request.method in SAFE_METHODS:
-            return True
-        return can(request.user, required_capability(view))
+        needed = READ if request.method in SAFE_METHODS else required_capability(view)
+        return request_can(request.user, _token(request), needed)
 
 
 class AdminOnly(BasePermission):
@@ -31,4 +32,10 @@ class AdminOnly(BasePermission):
     message = "Only admins may do this."
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and can(request.user, CONFIGURE))
+        return bool(request.user and request.user.is_authenticated
+                    and request_can(request.user, _token(request), CONFIGURE))
+
+
+def _token(request) -> ApiToken | None:
+    """The API token this request authenticated with, or None (a session)."""
+    return request.auth if isinstance(request.auth, ApiToken) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
-from accounts.roles import ROLE_CHOICES
+from accounts.roles import ADMIN, ROLE_CHOICES, SCOPE_LABELS, SCOPES, role_of, scopes_of
 from appliance.datetimes import UtcDateTimeField
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
@@ -224,11 +224,24 @@ class UserForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What this token is for, e.g. 'ansible' or 'monitoring'. "
-                                                     "It acts with your role.")
+    name = forms.CharField(max_length=100, help_text="What this token is for, e.g. 'ansible' or 'monitoring'.")
+    scopes = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="What the token may do; never more than its owner's role. None ticked: all the role allows.")
     expires_at = UtcDateTimeField(label="Expires", required=False,
                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-                                     help_text="Optional. Blank: never expires (revoke it when no longer needed).")
+                                     help_text="Optional, in the future. Blank: never expires (revoke it when no "
+                                               "longer needed).")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = scopes_of(user)
+        self.fields["scopes"].choices = [(s, SCOPE_LABELS[s]) for s in SCOPES if s in allowed]
+        if role_of(user) == ADMIN:
+            self.fields["owner"] = forms.ModelChoiceField(
+                queryset=get_user_model().objects.filter(is_active=True).order_by("username"), required=False,
+                label="For user", help_text="Blank: for you. A service account (a user without a password) "
+                                            "is meant for tokens only.")
 
 
 class RestoreForm(forms.Form):

@@ -3,46 +3,49 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.response import Response
 
-from audit.models import ChangeRecord
-from audit.recording import record
-
+from .. import service
 from ..models import ApiToken
 from ..permissions import AdminOnly
-from .serializers import ApiTokenSerializer, NewApiTokenSerializer, UserSerializer
+from .serializers import ApiTokenSerializer, NewApiTokenSerializer, UserSerializer, rule_error
 
 
 class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                       mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Your own API tokens. The key is shown once, at creation; DELETE revokes."""
+    """API tokens: your own, or (admins) everyone's. The key is shown once, at creation; DELETE revokes."""
 
     serializer_class = ApiTokenSerializer
-    permission_classes = [permissions.IsAuthenticated]  # any role may hold tokens; they carry its role
+    permission_classes = [permissions.IsAuthenticated]  # any role may hold tokens; scopes are capped by it
+    filterset_fields = ["user"]
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user)
+        return service.visible_tokens(self.request.user)
 
     @extend_schema(request=ApiTokenSerializer, responses={201: NewApiTokenSerializer})
     def create(self, request, *args, **kwargs):
         body = ApiTokenSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        token, key = ApiToken.issue(request.user, body.validated_data["name"],
-                                    body.validated_data.get("expires_at"))
-        record(ChangeRecord.CREATE, token, object_type="apitoken", summary=f"API token '{token.name}' created")
-        data = NewApiTokenSerializer(token).data
-        data["key"] = key
-        return Response(data, status=status.HTTP_201_CREATED)
+        data = body.validated_data
+        try:
+            token, key = service.issue_token(request.user, name=data["name"], owner=data.get("user"),
+                                             scopes=data.get("scopes"), expires_at=data.get("expires_at"))
+        except service.AccountRuleError as exc:
+            raise rule_error(exc) from None
+        answer = NewApiTokenSerializer(token).data
+        answer["key"] = key
+        return Response(answer, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
-        instance.revoke()
-        record(ChangeRecord.DELETE, instance, object_type="apitoken",
-               summary=f"API token '{instance.name}' revoked")
+        try:
+            service.revoke_token(self.request.user, instance)
+        except service.AccountRuleError as exc:
+            raise rule_error(exc) from None
 
 
 class UserViewSet(viewsets.ModelViewSet):
-    """Users and their roles (admins only)."""
+    """Users and their roles (admins only). Nobody demotes, deactivates or deletes themselves or the last admin."""
 
     queryset = get_user_model().objects.select_related("profile").order_by("username")
     serializer_class = UserSerializer
@@ -50,16 +53,8 @@ class UserViewSet(viewsets.ModelViewSet):
     search_fields = ["username", "email"]
     lookup_value_regex = r"\d+"
 
-    def perform_create(self, serializer):
-        user = serializer.save()
-        record(ChangeRecord.CREATE, user, object_type="user", summary=f"user '{user.username}' created",
-               after={"role": serializer.validated_data["role"]})
-
-    def perform_update(self, serializer):
-        user = serializer.save()
-        record(ChangeRecord.UPDATE, user, object_type="user", summary="changed " + ", ".join(
-            sorted(k if k != "password" else "password" for k in serializer.validated_data)))
-
     def perform_destroy(self, instance):
-        record(ChangeRecord.DELETE, instance, object_type="user", summary=f"user '{instance.username}' deleted")
-        instance.delete()
+        try:
+            service.delete_user(self.request.user, instance)
+        except service.AccountRuleError as exc:
+            raise rule_error(exc) from None

@@ -18,8 +18,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import ApiToken, Profile
-from accounts.roles import CONFIGURE, can, role_of
+from accounts import service as accounts
+from accounts.models import ApiToken
+from accounts.roles import CONFIGURE, role_of
 from audit.models import ChangeRecord
 from audit.recording import record
 from cluster.bundle import export_bundle, import_bundle, preview
@@ -132,22 +133,16 @@ def user_edit(request, pk=None):
     form = UserForm(request.POST or None, instance=user, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        if user is None:
-            user = User.objects.create_user(d["username"], email=d["email"], password=d["password"])
-            action, summary = ChangeRecord.CREATE, f"user '{user.username}' created"
-        else:
-            if user.pk == request.user.pk and (d["role"] != "admin" or not d["is_active"]):
-                form.add_error("role", "You cannot remove your own admin role or deactivate yourself.")
-                return render(request, "frontend/form.html", _user_ctx(form, user))
-            user.email = d["email"]
-            user.is_active = d["is_active"]
-            if d["password"]:
-                user.set_password(d["password"])
-            user.save()
-            action, summary = ChangeRecord.UPDATE, f"user '{user.username}' changed"
-        Profile.objects.update_or_create(user=user, defaults={"role": d["role"]})
-        record(action, user, object_type="user", summary=summary, after={"role": d["role"],
-                                                                         "is_active": d["is_active"]})
+        try:
+            if user is None:
+                user = accounts.create_user(username=d["username"], email=d["email"], password=d["password"],
+                                            role=d["role"], is_active=d["is_active"])
+            else:
+                user = accounts.update_user(request.user, user, role=d["role"], is_active=d["is_active"],
+                                            email=d["email"], password=d["password"] or None)
+        except accounts.AccountRuleError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return render(request, "frontend/form.html", _user_ctx(form, user))
         messages.success(request, f"User '{user.username}' saved.")
         return redirect("users")
     return render(request, "frontend/form.html", _user_ctx(form, user))
@@ -163,12 +158,12 @@ def _user_ctx(form, user):
 def user_delete(request, pk):
     require(request, CONFIGURE)
     user = get_object_or_404(get_user_model(), pk=pk)
-    if user.pk == request.user.pk:
-        raise PermissionDenied("You cannot delete yourself.")
 
     def delete(u):
-        record(ChangeRecord.DELETE, u, object_type="user", summary=f"user '{u.username}' deleted")
-        u.delete()
+        try:
+            accounts.delete_user(request.user, u)
+        except accounts.AccountRuleError as exc:
+            raise PermissionDenied(exc.message) from None
 
     return confirm_delete(request, user, "user", "users",
                           f"User '{user.username}' deleted; their API tokens no longer work.", delete=delete)
@@ -176,28 +171,31 @@ def user_delete(request, pk):
 
 # ------------------------------------------------------------------ API tokens
 def tokens(request):
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST or None, user=request.user)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        token, new_key = ApiToken.issue(request.user, form.cleaned_data["name"], form.cleaned_data["expires_at"])
-        record(ChangeRecord.CREATE, token, object_type="apitoken", summary=f"API token '{token.name}' created")
-        form = TokenForm()
-    mine = ApiToken.objects.filter(user=request.user)
-    others = (ApiToken.objects.exclude(user=request.user).select_related("user")
-              if can(request.user, CONFIGURE) else ApiToken.objects.none())
-    return render(request, "frontend/tokens.html", {"form": form, "new_key": new_key, "mine": mine,
-                                                    "others": others, "now": timezone.now()})
+        d = form.cleaned_data
+        try:
+            _, new_key = accounts.issue_token(request.user, name=d["name"], owner=d.get("owner"),
+                                              scopes=d["scopes"], expires_at=d["expires_at"])
+            form = TokenForm(user=request.user)
+        except accounts.AccountRuleError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    visible = accounts.visible_tokens(request.user)
+    return render(request, "frontend/tokens.html", {"form": form, "new_key": new_key,
+                                                    "mine": visible.filter(user=request.user),
+                                                    "others": visible.exclude(user=request.user),
+                                                    "now": timezone.now()})
 
 
 @require_POST
 def token_revoke(request, pk):
-    token = get_object_or_404(ApiToken, pk=pk)
-    if token.user_id != request.user.pk:
-        require(request, CONFIGURE)  # admins may revoke anyone's token
-    if token.revoked_at is None:
-        token.revoke()
-        record(ChangeRecord.DELETE, token, object_type="apitoken", summary=f"API token '{token.name}' revoked")
-        messages.success(request, f"Token '{token.name}' revoked.")
+    token = get_object_or_404(ApiToken.objects.select_related("user"), pk=pk)
+    try:
+        if accounts.revoke_token(request.user, token):
+            messages.success(request, f"Token '{token.name}' revoked.")
+    except accounts.AccountRuleError as exc:
+        raise PermissionDenied(exc.message) from None
     return redirect("tokens")
 
 

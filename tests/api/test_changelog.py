@@ -141,7 +141,7 @@ def test_user_create_update_delete_recorded(api, admin):
                        format="json"), 201)
     rec = last("user", "create")
     assert_fresh(rec, admin)
-    assert rec.after == {"role": "operator"} and rec.object_id == str(user["id"])
+    assert rec.after == {"role": "operator", "is_active": True} and rec.object_id == str(user["id"])
     ok(api.patch(f"{V1}/users/{user['id']}/", {"password": "another-long-pass"}, format="json"))
     rec = last("user", "update")
     assert "password" in rec.summary and "another-long-pass" not in str(rec.after) + rec.summary

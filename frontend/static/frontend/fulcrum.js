@@ -248,4 +248,14 @@
         [s[0], s[4], s[5]], document.getElementById("chart-bytes"));
     });
   }
+
+  // Copy buttons (the once-shown API token key): <button data-copy="element-id">.
+  document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      var source = document.getElementById(btn.getAttribute("data-copy"));
+      if (!source || !navigator.clipboard) { toast("Select the text and copy it by hand."); return; }
+      navigator.clipboard.writeText(source.textContent.trim()).then(
+        function () { toast("Copied."); }, function () { toast("Select the text and copy it by hand."); });
+    });
+  });
 })();
