@@ -25,7 +25,8 @@ class LoginRequiredMiddleware:
     def __call__(self, request):
         path = request.path_info
         is_api = path.startswith("/api/")
-        if request.user.is_authenticated and not is_api and hasattr(request, "session"):
+        # The API too: an idle browser session must not go on working (or mint tokens) through /api/.
+        if request.user.is_authenticated and hasattr(request, "session"):
             now = int(time.time())
             last = request.session.get("last_seen")
             if last is not None and now - last > IDLE_SECONDS:

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.roles import can
 
@@ -13,6 +14,16 @@ def require(request, capability: str):
     """Refuse server-side what the role may not do, whatever the page showed."""
     if not can(request.user, capability):
         raise PermissionDenied("Your role does not allow this.")
+
+
+def back_to(request, default: str):
+    """Redirect to the POSTed/queried `next` when it is a path on this site, else to `default` (no open
+    redirects: another host, a scheme or "//host" is ignored)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(default)
 
 
 def is_htmx(request) -> bool:

@@ -7,7 +7,7 @@ import json
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -20,7 +20,7 @@ from .. import overview_data
 from ..applyinfo import apply_summary
 from ..rowhtml import render_rows
 from ..state import RS_STATES, VS_STATES
-from .common import is_htmx, paginate, query_without, require
+from .common import back_to, is_htmx, paginate, query_without, require
 
 
 def _load(request, summary):
@@ -75,4 +75,4 @@ def server_state(request, pk, action):
         response["HX-Trigger"] = json.dumps({"fulcrum:refresh": {}, "fulcrum:toast": {"text": text}})
         return response
     messages.success(request, text)
-    return redirect(request.POST.get("next") or "overview")
+    return back_to(request, "overview")
