@@ -12,6 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+
+from appliance.hosts import allowed_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var"))
@@ -35,7 +38,7 @@ def _env_bool(name: str, default: bool = False) -> bool:
 
 SECRET_KEY = _secret_key()
 DEBUG = _env_bool("FULCRUM_DEBUG")
-ALLOWED_HOSTS = os.environ.get("FULCRUM_ALLOWED_HOSTS", "*").split(",")
+ALLOWED_HOSTS = allowed_hosts()  # FULCRUM_ALLOWED_HOSTS, or derived from FULCRUM_LISTEN and names (hosts.py)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn: no CDN, no extra server
     "operations.lockdown.LockdownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -127,6 +131,18 @@ AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_address"
 AXES_LOCKOUT_CALLABLE = "accounts.throttle.keep_view_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# --- Security: response headers. The WebUI has no inline scripts or style attributes (fulcrum.js/.css);
+# the API docs page alone allows its inline <style> (appliance/urls.py).
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": [SELF], "script-src": [SELF], "style-src": [SELF], "img-src": [SELF, "data:"],
+    "connect-src": [SELF], "font-src": [SELF], "object-src": [NONE], "base-uri": [SELF],
+    "form-action": [SELF], "frame-ancestors": [NONE],
+}}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TZ", "UTC")
