@@ -174,7 +174,18 @@ CELERY_BEAT_SCHEDULE = {
     "publish-status": {"task": "cluster.publish_status", "schedule": 2.0},
     "reports-sample-stats": {"task": "reports.sample_stats",
                              "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
+    "prune-history": {"task": "operations.prune_history", "schedule": 3600.0},
 }
+
+# How long history is kept (days), pruned hourly by operations/retention.py; the newest
+# FULCRUM_RETENTION_KEEP_MIN rows of each kind stay whatever their age.
+FULCRUM_RETENTION_DAYS = {
+    "ha_events": int(os.environ.get("FULCRUM_RETENTION_HA_EVENTS_DAYS", "90")),
+    "change_log": int(os.environ.get("FULCRUM_RETENTION_CHANGE_LOG_DAYS", "365")),
+    "apply_runs": int(os.environ.get("FULCRUM_RETENTION_APPLY_RUNS_DAYS", "90")),
+    "login_log": int(os.environ.get("FULCRUM_RETENTION_LOGIN_LOG_DAYS", "90")),
+}
+FULCRUM_RETENTION_KEEP_MIN = int(os.environ.get("FULCRUM_RETENTION_KEEP_MIN", "100"))
 
 # External health-check scripts are run only from this directory (no shell, fixed argv).
 FULCRUM_CHECK_SCRIPTS_DIR = Path(os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR", DATA_DIR / "checks"))

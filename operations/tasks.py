@@ -11,3 +11,11 @@ def apply_mgmt_chain() -> dict:
     if dataplane_mode() != "kernel":
         return {"skipped": "render-only dataplane"}
     return {str(k): v for k, v in apply_chain().items()}
+
+
+@shared_task(name="operations.prune_history")
+def prune_history() -> dict:
+    """Unprivileged: delete history past its retention (operations/retention.py)."""
+    from .retention import prune
+
+    return prune()
