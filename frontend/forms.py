@@ -254,8 +254,16 @@ class PairForm(forms.Form):
 
     peer_address = forms.GenericIPAddressField(label="Peer address",
                                                help_text="The other appliance's management address.")
-    peer_port = forms.IntegerField(label="Peer port", initial=8000, min_value=1, max_value=65535)
-    scheme = forms.ChoiceField(choices=[("http", "http"), ("https", "https")], initial="http")
+    peer_port = forms.IntegerField(label="Peer port", initial=443, min_value=1, max_value=65535)
+    scheme = forms.ChoiceField(choices=[("https", "https"), ("http", "http (unencrypted: test setups only)")],
+                               initial="https")
+    fingerprint = forms.CharField(
+        label="Peer certificate fingerprint", required=False, max_length=120,
+        help_text="HTTPS: leave blank at first; the peer's SHA-256 fingerprint is then shown here. Compare it "
+                  "with the one on the peer before pairing (retype the password).")
+    my_port = forms.IntegerField(label="This appliance's port", initial=443, min_value=1, max_value=65535,
+                                 required=False, help_text="Where the peer reaches this appliance's API "
+                                                           "(blank: 443).")
     role = forms.ChoiceField(choices=[("master", "This node is the master"), ("backup", "This node is the backup")],
                              initial="master")
     username = forms.CharField(required=False, help_text="An admin on the peer (or use a pairing token).")
@@ -267,4 +275,6 @@ class PairForm(forms.Form):
         data = super().clean()
         if not data.get("token") and not (data.get("username") and data.get("password")):
             raise forms.ValidationError("Give the peer's admin username and password, or a pairing token.")
+        if not data.get("my_port"):
+            data["my_port"] = 443
         return data

@@ -33,8 +33,11 @@ class Peer(models.Model):
     SYNC_STATES = [(NEVER, "Never synced"), (SYNCING, "Syncing"), (IN_SYNC, "In sync"), (OUT_OF_SYNC, "Out of sync")]
 
     address = models.GenericIPAddressField(help_text="The peer's management address (its API).")
-    port = models.PositiveIntegerField(default=8000, validators=[MinValueValidator(1), MaxValueValidator(65535)])
-    scheme = models.CharField(max_length=5, default="http", choices=[("http", "http"), ("https", "https")])
+    port = models.PositiveIntegerField(default=443, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    scheme = models.CharField(max_length=5, default="https", choices=[("http", "http"), ("https", "https")])
+    cert_fingerprint = models.CharField(max_length=102, blank=True,
+                                        help_text="The peer's certificate (SHA-256) as the admin confirmed it "
+                                                  "at pairing; HTTPS to any other certificate is refused.")
     peer_name = models.CharField(max_length=63, blank=True)
     node_name = models.CharField(max_length=63, default=default_node_name, help_text="This appliance's name.")
     role = models.CharField(max_length=6, choices=ROLES, help_text="This appliance's configured role.")

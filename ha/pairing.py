@@ -22,6 +22,7 @@ from audit.recording import record
 from cluster.models import FloatingIP
 from virtualservices.models import VirtualService
 
+from . import tls
 from .models import BACKUP, MASTER, Event, Link, Outbox, PairingToken, Peer, SeenNonce, default_node_name
 from .sync import API, PeerError, post
 
@@ -29,9 +30,10 @@ from .sync import API, PeerError, post
 class PairingRefused(Exception):
     """Pairing cannot go ahead; the message says why, for the admin."""
 
-    def __init__(self, message: str, status: int = 409):
+    def __init__(self, message: str, status: int = 409, fingerprint: str = ""):
         super().__init__(message)
         self.status = status
+        self.fingerprint = fingerprint  # set when the admin must confirm the peer's certificate
 
 
 def other(role: str) -> str:
@@ -50,11 +52,30 @@ def unconfigured_reason() -> str:
     return ""
 
 
-def pair(*, peer_address: str, peer_port: int = 8000, scheme: str = "http", username: str = "",
-         password: str = "", token: str = "", role: str = MASTER, node_name: str = "", my_port: int = 8000,
-         advert_int: float | None = None, preempt: bool | None = None, virtual_router_id: int | None = None,
-         actor_note: str = "") -> Peer:
-    """Pair this appliance with the one at ``peer_address``. PairingRefused says why not."""
+def confirmed_pin(address: str, port: int, fingerprint: str) -> str:
+    """The peer's certificate fingerprint when it is the one the admin confirmed; else PairingRefused carrying
+    the fingerprint the peer presents, for the admin to compare and confirm."""
+    try:
+        actual = tls.server_fingerprint(address, port, timeout=10)
+    except OSError as exc:
+        raise PairingRefused(f"Pairing refused: the peer at {address}:{port} cannot be reached over HTTPS: {exc}",
+                             502) from None
+    if tls.normalise(fingerprint) != actual:
+        said = "does not match the one you confirmed" if fingerprint else "must be confirmed"
+        raise PairingRefused(f"The peer's certificate fingerprint {said}. It presents {actual}: compare it with "
+                             "the fingerprint on the peer (its browser's certificate view, or `openssl x509 "
+                             "-fingerprint -sha256` of its cert.pem) and pair again with it.", 409, actual)
+    return actual
+
+
+def pair(*, peer_address: str, peer_port: int = 443, scheme: str = "https", username: str = "",
+         password: str = "", token: str = "", role: str = MASTER, node_name: str = "", my_port: int = 443,
+         fingerprint: str = "", advert_int: float | None = None, preempt: bool | None = None,
+         virtual_router_id: int | None = None, actor_note: str = "") -> Peer:
+    """Pair this appliance with the one at ``peer_address``. PairingRefused says why not.
+
+    Over HTTPS (the default) the peer's certificate must have the `fingerprint` the admin confirmed; it is
+    pinned for every later message, and this appliance's own fingerprint goes to the peer in the offer."""
     if Peer.current() is not None:
         raise PairingRefused("This appliance is already paired; unpair it first.")
     if role not in (MASTER, BACKUP):
@@ -67,12 +88,15 @@ def pair(*, peer_address: str, peer_port: int = 8000, scheme: str = "http", user
         raise PairingRefused(f"{peer_address} is not an appliance's address.", 400)
     secret = secrets.token_hex(32)
     me = node_name or default_node_name()
-    draft = Peer(address=str(ip), port=peer_port, scheme=scheme, role=role, secret=secret, node_name=me)
+    pin = confirmed_pin(str(ip), peer_port, fingerprint) if scheme == "https" else ""
+    draft = Peer(address=str(ip), port=peer_port, scheme=scheme, role=role, secret=secret, node_name=me,
+                 cert_fingerprint=pin)
     for name, value in (("advert_int", advert_int), ("preempt", preempt), ("virtual_router_id", virtual_router_id)):
         if value is not None:
             setattr(draft, name, value)
     offer = {"username": username, "password": password, "token": token, "secret": secret,
              "your_role": other(role), "node": me, "port": my_port, "scheme": scheme,
+             "fingerprint": tls.own_fingerprint() if scheme == "https" else "",
              "advert_int": draft.advert_int, "preempt": draft.preempt,
              "virtual_router_id": draft.virtual_router_id}
     try:
@@ -146,8 +170,13 @@ def accept(offer: dict, request) -> Peer:
     role = offer.get("your_role")
     if not ok_secret or role not in (MASTER, BACKUP):
         raise PairingRefused("malformed pairing offer (secret or role)", 400)
-    peer = Peer(address=remote, port=offer.get("port") or 8000, scheme=offer.get("scheme") or "http", role=role,
-                secret=secret, peer_name=str(offer.get("node") or "")[:63])
+    scheme = offer.get("scheme") or "https"
+    pin = tls.normalise(str(offer.get("fingerprint") or ""))
+    if scheme == "https" and not pin:
+        raise PairingRefused("malformed pairing offer: HTTPS pairing needs the first appliance's certificate "
+                             "fingerprint (its FULCRUM_TLS_CERT)", 400)
+    peer = Peer(address=remote, port=offer.get("port") or 443, scheme=scheme, role=role, secret=secret,
+                peer_name=str(offer.get("node") or "")[:63], cert_fingerprint=pin if scheme == "https" else "")
     for name in ("advert_int", "preempt", "virtual_router_id"):
         if name in offer:
             setattr(peer, name, offer[name])

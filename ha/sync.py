@@ -25,6 +25,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import tls
 from .models import Event, Outbox, Peer, SeenNonce
 
 log = logging.getLogger("fulcrum.ha")
@@ -107,8 +108,13 @@ def post(peer: Peer, path: str, payload: dict, *, timeout: float = TIMEOUT, sign
         headers.update(sign(peer.secret, "POST", path, body))
     url = (base_url or peer.base_url) + path
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    opener = _opener
+    if url.startswith("https://"):
+        if not peer.cert_fingerprint:
+            raise PeerError("no confirmed certificate fingerprint for the peer: pair again")
+        opener = tls.pinned_opener(peer.cert_fingerprint)
     try:
-        with _opener.open(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             return json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:2000].decode(errors="replace")

@@ -82,15 +82,35 @@ def ha_pair(request):
                 runtime.sync_now()
                 messages.success(request, "Configuration sync to the peer queued.")
             return redirect("ha")
+        if action == "token" and Peer is not None and peer is None:
+            return _pairing_token(request, peer, keepalived)
         if form is not None and form.is_valid():
             from ha.pairing import PairingRefused, pair
 
             try:
                 done = pair(**form.cleaned_data, actor_note=f" by {request.user.username}")
             except PairingRefused as exc:
-                form.add_error(None, str(exc))
+                if exc.fingerprint:  # shown for the admin to compare with the peer's, then confirm
+                    form = PairForm({**request.POST.dict(), "fingerprint": exc.fingerprint})
+                    form.is_valid()
+                    form.add_error("fingerprint", str(exc))
+                else:
+                    form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Paired as {done.role} with {done.peer_name or done.address}.")
                 return redirect("ha")
     return render(request, "frontend/ha.html", {"peer": peer, "keepalived": keepalived,
                                                 "ha_available": Peer is not None, "form": form})
+
+
+def _pairing_token(request, peer, keepalived):
+    """Make a one-time pairing token on this (unconfigured) appliance, for the other one's pairing form."""
+    from ha.models import PairingToken
+    from ha.pairing import unconfigured_reason
+
+    reason = unconfigured_reason()
+    token = "" if reason else PairingToken.issue(30)
+    if reason:
+        messages.error(request, f"This appliance cannot become a peer: {reason}.")
+    return render(request, "frontend/ha.html", {"peer": peer, "keepalived": keepalived, "ha_available": True,
+                                                "form": PairForm(), "pairing_token": token})

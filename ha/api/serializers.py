@@ -12,7 +12,8 @@ class PeerSettingsSerializer(serializers.ModelSerializer):
 class PeerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Peer
-        fields = ["address", "port", "scheme", "peer_name", "node_name", "role", "paired_at", "advert_int",
+        fields = ["address", "port", "scheme", "cert_fingerprint", "peer_name", "node_name", "role", "paired_at",
+                  "advert_int",
                   "preempt", "virtual_router_id", "sync_interface", "local_version", "peer_version", "sync_state",
                   "last_sync_at", "last_sync_error", "reachable", "last_contact_at", "vrrp_state",
                   "vrrp_changed_at"]
@@ -29,15 +30,19 @@ class StatusSerializer(serializers.Serializer):
 
 class PairSerializer(serializers.Serializer):
     peer_address = serializers.IPAddressField()
-    peer_port = serializers.IntegerField(min_value=1, max_value=65535, default=8000)
-    scheme = serializers.ChoiceField(choices=["http", "https"], default="http")
+    peer_port = serializers.IntegerField(min_value=1, max_value=65535, default=443)
+    scheme = serializers.ChoiceField(choices=["http", "https"], default="https")
+    fingerprint = serializers.CharField(
+        required=False, allow_blank=True, max_length=120, default="",
+        help_text="The peer's certificate SHA-256 fingerprint, as you confirmed it (HTTPS). Leave blank at "
+                  "first: the answer (409) carries the fingerprint the peer presents, to compare and send back.")
     username = serializers.CharField(required=False, allow_blank=True, max_length=150, default="")
     password = serializers.CharField(required=False, allow_blank=True, max_length=256, default="",
                                      style={"input_type": "password"}, write_only=True)
     token = serializers.CharField(required=False, allow_blank=True, max_length=100, default="", write_only=True)
     role = serializers.ChoiceField(choices=ROLES, default="master", help_text="This appliance's role.")
     node_name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", required=False, default="")
-    my_port = serializers.IntegerField(min_value=1, max_value=65535, default=8000,
+    my_port = serializers.IntegerField(min_value=1, max_value=65535, default=443,
                                        help_text="The port of this appliance's API, as the peer will reach it.")
     advert_int = serializers.FloatField(min_value=0.01, max_value=40.95, required=False)
     preempt = serializers.BooleanField(required=False)

@@ -88,7 +88,8 @@ class PairView(APIView):
         try:
             pairing.pair(peer_address=address, actor_note=f" by {request.user.username}", **data)
         except pairing.PairingRefused as exc:
-            return Response({"detail": str(exc)}, status=exc.status)
+            body = {"detail": str(exc), **({"fingerprint": exc.fingerprint} if exc.fingerprint else {})}
+            return Response(body, status=exc.status)
         _refresh(request.user)
         return Response(status_data(), status=status.HTTP_201_CREATED)
 

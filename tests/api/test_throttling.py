@@ -62,7 +62,7 @@ def test_failed_token_auth_is_throttled_per_address(admin):
 
 def offer(username="alice", password="wrong-wrong-wrong", **extra):
     return {"username": username, "password": password, "secret": "ab" * 32, "your_role": "backup",
-            "node": "lb1", "port": 443, "scheme": "https", **extra}
+            "node": "lb1", "port": 443, "scheme": "https", "fingerprint": "SHA256:" + ":".join(["AB"] * 32), **extra}
 
 
 def pair(anon, body, meta=AWAY):

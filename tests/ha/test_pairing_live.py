@@ -30,7 +30,7 @@ def quiet(monkeypatch):
 
 def pair_body(app, **extra):
     return {"peer_address": "127.0.0.1", "peer_port": app.port, "username": PEER_ADMIN, "password": PEER_PASSWORD,
-            "node_name": "lb1", **extra}
+            "node_name": "lb1", "scheme": "http", "my_port": 8000, **extra}
 
 
 def apply_here(django_capture_on_commit_callbacks):
@@ -119,7 +119,8 @@ def test_unconfigured_peer_only_and_token_pairing_and_unpair(api, peer_app, quie
 
     # a one-time token made on the peer instead of credentials
     token = peer_app.request("POST", f"{V1}/ha/pairing-token/")["token"]
-    body = {"peer_address": "127.0.0.1", "peer_port": peer_app.port, "token": token, "role": "backup"}
+    body = {"peer_address": "127.0.0.1", "peer_port": peer_app.port, "token": token, "role": "backup",
+            "scheme": "http", "my_port": 8000}
     resp = api.post(f"{V1}/ha/pair/", body, format="json")
     assert resp.status_code == 201, resp.content
     assert resp.json()["peer"]["role"] == "backup" and peer_app.get(f"{V1}/ha/")["peer"]["role"] == "master"
