@@ -202,10 +202,21 @@ class UserForm(forms.Form):
         self.instance = instance
         super().__init__(*args, **kwargs)
         if instance is None:
-            self.fields["password"].required = True
-            self.fields["password"].help_text = "At least 10 characters."
+            self.fields["password"].help_text = "At least 10 characters (none for a service account)."
+            self.fields["service_account"] = forms.BooleanField(
+                label="Service account", required=False,
+                help_text="For API tokens only (monitoring, automation): no password, cannot log in.")
         else:
             self.fields["username"].disabled = True
+
+    def clean(self):
+        data = super().clean()
+        if self.instance is None:
+            if data.get("service_account") and data.get("password"):
+                self.add_error("password", "A service account has no password.")
+            elif not data.get("service_account") and not data.get("password") and "password" not in self.errors:
+                self.add_error("password", "A new user needs a password.")
+        return data
 
     def clean_username(self):
         name = self.cleaned_data["username"]

@@ -135,7 +135,7 @@ def user_edit(request, pk=None):
         d = form.cleaned_data
         try:
             if user is None:
-                user = accounts.create_user(username=d["username"], email=d["email"], password=d["password"],
+                user = accounts.create_user(username=d["username"], email=d["email"], password=d["password"] or None,
                                             role=d["role"], is_active=d["is_active"])
             else:
                 user = accounts.update_user(request.user, user, role=d["role"], is_active=d["is_active"],

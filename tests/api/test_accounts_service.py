@@ -163,3 +163,16 @@ def test_webui_token_page_scopes_expiry_copy(client, admin, readonly):
 
 def test_a_password_login_still_works_for_ordinary_users(client, admin):
     assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def test_webui_makes_service_accounts(client, admin):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(admin)
+    base = {"username": "bot", "email": "", "role": "readonly", "is_active": "on"}
+    resp = client.post("/maintenance/users/add/", base)
+    assert "needs a password" in str(resp.context["form"].errors["password"])
+    resp = client.post("/maintenance/users/add/", {**base, "service_account": "on", "password": "x" * 12})
+    assert "has no password" in str(resp.context["form"].errors["password"])
+    assert client.post("/maintenance/users/add/", {**base, "service_account": "on"}).status_code == 302
+    assert not get_user_model().objects.get(username="bot").has_usable_password()
