@@ -139,6 +139,10 @@ CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
     "connect-src": [SELF], "font-src": [SELF], "object-src": [NONE], "base-uri": [SELF],
     "form-action": [SELF], "frame-ancestors": [NONE],
 }}
+# This appliance's HTTPS certificate as gunicorn serves it (deploy/gunicorn.conf.py); its fingerprint goes to
+# the HA peer at pairing, which pins it (ha/tls.py).
+FULCRUM_TLS_CERT = Path(os.environ.get("FULCRUM_TLS_CERT",
+                                       f"{os.environ.get('FULCRUM_TLS_DIR', '/etc/fulcrum/tls')}/cert.pem"))
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
 import re
 import socket
 import ssl
@@ -53,12 +52,12 @@ def server_fingerprint(host: str, port: int, timeout: float = 10.0) -> str:
 
 
 def own_fingerprint() -> str:
-    """This appliance's certificate (FULCRUM_TLS_CERT or FULCRUM_TLS_DIR/cert.pem, as gunicorn serves it),
-    or "" when it serves no TLS itself."""
-    tls_dir = os.environ.get("FULCRUM_TLS_DIR", "/etc/fulcrum/tls")
-    path = Path(os.environ.get("FULCRUM_TLS_CERT", f"{tls_dir}/cert.pem"))
+    """This appliance's certificate (settings.FULCRUM_TLS_CERT, as gunicorn serves it), or "" when it serves
+    no TLS itself."""
+    from django.conf import settings
+
     try:
-        return fingerprint(ssl.PEM_cert_to_DER_cert(path.read_text()))
+        return fingerprint(ssl.PEM_cert_to_DER_cert(Path(settings.FULCRUM_TLS_CERT).read_text()))
     except (OSError, ValueError):
         return ""
 

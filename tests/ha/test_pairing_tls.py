@@ -60,9 +60,9 @@ class FakePeer:
 
 
 @pytest.fixture
-def peers(tmp_path, monkeypatch):
+def peers(tmp_path, settings):
     mine = make_cert(tmp_path, "lb1")
-    monkeypatch.setenv("FULCRUM_TLS_CERT", str(mine[0]))
+    settings.FULCRUM_TLS_CERT = mine[0]
     a, b = make_cert(tmp_path, "lb2"), make_cert(tmp_path, "impostor")
     servers = {"real": FakePeer(a[0], a[1]), "impostor": FakePeer(b[0], b[1])}
     yield {"mine": mine[2], "real": (servers["real"], a[2]), "impostor": (servers["impostor"], b[2])}
