@@ -98,7 +98,8 @@ def logging_config(env: dict | None = None) -> dict:
         "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
                                 "formatter": "structured"}},
         "root": {"handlers": ["stdout"], "level": level},
-        "loggers": {"django.request": {"level": "ERROR"}},
+        # axes: failures and lockouts (WARNING) are kept; its INFO line per login attempt is noise.
+        "loggers": {"django.request": {"level": "ERROR"}, "axes": {"level": "WARNING"}},
     }
     target = env.get("FULCRUM_SYSLOG", "").strip()
     if target:
