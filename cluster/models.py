@@ -108,12 +108,17 @@ class ApplyRun(models.Model):
     def __str__(self):
         return f"apply #{self.pk} {self.status}"
 
+    def commands(self) -> str:
+        """What changed as the admin's tools' command lines, grouped and counted (dataplane.oprender)."""
+        from dataplane.oprender import render_report
+
+        return render_report(self.operations, self.operation_count)
+
     def report(self) -> str:
+        ops = f"{self.operation_count} operation" + ("" if self.operation_count == 1 else "s")
         head = (f"Apply #{self.pk} {self.get_status_display().lower()} on the {self.dataplane} dataplane: "
-                f"{self.operation_count} operation(s) in {self.duration_ms or 0:.0f} ms")
-        lines = [head, *(f"  {line}" for line in self.operations[:50])]
-        if self.operation_count > 50:
-            lines.append(f"  … and {self.operation_count - 50} more")
+                f"{ops} in {self.duration_ms or 0:.0f} ms")
+        lines = [head, self.commands()] if self.operations else [head]
         if self.error:
             lines.append(f"Error: {self.error}")
         return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""Kernel operations (dataplane.diff's ops) as the command lines an admin would type: pure.
+
+`op_lines(op)` gives the ipvsadm / iptables / `ip addr` / sysctl lines one op stands for;
+`render_report(lines)` groups such lines by tool with a count per group. The same text is
+shown by the WebUI, `manage.py apply` and the API (ApplyRun.report), so all three read alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dataplane.diff import (
+    AddAddress,
+    AddDest,
+    AddService,
+    DelAddress,
+    DelDest,
+    DelService,
+    EditDest,
+    EditService,
+    Op,
+    ReplaceRules,
+    SetSysctl,
+    SetTimeouts,
+)
+from dataplane.render import _destination_line, _endpoint, _service_line, _service_ref
+from dataplane.state import OWNED_CHAINS
+
+# The order groups appear in, when present: the order an apply runs them in.
+TOOLS = ("sysctl", "ip addr", "ipvsadm", "iptables", "ip6tables")
+
+
+def _rules_lines(op: ReplaceRules) -> list[str]:
+    """A rules replacement as flush + append per owned chain (what iptables-restore --noflush does)."""
+    tool = "iptables" if op.family == 4 else "ip6tables"
+    lines = []
+    for table, chains in OWNED_CHAINS.items():
+        for chain in chains:
+            lines.append(f"{tool} -t {table} -F {chain}")
+            lines += [f"{tool} -t {table} -A {chain} {' '.join(r.args)}"
+                      for r in op.rules if (r.table, r.chain) == (table, chain)]
+    return lines
+
+
+def op_lines(op: Op) -> list[str]:
+    match op:
+        case SetTimeouts(t):
+            return [f"ipvsadm --set {t.tcp} {t.tcpfin} {t.udp}"]
+        case SetSysctl(name, value):
+            return [f"sysctl -w {name}={value}"]
+        case AddAddress(a):
+            return [f"ip addr add {a.address}/{a.prefixlen} dev {a.interface}"]
+        case DelAddress(a):
+            return [f"ip addr del {a.address}/{a.prefixlen} dev {a.interface}"]
+        case AddService(s):
+            return [f"ipvsadm {_service_line(s)}"]
+        case EditService(s):
+            return ["ipvsadm -E" + _service_line(s)[2:]]
+        case DelService(s):
+            return [f"ipvsadm -D {_service_ref(s.key)}"]
+        case AddDest(d):
+            return [f"ipvsadm {_destination_line(d)}"]
+        case EditDest(d):
+            return ["ipvsadm -e" + _destination_line(d)[2:]]
+        case DelDest(d):
+            return [f"ipvsadm -d {_service_ref(d.service)} -r {_endpoint(d.address, d.port)}"]
+        case ReplaceRules():
+            return _rules_lines(op)
+    raise TypeError(f"unknown op {op!r}")
+
+
+def describe(op: Op) -> str:
+    """One op as text: its command lines, one per line."""
+    return "\n".join(op_lines(op))
+
+
+def tool_of(line: str) -> str:
+    words = line.split(None, 2)
+    if words[:2] == ["ip", "addr"]:
+        return "ip addr"
+    return words[0] if words else ""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def render_report(entries: Iterable[str], total: int | None = None) -> str:
+    """Command lines grouped by tool, each group headed by its count.
+
+    `entries` are op descriptions (one or more lines each), as an apply run stores them;
+    `total` is the number of ops when `entries` was cut short, to say how many are not shown.
+    """
+    entries = list(entries)
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        for line in entry.splitlines():
+            groups.setdefault(tool_of(line), []).append(line)
+    order = [t for t in TOOLS if t in groups] + [t for t in groups if t not in TOOLS]
+    out = []
+    for tool in order:
+        out.append(f"# {tool}: {_plural(len(groups[tool]), 'command')}")
+        out += groups[tool]
+    if total is not None and total > len(entries):
+        out.append(f"# … and {_plural(total - len(entries), 'more operation')} not shown")
+    return "\n".join(out)
+
+
+def render_ops(ops: Iterable[Op]) -> str:
+    return render_report(describe(op) for op in ops)
