@@ -380,7 +380,8 @@ def test_bundle_dry_run_previews_without_saving(api, make_service):
     bundle["virtual_services"].append({**bundle["virtual_services"][0], "label": "new", "vip": "192.0.2.99"})
     before = ChangeRecord.objects.count()
     preview = ok(api.post(f"{V1}/config/?dry_run=1", bundle, format="json"))
-    assert preview == {"added": ["new"], "removed": ["gone"], "changed": [{"label": "web", "fields": ["ports"]}]}
+    assert preview == {"added": ["new"], "removed": ["gone"],
+                       "changed": [{"label": "web", "fields": ["ports"], "changes": ["ports 80 → 8080"]}]}
     assert sorted(VirtualService.objects.values_list("label", flat=True)) == ["gone", "web"]
     assert ChangeRecord.objects.count() == before
     r = api.post(f"{V1}/config/?dry_run=1", {**bundle, "version": 99}, format="json")
