@@ -133,6 +133,23 @@ def windows_gateway(gateway: str) -> list[Step]:
     ]
 
 
+def windows_rras_radius(nps_vip: str) -> list[Step]:
+    """Each VPN server (RRAS) sends RADIUS to the NPS VIP, not to an NPS directly (PowerShell, as Administrator)."""
+    return [
+        Step("Use the NPS VIP as the RADIUS server for authentication and accounting",
+             f"Add-RemoteAccessRadius -ServerName {nps_vip} -Purpose Authentication "
+             "-SharedSecret (Read-Host 'RADIUS shared secret')\n"
+             f"Add-RemoteAccessRadius -ServerName {nps_vip} -Purpose Accounting "
+             "-SharedSecret (Read-Host 'RADIUS shared secret')",
+             lang="powershell",
+             note="The secret is the one the NPS servers have for the load balancer as a RADIUS client (with SNAT "
+                  "every request reaches them from the load balancer). In the Routing and "
+                  "Remote Access console: server › Properties › Security › Authentication provider: RADIUS › "
+                  f"Configure › Add, server name {nps_vip}; the same under Accounting provider."),
+        Step("Check", "Get-RemoteAccessRadius", lang="powershell"),
+    ]
+
+
 def dr_blocks(vip: str) -> dict[str, list[Step]]:
     return {"linux": linux_dr(vip), "windows_powershell": windows_dr_powershell(vip),
             "windows_netsh": windows_dr_netsh(vip)}

@@ -6,12 +6,50 @@ from checklists import steps
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from virtualservices import choices
+from virtualservices.models import VirtualService
 
 OK, TODO, WARN = "ok", "todo", "warn"
 
 
 def _item(status, title, detail, commands=None):
     return {"status": status, "title": title, "detail": detail, "commands": commands or []}
+
+
+def appliance_source(address: str) -> str:
+    """The address the appliance sends from towards `address`: what a real server behind SNAT sees.
+    A route lookup only (no packet is sent); "" when there is no route."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from checklists.probes.host import Host
+
+    host = Host()
+    try:
+        route = host.route(address)
+    except (OSError, NetlinkError):
+        route = None
+    finally:
+        host.close()
+    return (route.prefsrc or "") if route else ""
+
+
+def _radius_items(svc, servers) -> list[dict]:
+    """NPS behind the load balancer: NPS knows the load balancer as its RADIUS client, and every VPN
+    server sends RADIUS to the NPS VIP (never to the VPN VIP it holds itself with DR)."""
+    sources = sorted({appliance_source(str(s.address)) for s in servers} - {""})
+    me = ", ".join(sources) or "the appliance's address facing the NPS servers (no route to them now)"
+    vip = str(svc.vip)
+    vpn = (VirtualService.objects.filter(check_type__in=(choices.CHECK_SSTP, choices.CHECK_IKEV2))
+           .exclude(pk=svc.pk).prefetch_related("real_servers"))
+    rras = sorted({f"{rs.label} {rs.address}" for v in vpn for rs in v.real_servers.all()})
+    return [
+        _item(TODO, f"Add the load balancer ({me}) as a RADIUS client on each NPS",
+              f"With SNAT every request, the VPN servers' too, reaches NPS from {me}. Use the shared secret "
+              "set in this service's health check."),
+        _item(TODO, f"Set the NPS VIP {vip} as the RADIUS server on each VPN server",
+              (f"On {', '.join(rras)}" if rras else "On each RRAS server")
+              + f": authentication and accounting go to {vip} with the same shared secret.",
+              steps.commands(steps.windows_rras_radius(vip))),
+    ]
 
 
 def checklist(svc, servers) -> list[dict]:
@@ -81,9 +119,7 @@ def checklist(svc, servers) -> list[dict]:
                            f"Each RRAS server answers https://…{choices.SSTP_PATH} with its VPN certificate "
                            "(the name clients use)."))
     if check == choices.CHECK_RADIUS:
-        items.append(_item(TODO, "Add the load balancer as a RADIUS client on each NPS",
-                           "Use the shared secret set in the health check, and the appliance's address "
-                           "(SNAT: the address the NPS sees)."))
+        items += _radius_items(svc, servers)
     if check == choices.CHECK_IKEV2:
         items.append(_item(OK if svc.persistent else WARN, "IKEv2: persistence keeps IKE and NAT-T together",
                            f"Persistence is {'on' if svc.persistent else 'off'}"

@@ -147,8 +147,11 @@ class AovpnForm(forms.Form):
                                                "associations per source address, so SNAT (all clients from one "
                                                "address) breaks it. DR needs the VIP on a loopback adapter of "
                                                "each RRAS server; NAT needs the load balancer as their gateway.")
-    nps_vip = forms.GenericIPAddressField(label="NPS VIP", required=False,
-                                          help_text="Optional: a separate internal VIP for RADIUS. Blank: the VPN VIP.")
+    nps_vip = forms.GenericIPAddressField(
+        label="NPS VIP", required=False,
+        help_text="A separate internal VIP for RADIUS. Required with NPS servers when IKEv2 uses Direct Routing "
+                  "(the VPN servers hold the VPN VIP on their loopback and could not reach NPS at it). With NAT, "
+                  "blank means the VPN VIP.")
     nps_servers = forms.CharField(label="NPS servers", required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                   help_text="Optional: Network Policy Servers for RADIUS (1812/1813 UDP, SNAT).")
     radius_secret = forms.CharField(label="RADIUS shared secret", required=False,

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from accounts.roles import CONFIGURE
-from cluster.aovpn import AovpnRequest, create_aovpn, service_definitions
+from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
 from realservers.models import RealServer
 from virtualservices.choices import METHODS
 from virtualservices.models import VirtualService
@@ -143,7 +143,10 @@ def aovpn_wizard(request):
                            sstp_method=d["sstp_method"], nps_vip=d.get("nps_vip") or "",
                            nps_servers=d.get("nps_servers") or [], radius_secret=d.get("radius_secret", ""),
                            label_prefix=d["label_prefix"])
-        if request.POST.get("step") == "create":
+        for field, texts in request_errors(req).items():
+            for text in texts:
+                form.add_error(field if field in form.fields else None, text)
+        if form.is_valid() and request.POST.get("step") == "create":
             try:
                 services = create_aovpn(req)
             except ValidationError as exc:

@@ -67,7 +67,8 @@ def test_aovpn_wizard(ui, people):
     assert ike.method == "nat" and ike.persistent and ike.fwmark
     expect(ui.page.locator("section.card")).to_have_count(3)
     expect(ui.page.get_by_text("Make the load balancer each real server's default gateway").first).to_be_visible()
-    expect(ui.page.get_by_text("Add the load balancer as a RADIUS client on each NPS")).to_be_visible()
+    expect(ui.page.get_by_text("as a RADIUS client on each NPS")).to_be_visible()
+    expect(ui.page.get_by_text("as the RADIUS server on each VPN server")).to_be_visible()
     ui.axe("checklists")
     ui.shot("checklists")
 
