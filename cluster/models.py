@@ -52,8 +52,12 @@ class ClusterSettings(Audited):
     def load(cls) -> ClusterSettings:
         obj = cls.objects.filter(pk=1).first()
         if obj is None:
+            from audit.recording import paused, snapshot
+
             obj = cls(pk=1)
-            obj.save()
+            with paused():  # the defaults are no change an admin made: a fresh install has nothing pending
+                obj.save()
+            obj._audit_before = snapshot(obj)  # so its next save logs field changes
         return obj
 
 

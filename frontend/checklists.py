@@ -56,7 +56,7 @@ def checklist(svc, servers) -> list[dict]:
     items = []
     vip, ports = str(svc.vip), svc.ports or "all ports"
     if servers:
-        items.append(_item(OK, f"{len(servers)} real server(s) defined",
+        items.append(_item(OK, f"{len(servers)} real server{'' if len(servers) == 1 else 's'} defined",
                            ", ".join(f"{s.label} {s.address}" for s in servers)))
     else:
         items.append(_item(WARN, "Add real servers", "The service has no real server, so nothing answers on "
@@ -111,13 +111,14 @@ def checklist(svc, servers) -> list[dict]:
     if check == choices.CHECK_NONE:
         items.append(_item(WARN, "No health check", "A failed real server keeps receiving connections."))
     else:
-        port = svc.check_port or "the real server's port"
-        items.append(_item(TODO, f"Allow the health check: {check_text} on port {port}",
+        port = f"port {svc.check_port}" if svc.check_port else "each real server's own port"
+        items.append(_item(TODO, f"Allow the health check: {check_text} on {port}",
                            "Firewalls on the real servers must accept it from the appliance's own address."))
     if check == choices.CHECK_SSTP:
         items.append(_item(TODO, "SSTP: the TLS certificate and the SSTP URL",
                            f"Each RRAS server answers https://…{choices.SSTP_PATH} with its VPN certificate "
-                           "(the name clients use)."))
+                           "(the name clients use). The health check expects 401 Unauthorized there: that is how "
+                           "RRAS answers a request that is not an SSTP handshake, so 401 means SSTP is up."))
     if check == choices.CHECK_RADIUS:
         items += _radius_items(svc, servers)
     if check == choices.CHECK_IKEV2:

@@ -12,7 +12,7 @@ from accounts.roles import can
 def require(request, capability: str):
     """Refuse server-side what the role may not do, whatever the page showed."""
     if not can(request.user, capability):
-        raise PermissionDenied("Your role does not allow this.")
+        raise PermissionDenied()  # the 403 page says what the role allows
 
 
 def is_htmx(request) -> bool:

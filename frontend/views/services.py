@@ -66,7 +66,11 @@ def service_delete(request, pk):
     svc = get_object_or_404(VirtualService, pk=pk)
     return confirm_delete(request, svc, "virtual service", "service-list",
                           f"Virtual service '{svc.label}' deleted. Apply to remove it from the kernel.",
-                          f"Its {svc.real_servers.count()} real server(s) are deleted with it.")
+                          _servers_go_too(svc.real_servers.count()))
+
+
+def _servers_go_too(n: int) -> str:
+    return "Its real server is deleted with it." if n == 1 else f"Its {n} real servers are deleted with it."
 
 
 def service_checklist(request, pk):
