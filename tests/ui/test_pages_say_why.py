@@ -1,0 +1,67 @@
+"""Server-rendered pages that explain themselves: View Configuration's reasons, apply output as commands,
+change diffs, a fresh install with nothing pending (no browser)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataplane.compiler import weight_decision
+from dataplane.config import HEALTH_DOWN, HEALTH_UP, ON_DOWN_QUIESCE, ON_DOWN_REMOVE, RealServerSpec
+
+
+def test_each_missing_line_or_zero_weight_has_its_reason():
+    up = RealServerSpec(1, "a", "10.0.0.1", None, health=HEALTH_UP)
+    assert weight_decision(up, ON_DOWN_QUIESCE) == (100, "")
+    down = RealServerSpec(1, "a", "10.0.0.1", None, health=HEALTH_DOWN)
+    assert weight_decision(down, ON_DOWN_REMOVE)[0] is None
+    assert "health check" in weight_decision(down, ON_DOWN_REMOVE)[1]
+    assert weight_decision(down, ON_DOWN_QUIESCE)[0] == 0
+    assert "drained" in weight_decision(RealServerSpec(1, "a", "10.0.0.1", None, admin_state="drain"), "")[1]
+    assert "halted" in weight_decision(RealServerSpec(1, "a", "10.0.0.1", None, admin_state="halt"), "")[1]
+
+
+@pytest.fixture
+def farm(make_service):
+    svc = make_service(label="web", servers=[{"label": "ok", "address": "10.0.0.1"},
+                                             {"label": "tired", "address": "10.0.0.2", "admin_state": "drain"},
+                                             {"label": "gone", "address": "10.0.0.3", "admin_state": "halt"},
+                                             {"label": "sick", "address": "10.0.0.4"}], check_type="tcp",
+                       on_down="remove")
+    svc.real_servers.filter(label="sick").update(health="down")
+    return svc
+
+
+def test_view_configuration_notes_each_server_it_leaves_out(client, admin, farm, settings):
+    settings.FULCRUM_DATAPLANE = "render-only"
+    client.force_login(admin)
+    body = client.get("/config/").content.decode()
+    assert "# web: tired 10.0.0.2 — drained by an operator: weight 0" in body
+    assert "# web: gone 10.0.0.3 — halted by an operator: not in the table" in body
+    assert "# web: sick 10.0.0.4 — failing its health check: removed from the table" in body
+    assert "# web: ok" not in body
+
+
+def test_apply_runs_log_shows_commands_grouped(client, admin, farm, settings):
+    from cluster.apply import apply_now
+
+    settings.FULCRUM_DATAPLANE = "render-only"
+    from cluster.runtime import dataplane_mode
+
+    dataplane_mode.cache_clear()
+    try:
+        run = apply_now(actor="test")
+    finally:
+        dataplane_mode.cache_clear()
+    client.force_login(admin)
+    body = client.get("/logs/?tab=apply").content.decode()
+    assert "# ipvsadm: " in body and "ipvsadm -a -t 192.0.2.1:80 -r 10.0.0.1:80" in body
+    assert "&amp;#" not in body and "IpvsService(" not in body
+    assert run.commands() in run.report()
+
+
+def test_a_fresh_install_has_nothing_pending(client, admin):
+    from cluster.models import ClusterSettings
+
+    ClusterSettings.load()
+    client.force_login(admin)
+    assert client.get("/").context["apply_state"]["pending"] == 0
