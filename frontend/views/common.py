@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.roles import can
 
@@ -13,6 +14,15 @@ def require(request, capability: str):
     """Refuse server-side what the role may not do, whatever the page showed."""
     if not can(request.user, capability):
         raise PermissionDenied()  # the 403 page says what the role allows
+
+
+def back_to(request, default: str) -> str:
+    """Where a form or action came from (`next`, a path on this site only), else `default` (a URL name)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return reverse(default)
 
 
 def is_htmx(request) -> bool:

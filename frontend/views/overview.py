@@ -20,7 +20,7 @@ from .. import overview_data
 from ..applyinfo import apply_summary
 from ..rowhtml import render_rows
 from ..state import RS_STATES, VS_STATES
-from .common import is_htmx, paginate, query_without, require
+from .common import back_to, is_htmx, paginate, query_without, require
 
 
 def _load(request, summary):
@@ -75,4 +75,4 @@ def server_state(request, pk, action):
         response["HX-Trigger"] = json.dumps({"fulcrum:refresh": {}, "fulcrum:toast": {"text": text}})
         return response
     messages.success(request, text)
-    return redirect(request.POST.get("next") or "overview")
+    return redirect(back_to(request, "overview"))

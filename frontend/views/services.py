@@ -17,7 +17,7 @@ from virtualservices.models import VirtualService
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
 from ..overview_data import health_notes
-from .common import confirm_delete, paginate, query_without, require
+from .common import back_to, confirm_delete, paginate, query_without, require
 
 
 def _warn(request, svc):
@@ -92,6 +92,7 @@ def server_list(request):
     if state in ("online", "drain", "halt"):
         servers = servers.filter(admin_state=state)
     page, per_page = paginate(request, servers)
+    from ..rowhtml import ACTIONS
     from ..state import RS_STATES, rs_state
 
     for rs in page.object_list:
@@ -100,7 +101,7 @@ def server_list(request):
     for rs in page.object_list:
         rs.ui_note = notes.get(rs.id, "")
     return render(request, "frontend/server_list.html", {
-        "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES,
+        "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES, "state_actions": ACTIONS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
 
@@ -125,9 +126,10 @@ def server_edit(request, service_pk=None, pk=None):
     if request.method == "POST" and form.is_valid():
         rs = form.save()
         messages.success(request, f"Real server '{rs}' saved.")
-        return redirect("overview")
+        return redirect(back_to(request, "overview"))
     title = f"Modify real server {rs}" if pk else f"Add a real server to {rs.service.label}"
-    return render(request, "frontend/server_form.html", {"form": form, "title": title, "service": rs.service})
+    return render(request, "frontend/server_form.html", {"form": form, "title": title, "service": rs.service,
+                                                         "back": back_to(request, "overview")})
 
 
 def server_delete(request, pk):

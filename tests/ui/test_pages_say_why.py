@@ -65,3 +65,26 @@ def test_a_fresh_install_has_nothing_pending(client, admin):
     ClusterSettings.load()
     client.force_login(admin)
     assert client.get("/").context["apply_state"]["pending"] == 0
+
+
+def test_the_real_servers_list_drains_and_returns_there(client, operator, farm):
+    client.force_login(operator)
+    rs = farm.real_servers.get(label="ok")
+    page = client.get("/servers/?q=10.0.0").content.decode()
+    assert f'action="/servers/{rs.pk}/drain/"' in page
+    response = client.post(f"/servers/{rs.pk}/drain/", {"next": "/servers/?q=10.0.0"})
+    assert response.status_code == 302 and response["Location"] == "/servers/?q=10.0.0"
+    rs.refresh_from_db()
+    assert rs.admin_state == "drain"
+    response = client.post(f"/servers/{rs.pk}/online/", {"next": "https://example.com/"})
+    assert response["Location"] == "/"  # never off-site
+
+
+def test_saving_a_real_server_returns_where_the_admin_came_from(client, admin, farm):
+    client.force_login(admin)
+    rs = farm.real_servers.get(label="ok")
+    form = client.get(f"/servers/{rs.pk}/edit/?next=/servers/%3Fq%3D10").content.decode()
+    assert 'name="next" value="/servers/?q=10"' in form
+    response = client.post(f"/servers/{rs.pk}/edit/", {"label": "ok", "address": "10.0.0.1", "weight": 75, "min_conns": 0, "max_conns": 0,
+                                                       "admin_state": "online", "next": "/servers/?q=10"})
+    assert response.status_code == 302 and response["Location"] == "/servers/?q=10", response.content[:2000]
