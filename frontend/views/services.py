@@ -12,7 +12,7 @@ from accounts.roles import CONFIGURE
 from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
 from realservers.models import RealServer
 from virtualservices.choices import METHODS
-from virtualservices.models import VirtualService
+from virtualservices.models import VirtualService, dr_vip_counts
 
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
@@ -29,7 +29,8 @@ def _warn(request, svc):
 def service_list(request):
     services = VirtualService.objects.annotate(n_servers=Count("real_servers")).only(
         "id", "label", "vip", "ports", "protocol", "fwmark", "method", "scheduler", "persistent",
-        "persistence_timeout", "check_type", "enabled", "description").order_by("label")
+        "persistence_timeout", "check_type", "enabled", "description", "check_interval", "check_timeout",
+        "check_fall").order_by("label")
     q = request.GET.get("q", "").strip()
     if q:
         services = services.filter(Q(label__icontains=q) | Q(vip__icontains=q) | Q(ports__icontains=q)
@@ -38,10 +39,22 @@ def service_list(request):
     if method:
         services = services.filter(method=method)
     page, per_page = paginate(request, services)
+    dr_vips = dr_vip_counts()
+    for s in page.object_list:
+        s.advice = [text for texts in s.warnings(dr_vips=dr_vips).values() for text in texts]
     return render(request, "frontend/service_list.html", {
         "page": page, "per_page": per_page, "q": q, "method": method, "methods": METHODS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
+
+
+def service_advice(request):
+    """The advice for the form as it stands, before saving (the form asks on every change)."""
+    require(request, CONFIGURE)
+    svc = get_object_or_404(VirtualService, pk=request.GET["pk"]) if request.GET.get("pk", "").isdigit() else None
+    form = VirtualServiceForm(request.POST or None, instance=svc)
+    form.is_valid()  # fills the instance with every field that is valid so far; errors show on save
+    return render(request, "frontend/_advice.html", {"warnings": form.instance.warnings()})
 
 
 def service_edit(request, pk=None):
@@ -55,7 +68,7 @@ def service_edit(request, pk=None):
         if pk is None:
             return redirect(reverse("service-checklist", args=[svc.pk]) + "?new=1")
         return redirect("overview")
-    warnings = svc.warnings() if svc is not None and request.method == "GET" else {}
+    warnings = form.instance.warnings() if svc is not None or request.method == "POST" else {}
     return render(request, "frontend/service_form.html", {
         "form": form, "service": svc, "warnings": warnings,
         "title": f"Modify virtual service {svc.label}" if svc else "Add a virtual service"})

@@ -85,6 +85,7 @@ def test_saving_a_real_server_returns_where_the_admin_came_from(client, admin, f
     rs = farm.real_servers.get(label="ok")
     form = client.get(f"/servers/{rs.pk}/edit/?next=/servers/%3Fq%3D10").content.decode()
     assert 'name="next" value="/servers/?q=10"' in form
-    response = client.post(f"/servers/{rs.pk}/edit/", {"label": "ok", "address": "10.0.0.1", "weight": 75, "min_conns": 0, "max_conns": 0,
-                                                       "admin_state": "online", "next": "/servers/?q=10"})
+    fields = {"label": "ok", "address": "10.0.0.1", "weight": 75, "min_conns": 0, "max_conns": 0,
+              "admin_state": "online", "next": "/servers/?q=10"}
+    response = client.post(f"/servers/{rs.pk}/edit/", fields)
     assert response.status_code == 302 and response["Location"] == "/servers/?q=10", response.content[:2000]
