@@ -62,16 +62,12 @@ def checklist(svc, servers) -> list[dict]:
         items.append(_item(WARN, "Add real servers", "The service has no real server, so nothing answers on "
                                                      f"{vip}."))
     if svc.method == dp.DR:
-        # The commands live once, in checklists.steps (also shown with the probes' results).
-        linux = steps.commands(steps.linux_dr(vip))
-        windows = steps.commands(steps.windows_dr_powershell(vip))
-        items.append(_item(TODO, "Solve the ARP problem on every real server (Linux)",
+        # The commands live once, in checklists.steps, shown below with the probes' results.
+        items.append(_item(TODO, "Solve the ARP problem on every real server",
                            "Direct Routing delivers packets addressed to the VIP: each real server must accept "
-                           "them (VIP on the loopback) and must never answer ARP for the VIP, or clients bypass "
-                           "the load balancer. Make it persistent in /etc/sysctl.d and the network config.",
-                           linux))
-        items.append(_item(TODO, "…or on Windows real servers (RRAS, IIS)",
-                           "A loopback adapter holding the VIP, with weak host send/receive enabled.", windows))
+                           "them (VIP on a loopback) and must never answer ARP for the VIP, or clients bypass "
+                           "the load balancer. Windows: a loopback adapter with weak host send/receive; Linux: "
+                           "sysctls and the VIP on lo. The numbered steps below have the VIP filled in."))
         items.append(_item(TODO, "Real servers listen on the VIP's port",
                            f"DR cannot translate ports: services on the real servers must listen on {ports}."))
         items.append(_item(TODO, "The appliance has an interface in the real servers' subnet",
@@ -80,7 +76,8 @@ def checklist(svc, servers) -> list[dict]:
     elif svc.method == dp.NAT:
         floating = [str(f) for f in FloatingIP.objects.all()[:5]]
         items.append(_item(TODO, "Make the load balancer each real server's default gateway",
-                           "NAT is transparent only if replies return through the load balancer. "
+                           "NAT is transparent only if replies return through the load balancer (numbered steps "
+                           "below). "
                            + (f"Use a floating IP as gateway: {', '.join(floating)}." if floating else
                               "Add a floating IP on the internal side so the gateway survives a failover.")))
         autonat = ClusterSettings.load().autonat_interface

@@ -34,7 +34,7 @@ def service_checklist(context, service):
 @register.inclusion_tag("checklists/_steps.html")
 def checklist_steps(service):
     data = build(service)
-    return {"steps": data["steps"], "service": data["service"]}
+    return {"steps": data["steps"], "steps_note": data["steps_note"], "service": data["service"]}
 
 
 @register.simple_tag

@@ -89,3 +89,11 @@ def test_saving_a_real_server_returns_where_the_admin_came_from(client, admin, f
               "admin_state": "online", "next": "/servers/?q=10"}
     response = client.post(f"/servers/{rs.pk}/edit/", fields)
     assert response.status_code == 302 and response["Location"] == "/servers/?q=10", response.content[:2000]
+
+
+def test_the_service_checklist_page_has_the_probes_and_numbered_copy_steps(client, admin, make_service):
+    svc = make_service(method="dr", check_type="sstp", ports="443", servers=[{}])
+    client.force_login(admin)
+    page = client.get(f"/services/{svc.pk}/checklist/").content.decode()
+    assert "Verified from the appliance" in page and 'cl-copy" data-copy=' in page and "<ol>" in page
+    assert page.index('data-block="windows_powershell"') < page.index('data-block="linux"')
