@@ -224,3 +224,11 @@ def test_aovpn_services_put_windows_first(api, make_service):
     web = make_service(method="dr", check_type="tcp", servers=[{}])
     assert list(api.get(url(sstp)).json()["steps"])[0] == "windows_powershell"
     assert list(api.get(url(web)).json()["steps"])[0] == "linux"
+
+
+def test_a_forwarding_failure_on_a_render_only_appliance_says_no_apply_sets_it():
+    failed = E.Finding(1, None, E.FORWARDING, E.FAIL, "net.ipv4.ip_forward = 0: …")
+    passed = E.Finding(1, None, E.FORWARDING, E.PASS, "net.ipv4.ip_forward = 1 on the appliance.")
+    noted = runner.with_dataplane_note([failed, passed], "render-only")
+    assert "render-only dataplane" in noted[0].evidence and noted[1] == passed
+    assert runner.with_dataplane_note([failed], "kernel") == [failed]
