@@ -20,9 +20,9 @@ def appliance_source(address: str) -> str:
     A route lookup only (no packet is sent); "" when there is no route."""
     from pyroute2.netlink.exceptions import NetlinkError
 
-    from checklists.probes.host import Host
+    from checklists.probes.host import HostNet
 
-    host = Host()
+    host = HostNet()
     try:
         route = host.route(address)
     except (OSError, NetlinkError):

@@ -97,3 +97,29 @@ def test_the_service_checklist_page_has_the_probes_and_numbered_copy_steps(clien
     page = client.get(f"/services/{svc.pk}/checklist/").content.decode()
     assert "Verified from the appliance" in page and 'cl-copy" data-copy=' in page and "<ol>" in page
     assert page.index('data-block="windows_powershell"') < page.index('data-block="linux"')
+
+
+def _source_towards(address: str) -> str:
+    """What `ip route get` says the source would be (independent of the code under test)."""
+    import re
+    import subprocess
+
+    out = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True).stdout
+    found = re.search(r"\bsrc (\S+)", out)
+    return found.group(1) if found and not out.startswith(("local", "unreachable")) else ""
+
+
+def test_the_nps_checklist_fills_in_addresses_and_points_rras_at_the_nps_vip(client, admin):
+    from cluster.aovpn import AovpnRequest, create_aovpn
+
+    created = create_aovpn(AovpnRequest(vip="192.0.2.10", vpn_servers=["198.51.100.11"], nps_vip="192.0.2.11",
+                                        nps_servers=["198.51.100.21"], radius_secret="s"))
+    nps = next(s for s in created if s.label.endswith("NPS"))
+    client.force_login(admin)
+    page = client.get(f"/services/{nps.pk}/checklist/").content.decode()
+    source = _source_towards("198.51.100.21")  # the address NPS sees every request from, with SNAT
+    me = source or "the appliance's address facing the NPS servers (no route to them now)"
+    assert f"Add the load balancer ({me}) as a RADIUS client on each NPS" in page
+    assert "Set the NPS VIP 192.0.2.11 as the RADIUS server on each VPN server" in page
+    assert "On IKEv2-1 198.51.100.11, SSTP-1 198.51.100.11" in page
+    assert "Add-RemoteAccessRadius -ServerName 192.0.2.11 -Purpose Authentication" in page
