@@ -157,6 +157,10 @@ def test_drain_updates_overview_live_without_reload(ui, people, make_service):
     expect(ui.page.locator("#toast")).to_contain_text("drained")
     target.refresh_from_db()
     assert target.admin_state == "drain"
+    # The Configuration card follows the pending count live, like the banner and the chip.
+    from frontend.applyinfo import apply_summary
+
+    expect(ui.page.locator("#config-state")).to_have_text(f"{apply_summary()['pending']} pending", timeout=3000)
     # A change made elsewhere (API, another admin) shows up within 2 s, in place.
     set_state([other], "halt")
     other_row = ui.page.locator(f'tr[data-rs="{other.pk}"]')
@@ -207,8 +211,12 @@ def test_apply_progress_bar_finishes(ui, people, demo):
     ui.page.click("#apply-start")
     result = ui.page.locator("#apply-box [data-result]")
     expect(result).to_be_visible(timeout=20_000)
-    expect(result).to_contain_text("Applied on the render-only dataplane")
-    expect(result.locator("li").first).to_be_visible()  # what changed
+    expect(result).to_contain_text("Rendered only (render-only dataplane)")
+    expect(result).not_to_contain_text("to the kernel.")  # render-only never claims kernel changes
+    commands = result.locator("pre.commands")  # what changed, as the admin's tools' lines
+    expect(commands).to_contain_text("# ipvsadm: ")
+    expect(commands).to_contain_text("ipvsadm -A -t 203.0.113.20:443 -s wlc")
+    expect(commands).not_to_contain_text("IpvsService(")
     expect(ui.page.locator("#apply-box .progress")).to_have_attribute("aria-valuenow", "100")
     expect(ui.page.locator("#pending-chip")).to_have_text("Applied")
     ui.axe("applied")
