@@ -276,6 +276,8 @@ def test_restore_backup_after_preview(ui, people, demo, tmp_path):
     for s in bundle["virtual_services"]:
         if s["label"] == "dns":
             s["scheduler"] = "rr"  # changed
+            s["real_servers"][0]["weight"] = 75  # a real server changed
+            s["real_servers"].append({**s["real_servers"][0], "label": "ns3", "address": "10.4.0.13"})
     bundle["virtual_services"].append({**bundle["virtual_services"][-1], "label": "imap", "vip": "203.0.113.143",
                                        "ports": "993", "fwmark": None, "real_servers": []})  # added
     path = tmp_path / "backup.json"
@@ -293,7 +295,10 @@ def test_restore_backup_after_preview(ui, people, demo, tmp_path):
     diff = ui.page.locator("#restore-diff")
     expect(diff.locator("tr", has_text="imap")).to_contain_text("Added")
     expect(diff.locator("tr", has_text="smtp")).to_contain_text("Removed")
-    expect(diff.locator("tr", has_text="dns")).to_contain_text("scheduler")
+    dns_row = diff.locator("tr", has_text="dns")
+    expect(dns_row).to_contain_text("scheduler wlc → rr")  # values, not only field names
+    expect(dns_row).to_contain_text("ns1 weight 100 → 75")
+    expect(dns_row).to_contain_text("ns3 added")
     assert VirtualService.objects.filter(label="smtp").exists()  # nothing changed yet
     ui.axe("preview")
     ui.shot("preview")

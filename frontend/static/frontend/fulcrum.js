@@ -23,6 +23,44 @@
       });
   }
 
+  /* ---------------------------------------------------------------- menu button (narrow screens) */
+  // Below 900 px the main menu folds away behind a Menu button (CSS); without JS it stays open.
+  (function () {
+    var toggle = document.querySelector(".menu-toggle");
+    var menu = document.getElementById("main-menu");
+    if (!toggle || !menu) return;
+    document.documentElement.classList.add("js");
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      menu.classList.toggle("open", open);
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && menu.classList.contains("open")) {
+        menu.classList.remove("open"); toggle.setAttribute("aria-expanded", "false"); toggle.focus();
+      }
+    });
+  })();
+
+  /* ---------------------------------------------------------------- wide tables on narrow screens */
+  // A table wider than the screen scrolls inside its frame; the frame is then reachable by keyboard.
+  function focusableScrollers() {
+    document.querySelectorAll(".table-wrap").forEach(function (w) {
+      if (w.scrollWidth > w.clientWidth + 1) {
+        if (!w.hasAttribute("tabindex")) {
+          w.tabIndex = 0;
+          w.setAttribute("role", "region");
+          var cap = w.querySelector("caption");
+          w.setAttribute("aria-label", cap ? cap.textContent + " (scrolls sideways)" : "Table (scrolls sideways)");
+        }
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
+  document.body.addEventListener("htmx:afterSettle", focusableScrollers);
+
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   function setPending(n) {
