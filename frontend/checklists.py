@@ -40,7 +40,10 @@ def _radius_items(svc, servers) -> list[dict]:
     vip = str(svc.vip)
     vpn = (VirtualService.objects.filter(check_type__in=(choices.CHECK_SSTP, choices.CHECK_IKEV2))
            .exclude(pk=svc.pk).prefetch_related("real_servers"))
-    rras = sorted({f"{rs.label} {rs.address}" for v in vpn for rs in v.real_servers.all()})
+    labels: dict[str, list[str]] = {}
+    for rs in (rs for v in vpn for rs in v.real_servers.all()):
+        labels.setdefault(str(rs.address), []).append(rs.label)
+    rras = [f"{address} ({', '.join(sorted(names))})" for address, names in sorted(labels.items())]
     return [
         _item(TODO, f"Add the load balancer ({me}) as a RADIUS client on each NPS",
               f"With SNAT every request, the VPN servers' too, reaches NPS from {me}. Use the shared secret "

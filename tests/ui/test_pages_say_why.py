@@ -121,5 +121,5 @@ def test_the_nps_checklist_fills_in_addresses_and_points_rras_at_the_nps_vip(cli
     me = source or "the appliance's address facing the NPS servers (no route to them now)"
     assert f"Add the load balancer ({me}) as a RADIUS client on each NPS" in page
     assert "Set the NPS VIP 192.0.2.11 as the RADIUS server on each VPN server" in page
-    assert "On IKEv2-1 198.51.100.11, SSTP-1 198.51.100.11" in page
+    assert "On 198.51.100.11 (IKEv2-1, SSTP-1): authentication and accounting go to 192.0.2.11" in page
     assert "Add-RemoteAccessRadius -ServerName 192.0.2.11 -Purpose Authentication" in page
