@@ -123,3 +123,25 @@ def test_the_nps_checklist_fills_in_addresses_and_points_rras_at_the_nps_vip(cli
     assert "Set the NPS VIP 192.0.2.11 as the RADIUS server on each VPN server" in page
     assert "On 198.51.100.11 (IKEv2-1, SSTP-1): authentication and accounting go to 192.0.2.11" in page
     assert "Add-RemoteAccessRadius -ServerName 192.0.2.11 -Purpose Authentication" in page
+
+
+def test_cli_and_api_show_the_same_command_text(api, farm, settings):
+    import io
+
+    from django.core.management import call_command
+
+    from cluster.models import ApplyRun
+    from cluster.runtime import dataplane_mode
+
+    settings.FULCRUM_DATAPLANE = "render-only"
+    dataplane_mode.cache_clear()
+    try:
+        out = io.StringIO()
+        call_command("apply", stdout=out)
+    finally:
+        dataplane_mode.cache_clear()
+    run = ApplyRun.objects.get()
+    text = out.getvalue()
+    assert "operations in" in text and "# ipvsadm: " in text and "ipvsadm -A -t 192.0.2.1:80 -s wlc" in text
+    body = api.get(f"/api/v1/apply/runs/{run.pk}/").json()
+    assert body["commands"] == run.commands() and body["commands"] in text
