@@ -9,20 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dataplane.diff import (
-    AddAddress,
-    AddDest,
-    AddService,
-    DelAddress,
-    DelDest,
-    DelService,
-    EditDest,
-    EditService,
-    Op,
-    ReplaceRules,
-    SetSysctl,
-    SetTimeouts,
-)
+from dataplane import diff as d
 from dataplane.render import _destination_line, _endpoint, _service_line, _service_ref
 from dataplane.state import OWNED_CHAINS
 
@@ -30,7 +17,7 @@ from dataplane.state import OWNED_CHAINS
 TOOLS = ("sysctl", "ip addr", "ipvsadm", "iptables", "ip6tables")
 
 
-def _rules_lines(op: ReplaceRules) -> list[str]:
+def _rules_lines(op: d.ReplaceRules) -> list[str]:
     """A rules replacement as flush + append per owned chain (what iptables-restore --noflush does)."""
     tool = "iptables" if op.family == 4 else "ip6tables"
     lines = []
@@ -42,34 +29,34 @@ def _rules_lines(op: ReplaceRules) -> list[str]:
     return lines
 
 
-def op_lines(op: Op) -> list[str]:
+def op_lines(op: d.Op) -> list[str]:
     match op:
-        case SetTimeouts(t):
+        case d.SetTimeouts(t):
             return [f"ipvsadm --set {t.tcp} {t.tcpfin} {t.udp}"]
-        case SetSysctl(name, value):
+        case d.SetSysctl(name, value):
             return [f"sysctl -w {name}={value}"]
-        case AddAddress(a):
+        case d.AddAddress(a):
             return [f"ip addr add {a.address}/{a.prefixlen} dev {a.interface}"]
-        case DelAddress(a):
+        case d.DelAddress(a):
             return [f"ip addr del {a.address}/{a.prefixlen} dev {a.interface}"]
-        case AddService(s):
+        case d.AddService(s):
             return [f"ipvsadm {_service_line(s)}"]
-        case EditService(s):
+        case d.EditService(s):
             return ["ipvsadm -E" + _service_line(s)[2:]]
-        case DelService(s):
+        case d.DelService(s):
             return [f"ipvsadm -D {_service_ref(s.key)}"]
-        case AddDest(d):
-            return [f"ipvsadm {_destination_line(d)}"]
-        case EditDest(d):
-            return ["ipvsadm -e" + _destination_line(d)[2:]]
-        case DelDest(d):
-            return [f"ipvsadm -d {_service_ref(d.service)} -r {_endpoint(d.address, d.port)}"]
-        case ReplaceRules():
+        case d.AddDest(dest):
+            return [f"ipvsadm {_destination_line(dest)}"]
+        case d.EditDest(dest):
+            return ["ipvsadm -e" + _destination_line(dest)[2:]]
+        case d.DelDest(dest):
+            return [f"ipvsadm -d {_service_ref(dest.service)} -r {_endpoint(dest.address, dest.port)}"]
+        case d.ReplaceRules():
             return _rules_lines(op)
     raise TypeError(f"unknown op {op!r}")
 
 
-def describe(op: Op) -> str:
+def describe(op: d.Op) -> str:
     """One op as text: its command lines, one per line."""
     return "\n".join(op_lines(op))
 
@@ -106,5 +93,5 @@ def render_report(entries: Iterable[str], total: int | None = None) -> str:
     return "\n".join(out)
 
 
-def render_ops(ops: Iterable[Op]) -> str:
+def render_ops(ops: Iterable[d.Op]) -> str:
     return render_report(describe(op) for op in ops)
