@@ -92,7 +92,8 @@ def _fix(key: str, svc, rs=None, gateway: str = "", autonat: str = "") -> tuple[
         return ("Solve the ARP problem on the real servers named in the evidence; a MAC that is no real server "
                 f"means another host holds {vip} (an address conflict).", ["linux", "windows_powershell"])
     if key == E.FORWARDING:
-        return "Apply the configuration (it sets net.ipv4.ip_forward=1), or: sysctl -w net.ipv4.ip_forward=1.", []
+        return ("Apply the configuration on the kernel dataplane (it sets net.ipv4.ip_forward=1), or by hand: "
+                "sysctl -w net.ipv4.ip_forward=1.", [])
     if key == IKEV2:
         return ("Use DR or NAT for IKEv2: on SNAT every client comes from the appliance's address and Windows "
                 "limits IPsec security associations per source address.", [])
