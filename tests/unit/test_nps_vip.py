@@ -53,3 +53,12 @@ def test_services_on_a_dr_vip_warn_unless_they_share_its_servers():
                                   radius_secret="s", label_prefix="B"))
     assert "nps_vip" in exc.value.message_dict
     assert not RealServer.objects.filter(service__label__startswith="B-").exists()
+
+
+@pytest.mark.django_db
+def test_the_cli_refuses_nps_on_the_vpn_vip_with_dr_and_says_why():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="nps_vip: With IKEv2 on Direct Routing"):
+        call_command("aovpn", "--vip", "192.0.2.10", "--vpn-server", "198.51.100.11",
+                     "--nps-server", "198.51.100.21", "--radius-secret", "s")
