@@ -83,6 +83,9 @@ class FloatingIP(Audited):
             raise ValidationError({"prefixlen": "An IPv4 prefix length is 1-32."})
 
 
+REPORT_OPS = 50  # operations in a text report (CLI, mail); the API and WebUI list every stored one
+
+
 class ApplyRun(models.Model):
     """One apply: who, when, what it changed in the kernel, how long it took, and how it ended."""
 
@@ -112,17 +115,18 @@ class ApplyRun(models.Model):
     def __str__(self):
         return f"apply #{self.pk} {self.status}"
 
-    def commands(self) -> str:
-        """What changed as the admin's tools' command lines, grouped and counted (dataplane.oprender)."""
+    def commands(self, limit: int | None = None) -> str:
+        """What changed as the admin's tools' command lines, grouped and counted (dataplane.oprender);
+        `limit`: at most that many operations, then how many more there were."""
         from dataplane.oprender import render_report
 
-        return render_report(self.operations, self.operation_count)
+        return render_report(self.operations[:limit], self.operation_count)
 
     def report(self) -> str:
         ops = f"{self.operation_count} operation" + ("" if self.operation_count == 1 else "s")
         head = (f"Apply #{self.pk} {self.get_status_display().lower()} on the {self.dataplane} dataplane: "
                 f"{ops} in {self.duration_ms or 0:.0f} ms")
-        lines = [head, self.commands()] if self.operations else [head]
+        lines = [head, self.commands(limit=REPORT_OPS)] if self.operations else [head]
         if self.error:
             lines.append(f"Error: {self.error}")
         return "\n".join(lines)

@@ -145,3 +145,14 @@ def test_cli_and_api_show_the_same_command_text(api, farm, settings):
     assert "operations in" in text and "# ipvsadm: " in text and "ipvsadm -A -t 192.0.2.1:80 -s wlc" in text
     body = api.get(f"/api/v1/apply/runs/{run.pk}/").json()
     assert body["commands"] == run.commands() and body["commands"] in text
+
+
+def test_a_text_report_lists_at_most_50_operations_and_counts_the_rest():
+    from cluster.models import ApplyRun
+
+    run = ApplyRun(pk=9, status=ApplyRun.SUCCESS, dataplane="kernel", operation_count=60,
+                   operations=[f"ipvsadm -D -f {n}" for n in range(1, 61)])
+    report = run.report()
+    assert "ipvsadm -D -f 50" in report and "ipvsadm -D -f 51" not in report
+    assert report.splitlines()[-1] == "# … and 10 more operations not shown"
+    assert "ipvsadm -D -f 60" in run.commands()
