@@ -22,5 +22,12 @@ class ChangeRecord(models.Model):
     class Meta:
         ordering = ["-id"]
 
+    @property
+    def changes(self) -> list[str]:
+        """Field-level "field before → after" lines (secrets hidden), for the change log."""
+        from .diff import record_changes
+
+        return record_changes(self.action, self.before, self.after, self.summary)
+
     def __str__(self):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_type} {self.object_repr}"

@@ -14,10 +14,8 @@ from django.db.models.signals import post_delete, post_save
 from django.forms.models import model_to_dict
 
 from .context import current_actor
+from .diff import MASK, is_secret
 from .models import ChangeRecord
-
-SECRET_WORDS = ("secret", "password", "passphrase", "psk", "key_hash", "private_key", "token")
-MASK = "********"
 
 
 def snapshot(instance: models.Model) -> dict:
@@ -29,7 +27,7 @@ def snapshot(instance: models.Model) -> dict:
 def secret_fields(instance) -> set[str]:
     """Fields whose values never enter the change log (readable by every role): a model's
     `audit_secret_fields`, and any field named like a secret."""
-    named = {f.name for f in instance._meta.concrete_fields if any(w in f.name for w in SECRET_WORDS)}
+    named = {f.name for f in instance._meta.concrete_fields if is_secret(f.name)}
     return named | set(getattr(instance, "audit_secret_fields", ()))
 
 

@@ -20,6 +20,21 @@ def _ike(svc) -> bool:
     return "udp" in svc.l4_protocols and bool(ports & IKE_PORTS)
 
 
+def windows_servers(svc) -> bool:
+    """Whether the real servers are most likely Windows: the Always On VPN services (RRAS, NPS)."""
+    from virtualservices import choices
+
+    return svc.check_type in (choices.CHECK_SSTP, choices.CHECK_IKEV2, choices.CHECK_RADIUS)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def gateway_for(rs_address: str, floating: list, appliance_address: str | None) -> str:
     """The address a NAT real server should use as gateway: a floating IP in its subnet, else the
     appliance's own address there."""
@@ -77,7 +92,8 @@ def _fix(key: str, svc, rs=None, gateway: str = "", autonat: str = "") -> tuple[
         return ("Solve the ARP problem on the real servers named in the evidence; a MAC that is no real server "
                 f"means another host holds {vip} (an address conflict).", ["linux", "windows_powershell"])
     if key == E.FORWARDING:
-        return "Apply the configuration (it sets net.ipv4.ip_forward=1), or: sysctl -w net.ipv4.ip_forward=1.", []
+        return ("Apply the configuration on the kernel dataplane (it sets net.ipv4.ip_forward=1), or by hand: "
+                "sysctl -w net.ipv4.ip_forward=1.", [])
     if key == IKEV2:
         return ("Use DR or NAT for IKEv2: on SNAT every client comes from the appliance's address and Windows "
                 "limits IPsec security associations per source address.", [])
@@ -138,10 +154,16 @@ def build(svc) -> dict:
         rs_rows.append({"id": rs.id, "label": rs.label, "address": str(rs.address),
                         "status": worst(r["status"] for r in rows), "items": rows})
     blocks: dict = {}
+    windows = windows_servers(svc)
+    note = ""
     if svc.method == dp.DR:
-        blocks = steps.dr_blocks(str(svc.vip))
+        blocks = steps.dr_blocks(str(svc.vip), windows_first=windows)
     elif svc.method == dp.NAT and servers:
-        blocks = steps.nat_blocks(sorted(gateways)[0] if len(gateways) == 1 else "GATEWAY")
+        gateway = sorted(gateways)[0] if len(gateways) == 1 else ""
+        if not _is_ip(gateway):  # a copy block holds commands only, never prose: a placeholder, explained
+            gateway, note = "GATEWAY", ("Replace GATEWAY with a floating IP (or the appliance's address) in the "
+                                        "real servers' subnet: " + "; ".join(sorted(gateways)) + ".")
+        blocks = steps.nat_blocks(gateway, windows_first=windows)
     everything = [i["status"] for i in items] + [i["status"] for r in rs_rows for i in r["items"]]
     last = CheckRun.objects.filter(Q(service=svc) | Q(service__isnull=True)).order_by("-id").first()
     counts = {s: everything.count(s) for s in (E.PASS, E.FAIL, E.WARN, E.NOT_RUN)}
@@ -155,4 +177,5 @@ def build(svc) -> dict:
         "real_servers": rs_rows,
         "steps": {name: {"title": steps.BLOCK_TITLES[name], "steps": [s.as_dict() for s in block]}
                   for name, block in blocks.items()},
+        "steps_note": note,
     }

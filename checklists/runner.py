@@ -8,6 +8,7 @@ findings into CheckResult rows.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -41,8 +42,23 @@ def probe(targets, autonat_interface: str) -> list[E.Finding]:
     return E.run_checks(targets, autonat_interface=autonat_interface)
 
 
+RENDER_ONLY_NOTE = (" This appliance runs the render-only dataplane: an apply computes the commands but sets "
+                    "nothing in the kernel.")
+
+
+def with_dataplane_note(findings: list[E.Finding], mode: str) -> list[E.Finding]:
+    """A failed forwarding check on a render-only appliance says why no apply fixes it."""
+    if mode != "render-only":
+        return findings
+    return [replace(f, evidence=f.evidence + RENDER_ONLY_NOTE) if f.key == E.FORWARDING and f.status == E.FAIL
+            else f for f in findings]
+
+
 def store(services, findings: list[E.Finding], run: CheckRun | None = None) -> int:
     """Replace the stored results of ``services`` by ``findings``."""
+    from cluster.runtime import dataplane_mode
+
+    findings = with_dataplane_note(findings, dataplane_mode())
     now = timezone.now()
     ids = [s.pk for s in services]
     rows = [CheckResult(service_id=f.service_id, real_server_id=f.server_id, key=f.key, status=f.status,

@@ -52,12 +52,28 @@ def service_definitions(req: AovpnRequest) -> list[tuple[dict, list[str]]]:
     return defs
 
 
+NPS_VIP_NEEDED = ("With IKEv2 on Direct Routing every VPN server holds the VPN VIP on its loopback, so "
+                  "its RADIUS requests to NPS at that address never leave it. Give NPS a separate internal VIP "
+                  "(or choose NAT for IKEv2).")
+
+
+def request_errors(req: AovpnRequest) -> dict[str, list[str]]:
+    """What makes the request unusable, keyed by field (the wizard and the API show these)."""
+    errors: dict[str, list[str]] = {}
+    if not req.vpn_servers:
+        errors["vpn_servers"] = ["Give at least one VPN server address."]
+    if req.ikev2_method not in (dp.DR, dp.NAT):
+        errors["ikev2_method"] = ["IKEv2 needs a transparent method: DR or NAT."]
+    if req.nps_servers and req.ikev2_method == dp.DR and (not req.nps_vip or req.nps_vip == req.vip):
+        errors["nps_vip"] = [NPS_VIP_NEEDED]
+    return errors
+
+
 def create_aovpn(req: AovpnRequest) -> list[VirtualService]:
     """Create the services and their real servers, validated by the model rules; all or nothing."""
-    if not req.vpn_servers:
-        raise ValidationError({"vpn_servers": ["Give at least one VPN server address."]})
-    if req.ikev2_method not in (dp.DR, dp.NAT):
-        raise ValidationError({"ikev2_method": ["IKEv2 needs a transparent method: DR or NAT."]})
+    errors = request_errors(req)
+    if errors:
+        raise ValidationError(errors)
     created = []
     with transaction.atomic():
         for fields, addresses in service_definitions(req):
@@ -65,11 +81,16 @@ def create_aovpn(req: AovpnRequest) -> list[VirtualService]:
             _clean(svc, prefix="")
             svc.save()
             for n, address in enumerate(addresses, start=1):
-                rs = RealServer(service=svc, label=f"{svc.label.rsplit('-', 1)[-1]}{n}", address=address)
+                rs = RealServer(service=svc, label=server_label(svc.label, n), address=address)
                 _clean(rs, prefix="servers")
                 rs.save()
             created.append(svc)
     return created
+
+
+def server_label(service_label: str, n: int) -> str:
+    """"IKEv2-1", "SSTP-1": the protocol, a dash, the number (never "IKEv21", which reads as a version)."""
+    return f"{service_label.rsplit('-', 1)[-1]}-{n}"
 
 
 def _clean(instance, prefix: str):

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.diff import service_changes
 from audit.models import ChangeRecord
 from audit.recording import paused, record, snapshot
 from realservers.models import RealServer
@@ -206,7 +207,8 @@ def preview(bundle) -> dict:
         fields = sorted(k for k in set(current[label]) | set(incoming[label])
                         if current[label].get(k) != incoming[label].get(k))
         if fields:
-            changed.append({"label": label, "fields": fields})
+            changed.append({"label": label, "fields": fields,
+                            "changes": service_changes(current[label], incoming[label])})
     return {"added": sorted(incoming.keys() - current.keys()),
             "removed": sorted(current.keys() - incoming.keys()),
             "changed": changed}

@@ -52,8 +52,12 @@ class ClusterSettings(Audited):
     def load(cls) -> ClusterSettings:
         obj = cls.objects.filter(pk=1).first()
         if obj is None:
+            from audit.recording import paused, snapshot
+
             obj = cls(pk=1)
-            obj.save()
+            with paused():  # the defaults are no change an admin made: a fresh install has nothing pending
+                obj.save()
+            obj._audit_before = snapshot(obj)  # so its next save logs field changes
         return obj
 
 
@@ -77,6 +81,9 @@ class FloatingIP(Audited):
 
         if family(self.address) == 4 and self.prefixlen and self.prefixlen > 32:
             raise ValidationError({"prefixlen": "An IPv4 prefix length is 1-32."})
+
+
+REPORT_OPS = 50  # operations in a text report (CLI, mail); the API and WebUI list every stored one
 
 
 class ApplyRun(models.Model):
@@ -108,12 +115,18 @@ class ApplyRun(models.Model):
     def __str__(self):
         return f"apply #{self.pk} {self.status}"
 
+    def commands(self, limit: int | None = None) -> str:
+        """What changed as the admin's tools' command lines, grouped and counted (dataplane.oprender);
+        `limit`: at most that many operations, then how many more there were."""
+        from dataplane.oprender import render_report
+
+        return render_report(self.operations[:limit], self.operation_count)
+
     def report(self) -> str:
+        ops = f"{self.operation_count} operation" + ("" if self.operation_count == 1 else "s")
         head = (f"Apply #{self.pk} {self.get_status_display().lower()} on the {self.dataplane} dataplane: "
-                f"{self.operation_count} operation(s) in {self.duration_ms or 0:.0f} ms")
-        lines = [head, *(f"  {line}" for line in self.operations[:50])]
-        if self.operation_count > 50:
-            lines.append(f"  … and {self.operation_count - 50} more")
+                f"{ops} in {self.duration_ms or 0:.0f} ms")
+        lines = [head, self.commands(limit=REPORT_OPS)] if self.operations else [head]
         if self.error:
             lines.append(f"Error: {self.error}")
         return "\n".join(lines)

@@ -169,15 +169,23 @@ def _ipvs_service(spec: ServiceSpec, key: ServiceKey) -> IpvsService:
 # --- destinations --------------------------------------------------------------------------
 
 
+def weight_decision(rs: RealServerSpec, on_down: str) -> tuple[int | None, str]:
+    """The weight IPVS should hold for a real server (None: absent), and why when it is not the
+    configured weight (View Configuration shows the reason next to a missing `-a` line or `-w 0`)."""
+    if rs.admin_state == HALT:
+        return None, "halted by an operator: not in the table"
+    if rs.health == HEALTH_DOWN:
+        if on_down == ON_DOWN_REMOVE:
+            return None, "failing its health check: removed from the table (the service's on-down: remove)"
+        return 0, "failing its health check: weight 0, existing connections finish (on-down: quiesce)"
+    if rs.admin_state != ONLINE:
+        return 0, "drained by an operator: weight 0, existing connections finish"  # no new ones
+    return rs.weight, ("its configured weight is 0" if rs.weight == 0 else "")
+
+
 def effective_weight(rs: RealServerSpec, on_down: str) -> int | None:
     """The weight IPVS should hold for a real server, or None when it must be absent."""
-    if rs.admin_state == HALT:
-        return None
-    if rs.health == HEALTH_DOWN:
-        return None if on_down == ON_DOWN_REMOVE else 0
-    if rs.admin_state != ONLINE:
-        return 0  # drain: existing connections finish, no new ones
-    return rs.weight
+    return weight_decision(rs, on_down)[0]
 
 
 def _ipvs_method(spec: ServiceSpec) -> str:

@@ -46,10 +46,13 @@ from dataplane.state import (
 
 @dataclass(frozen=True)
 class Op:
-    """One kernel operation. ``describe()`` is for logs and the change report."""
+    """One kernel operation. ``describe()`` is for logs and the change report: the command lines
+    an admin would type for it (dataplane.oprender)."""
 
     def describe(self) -> str:
-        return repr(self)
+        from dataplane.oprender import describe  # oprender imports this module
+
+        return describe(self)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ SERVICE_SECTIONS = [
      ["persistent", "persistence_timeout", "persistence_netmask"]),
     ("Fallback server", "Answers while no real server is available (a 'sorry' page or a maintenance server).",
      ["fallback_address", "fallback_port"]),
-    ("Health check", "How the appliance decides a real server is up. SSTP checks the SSTP URL over HTTPS, "
+    ("Health check", "How the appliance decides a real server is up. SSTP checks the SSTP URL over HTTPS "
+                     "and expects 401 Unauthorized (RRAS's answer to a request that is not an SSTP handshake), "
                      "IKEv2 sends IKE_SA_INIT, RADIUS sends an Access-Request and needs the shared secret.",
      ["check_type", "check_port", "check_interval", "check_timeout", "check_rise", "check_fall", "on_down",
       "check_method", "check_request", "check_response", "check_status", "check_vhost", "check_verify_tls",
@@ -68,6 +69,8 @@ class VirtualServiceForm(SectionsMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["method"].help_text = ""
+        self.fields["fwmark"].help_text = ("Required when Protocol is “Firewall mark” (your own rules mark the "
+                                           "packets); assigned automatically for multi-port and TCP + UDP services.")
         self.fields["ports"].widget.attrs["placeholder"] = "443 or 500,4500 or 8000-8010"
         self.fields["vip"].widget.attrs["placeholder"] = "192.0.2.10"
         for name in ("check_interval", "check_timeout"):
@@ -147,8 +150,11 @@ class AovpnForm(forms.Form):
                                                "associations per source address, so SNAT (all clients from one "
                                                "address) breaks it. DR needs the VIP on a loopback adapter of "
                                                "each RRAS server; NAT needs the load balancer as their gateway.")
-    nps_vip = forms.GenericIPAddressField(label="NPS VIP", required=False,
-                                          help_text="Optional: a separate internal VIP for RADIUS. Blank: the VPN VIP.")
+    nps_vip = forms.GenericIPAddressField(
+        label="NPS VIP", required=False,
+        help_text="A separate internal VIP for RADIUS. Required with NPS servers when IKEv2 uses Direct Routing "
+                  "(the VPN servers hold the VPN VIP on their loopback and could not reach NPS at it). With NAT, "
+                  "blank means the VPN VIP.")
     nps_servers = forms.CharField(label="NPS servers", required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                   help_text="Optional: Network Policy Servers for RADIUS (1812/1813 UDP, SNAT).")
     radius_secret = forms.CharField(label="RADIUS shared secret", required=False,

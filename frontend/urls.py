@@ -12,6 +12,7 @@ urlpatterns = [
     # Cluster Configuration › Layer 4 services and real servers
     path("services/", services.service_list, name="service-list"),
     path("services/add/", services.service_edit, name="service-add"),
+    path("services/advice/", services.service_advice, name="service-advice"),
     path("services/<int:pk>/edit/", services.service_edit, name="service-edit"),
     path("services/<int:pk>/delete/", services.service_delete, name="service-delete"),
     path("services/<int:pk>/checklist/", services.service_checklist, name="service-checklist"),

@@ -138,8 +138,19 @@ class VirtualService(Audited):
         if errors:
             raise ValidationError(errors)
 
-    def warnings(self) -> dict[str, list[str]]:
-        return service_warnings(self)
+    def warnings(self, dr_vips: dict[str, int] | None = None) -> dict[str, list[str]]:
+        """`dr_vips` (from `dr_vip_counts()`, shared by a list of services) saves a query per service:
+        only a service whose VIP a Direct Routing service also uses looks further."""
+        if dr_vips is None:
+            dr_vips = dr_vip_counts(vip=self.vip)
+        others = dr_vips.get(str(self.vip), 0) - (1 if self.method == dp.DR and self.pk else 0)
+        neighbours, own = [], []
+        if others > 0:
+            dr = (VirtualService.objects.filter(vip=self.vip, method=dp.DR).exclude(pk=self.pk)
+                  .prefetch_related("real_servers").order_by("label"))
+            neighbours = [(o.label, [str(rs.address) for rs in o.real_servers.all()]) for o in dr]
+            own = [str(rs.address) for rs in self.real_servers.all()] if self.pk else []
+        return service_warnings(self, own_servers=own, dr_neighbours=neighbours)
 
     def save(self, *args, **kwargs):
         if self.needs_fwmark and self.fwmark is None:
@@ -163,3 +174,11 @@ def next_free_fwmark(taken: set[int] | None = None) -> int:
         return max(taken, default=0) + 1
     top = VirtualService.objects.aggregate(m=models.Max("fwmark"))["m"] or 0
     return top + 1
+
+
+def dr_vip_counts(vip=None) -> dict[str, int]:
+    """How many Direct Routing services use each VIP (one query; all VIPs, or one)."""
+    rows = VirtualService.objects.filter(method=dp.DR)
+    if vip is not None:
+        rows = rows.filter(vip=vip)
+    return {str(v): n for v, n in rows.values("vip").annotate(n=models.Count("id")).values_list("vip", "n")}

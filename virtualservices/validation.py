@@ -165,9 +165,30 @@ def real_server_errors(rs) -> dict[str, list[str]]:
     return dict(errors)
 
 
-def service_warnings(svc) -> dict[str, list[str]]:
-    """Advice that does not block saving."""
+def shared_dr_vip_warning(vip: str, own_servers, dr_neighbours) -> str:
+    """The VIP is also the VIP of a Direct Routing service: that service's real servers hold the VIP on
+    their loopback, so to them it is a local address and they can never reach this service at it (e.g.
+    VPN servers sending RADIUS to NPS on the VPN VIP). `dr_neighbours`: (label, server addresses) of the
+    other DR services on this VIP. Real servers of both services are exempt (they are served locally)."""
+    own = set(own_servers)
+    stranded = [(label, [a for a in addresses if a not in own]) for label, addresses in dr_neighbours]
+    stranded = [(label, addresses) for label, addresses in stranded if addresses]
+    if not stranded:
+        return ""
+    names = "; ".join(f"{label} ({', '.join(addresses[:4])}{', …' if len(addresses) > 4 else ''})"
+                      for label, addresses in stranded)
+    return (f"{vip} is also the VIP of the Direct Routing service {names}: those real servers hold {vip} on "
+            "their loopback, so they cannot reach this service at that address (VPN servers could not reach "
+            "NPS, for example). Give this service its own VIP if they need it.")
+
+
+def service_warnings(svc, own_servers=(), dr_neighbours=()) -> dict[str, list[str]]:
+    """Advice that does not block saving. `own_servers` and `dr_neighbours` (the other Direct Routing
+    services on this VIP, as (label, server addresses)) come from the database; see the model."""
     warnings = _errors()
+    shared = shared_dr_vip_warning(str(svc.vip), own_servers, dr_neighbours) if svc.vip else ""
+    if shared:
+        warnings["vip"].append(shared)
     try:
         ranges = parse_ports(svc.ports) if svc.ports else ()
     except PortSyntaxError:

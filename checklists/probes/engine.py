@@ -384,7 +384,7 @@ class _Run:
             self.add(svc, None, FORWARDING, PASS, "net.ipv4.ip_forward = 1 on the appliance.")
         else:
             self.add(svc, None, FORWARDING, FAIL, f"net.ipv4.ip_forward = {value}: the appliance does not forward "
-                     f"the real servers' replies. Apply sets it.")
+                     "the real servers' replies. An apply on the kernel dataplane sets it.")
 
     def _watch_egress(self, links: set[str], rips: set[str]) -> dict[str, list]:
         """Watch the egress links for ``timeout`` s: packets real servers send out unmasqueraded."""

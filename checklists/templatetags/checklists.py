@@ -15,6 +15,14 @@ from ..steps import BLOCK_TITLES, dr_blocks
 register = template.Library()
 
 
+@register.filter
+def status_word(status: str) -> str:
+    """A check status as a badge says it: Pass, Fail, Warning, Not run."""
+    from ..models import STATUSES
+
+    return dict(STATUSES).get(status, status)
+
+
 @register.inclusion_tag("checklists/_checklist.html", takes_context=True)
 def service_checklist(context, service):
     request = context.get("request")
@@ -26,7 +34,7 @@ def service_checklist(context, service):
 @register.inclusion_tag("checklists/_steps.html")
 def checklist_steps(service):
     data = build(service)
-    return {"steps": data["steps"], "service": data["service"]}
+    return {"steps": data["steps"], "steps_note": data["steps_note"], "service": data["service"]}
 
 
 @register.simple_tag

@@ -4,11 +4,15 @@ from ..models import ApplyRun, DriftCheck
 
 
 class ApplyRunSerializer(serializers.ModelSerializer):
+    commands = serializers.CharField(read_only=True, help_text=(
+        "What changed as ipvsadm / iptables / ip addr / sysctl command lines, grouped by tool with counts "
+        "(the same text as the WebUI and `manage.py apply`)."))
+
     class Meta:
         model = ApplyRun
         fields = ["id", "username", "status", "dataplane", "reason", "queued_at", "started_at", "finished_at",
                   "duration_ms", "change_id", "progress_done", "progress_total", "progress_text",
-                  "operation_count", "operations", "error"]
+                  "operation_count", "operations", "commands", "error"]
 
 
 class ApplyStatusSerializer(serializers.Serializer):

@@ -26,8 +26,10 @@ class AovpnSerializer(serializers.Serializer):
     ikev2_method = serializers.ChoiceField(choices=[dp.DR, dp.NAT], default=dp.DR,
                                            help_text="IKEv2 needs a transparent method.")
     sstp_method = serializers.ChoiceField(choices=[dp.SNAT, dp.DR, dp.NAT], default=dp.SNAT)
-    nps_vip = serializers.IPAddressField(required=False, allow_blank=True, default="",
-                                         help_text="VIP for RADIUS; blank: the same VIP.")
+    nps_vip = serializers.IPAddressField(
+        required=False, allow_blank=True, default="",
+        help_text="VIP for RADIUS. Required with NPS servers when IKEv2 uses DR (the VPN servers hold the VPN VIP "
+                  "on their loopback); with NAT, blank: the same VIP.")
     nps_servers = serializers.ListField(child=serializers.IPAddressField(), required=False, default=list,
                                         max_length=64, help_text="NPS servers; none: no NPS service.")
     radius_secret = serializers.CharField(required=False, allow_blank=True, default="", max_length=128,

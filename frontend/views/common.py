@@ -13,17 +13,16 @@ from accounts.roles import can
 def require(request, capability: str):
     """Refuse server-side what the role may not do, whatever the page showed."""
     if not can(request.user, capability):
-        raise PermissionDenied("Your role does not allow this.")
+        raise PermissionDenied()  # the 403 page says what the role allows
 
 
-def back_to(request, default: str):
-    """Redirect to the POSTed/queried `next` when it is a path on this site, else to `default` (no open
-    redirects: another host, a scheme or "//host" is ignored)."""
+def back_to(request, default: str) -> str:
+    """Where a form or action came from (`next`, a path on this site only), else `default` (a URL name)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                                   require_https=request.is_secure()):
-        return redirect(target)
-    return redirect(default)
+        return target
+    return reverse(default)
 
 
 def is_htmx(request) -> bool:

@@ -75,4 +75,4 @@ def server_state(request, pk, action):
         response["HX-Trigger"] = json.dumps({"fulcrum:refresh": {}, "fulcrum:toast": {"text": text}})
         return response
     messages.success(request, text)
-    return back_to(request, "overview")
+    return redirect(back_to(request, "overview"))

@@ -9,15 +9,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from accounts.roles import CONFIGURE
-from cluster.aovpn import AovpnRequest, create_aovpn, service_definitions
+from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
 from realservers.models import RealServer
 from virtualservices.choices import METHODS
-from virtualservices.models import VirtualService
+from virtualservices.models import VirtualService, dr_vip_counts
 
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
 from ..overview_data import health_notes
-from .common import confirm_delete, paginate, query_without, require
+from .common import back_to, confirm_delete, paginate, query_without, require
 
 
 def _warn(request, svc):
@@ -29,7 +29,8 @@ def _warn(request, svc):
 def service_list(request):
     services = VirtualService.objects.annotate(n_servers=Count("real_servers")).only(
         "id", "label", "vip", "ports", "protocol", "fwmark", "method", "scheduler", "persistent",
-        "persistence_timeout", "check_type", "enabled", "description").order_by("label")
+        "persistence_timeout", "check_type", "enabled", "description", "check_interval", "check_timeout",
+        "check_fall").order_by("label")
     q = request.GET.get("q", "").strip()
     if q:
         services = services.filter(Q(label__icontains=q) | Q(vip__icontains=q) | Q(ports__icontains=q)
@@ -38,10 +39,22 @@ def service_list(request):
     if method:
         services = services.filter(method=method)
     page, per_page = paginate(request, services)
+    dr_vips = dr_vip_counts()
+    for s in page.object_list:
+        s.advice = [text for texts in s.warnings(dr_vips=dr_vips).values() for text in texts]
     return render(request, "frontend/service_list.html", {
         "page": page, "per_page": per_page, "q": q, "method": method, "methods": METHODS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
+
+
+def service_advice(request):
+    """The advice for the form as it stands, before saving (the form asks on every change)."""
+    require(request, CONFIGURE)
+    svc = get_object_or_404(VirtualService, pk=request.GET["pk"]) if request.GET.get("pk", "").isdigit() else None
+    form = VirtualServiceForm(request.POST or None, instance=svc)
+    form.is_valid()  # fills the instance with every field that is valid so far; errors show on save
+    return render(request, "frontend/_advice.html", {"warnings": form.instance.warnings()})
 
 
 def service_edit(request, pk=None):
@@ -55,7 +68,7 @@ def service_edit(request, pk=None):
         if pk is None:
             return redirect(reverse("service-checklist", args=[svc.pk]) + "?new=1")
         return redirect("overview")
-    warnings = svc.warnings() if svc is not None and request.method == "GET" else {}
+    warnings = form.instance.warnings() if svc is not None or request.method == "POST" else {}
     return render(request, "frontend/service_form.html", {
         "form": form, "service": svc, "warnings": warnings,
         "title": f"Modify virtual service {svc.label}" if svc else "Add a virtual service"})
@@ -66,7 +79,11 @@ def service_delete(request, pk):
     svc = get_object_or_404(VirtualService, pk=pk)
     return confirm_delete(request, svc, "virtual service", "service-list",
                           f"Virtual service '{svc.label}' deleted. Apply to remove it from the kernel.",
-                          f"Its {svc.real_servers.count()} real server(s) are deleted with it.")
+                          _servers_go_too(svc.real_servers.count()))
+
+
+def _servers_go_too(n: int) -> str:
+    return "Its real server is deleted with it." if n == 1 else f"Its {n} real servers are deleted with it."
 
 
 def service_checklist(request, pk):
@@ -88,6 +105,7 @@ def server_list(request):
     if state in ("online", "drain", "halt"):
         servers = servers.filter(admin_state=state)
     page, per_page = paginate(request, servers)
+    from ..rowhtml import ACTIONS
     from ..state import RS_STATES, rs_state
 
     for rs in page.object_list:
@@ -96,7 +114,7 @@ def server_list(request):
     for rs in page.object_list:
         rs.ui_note = notes.get(rs.id, "")
     return render(request, "frontend/server_list.html", {
-        "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES,
+        "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES, "state_actions": ACTIONS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
 
@@ -121,9 +139,10 @@ def server_edit(request, service_pk=None, pk=None):
     if request.method == "POST" and form.is_valid():
         rs = form.save()
         messages.success(request, f"Real server '{rs}' saved.")
-        return redirect("overview")
+        return redirect(back_to(request, "overview"))
     title = f"Modify real server {rs}" if pk else f"Add a real server to {rs.service.label}"
-    return render(request, "frontend/server_form.html", {"form": form, "title": title, "service": rs.service})
+    return render(request, "frontend/server_form.html", {"form": form, "title": title, "service": rs.service,
+                                                         "back": back_to(request, "overview")})
 
 
 def server_delete(request, pk):
@@ -143,7 +162,10 @@ def aovpn_wizard(request):
                            sstp_method=d["sstp_method"], nps_vip=d.get("nps_vip") or "",
                            nps_servers=d.get("nps_servers") or [], radius_secret=d.get("radius_secret", ""),
                            label_prefix=d["label_prefix"])
-        if request.POST.get("step") == "create":
+        for field, texts in request_errors(req).items():
+            for text in texts:
+                form.add_error(field if field in form.fields else None, text)
+        if form.is_valid() and request.POST.get("step") == "create":
             try:
                 services = create_aovpn(req)
             except ValidationError as exc:

@@ -17,7 +17,7 @@ from audit.models import ChangeRecord
 from cluster.compile import cluster_spec
 from cluster.models import ApplyRun, DriftCheck
 from cluster.runtime import dataplane_mode
-from dataplane.compiler import compile_state
+from dataplane.compiler import compile_state, weight_decision
 from dataplane.render import render_all
 from reports.models import ServiceSample, ServiceStats
 from virtualservices.models import VirtualService
@@ -62,13 +62,46 @@ def local_config(request):
 
 
 # ------------------------------------------------------------------ View Configuration
+def _absence_reasons(spec) -> dict[int, str]:
+    """Real server id → why it has no `-a` line or a weight other than its own (none: not listed)."""
+    reasons = {}
+    for svc in spec.services:
+        for rs in svc.real_servers:
+            why = weight_decision(rs, svc.on_down)[1] if svc.enabled else "its service is disabled"
+            if why:
+                reasons[rs.id] = why
+    return reasons
+
+
+def _server_notes(spec) -> str:
+    """One comment line per real server whose `-a` line is missing or whose weight is not its own."""
+    reasons = _absence_reasons(spec)
+    return "\n".join(f"# {svc.label}: {rs.label} {rs.address} — {reasons[rs.id]}"
+                     for svc in spec.services for rs in svc.real_servers if rs.id in reasons)
+
+
 def _rendered_sections() -> list[dict]:
-    """The compiled configuration as the classic tools' text, one section per tool."""
+    """The compiled configuration as the classic tools' text, one section per tool, then the notes."""
+    spec = cluster_spec()
     sections = []
-    for block in render_all(compile_state(cluster_spec())).split("### ")[1:]:
+    for block in render_all(compile_state(spec)).split("### ")[1:]:
         title, _, body = block.partition("\n")
         sections.append({"title": title, "body": body.rstrip() or "# (none)"})
+    notes = _server_notes(spec)
+    sections.insert(1, {"title": "Real servers not in the table, or at weight 0, and why",
+                        "body": notes or "# (none: every real server is in the table at its own weight)"})
     return sections
+
+
+def _explain_live(live: dict) -> dict:
+    """Each "in kernel: no" row gets its reason (halted, failing its check, disabled, not applied yet)."""
+    reasons = _absence_reasons(cluster_spec())
+    for svc in live.get("services", []):
+        for rs in svc.get("real_servers", []):
+            if not rs.get("in_kernel"):
+                rs["why"] = reasons.get(rs.get("id"), "not applied yet, or removed outside Fulcrum "
+                                                      "(Apply, or see the drift check)")
+    return live
 
 
 def view_config(request):
@@ -88,7 +121,7 @@ def view_config(request):
         try:
             from cluster.status import kernel_status
 
-            live = kernel_status()
+            live = _explain_live(kernel_status())
         except Exception as exc:  # unprivileged web process, no IPVS: say so
             live_error = f"The kernel's tables could not be read here: {type(exc).__name__}: {exc}"
     return render(request, "frontend/_live_table.html" if live_only else "frontend/view_config.html", {

@@ -90,6 +90,7 @@ def test_floating_ip_and_cluster_settings(api, admin):
     rec = last("clustersettings", "update")
     assert_fresh(rec, admin)
     assert (rec.before["autonat_interface"], rec.after["autonat_interface"]) == ("", "eth1")
+    assert rec.changes == ['autonat_interface "" → eth1']
 
 
 def test_state_actions_recorded_with_the_operator(client_for, operator, make_service):
@@ -194,3 +195,13 @@ def test_changes_listing_shows_before_after(api, make_service):
     assert entry["username"] == "alice" and entry["object_type"] == "virtualservice"
     assert entry["before"]["scheduler"] == "wlc" and entry["after"]["scheduler"] == "rr"
     assert entry["time"]
+
+
+def test_the_api_gives_the_same_before_after_lines_as_the_webui(api, make_service):
+    rs = make_service(servers=[{"label": "SSTP2"}]).real_servers.get()
+    ok(api.patch(f"{V1}/real-servers/{rs.pk}/", {"weight": 75}, format="json"))
+    rec = last("realserver", "update")
+    listed = ok(api.get(f"{V1}/changes/"))
+    entries = listed["results"] if isinstance(listed, dict) else listed
+    entry = next(e for e in entries if e["id"] == rec.pk)
+    assert entry["changes"] == rec.changes == ["weight 100 → 75"]

@@ -380,7 +380,8 @@ def test_bundle_dry_run_previews_without_saving(api, make_service):
     bundle["virtual_services"].append({**bundle["virtual_services"][0], "label": "new", "vip": "192.0.2.99"})
     before = ChangeRecord.objects.count()
     preview = ok(api.post(f"{V1}/config/?dry_run=1", bundle, format="json"))
-    assert preview == {"added": ["new"], "removed": ["gone"], "changed": [{"label": "web", "fields": ["ports"]}]}
+    assert preview == {"added": ["new"], "removed": ["gone"],
+                       "changed": [{"label": "web", "fields": ["ports"], "changes": ["ports 80 → 8080"]}]}
     assert sorted(VirtualService.objects.values_list("label", flat=True)) == ["gone", "web"]
     assert ChangeRecord.objects.count() == before
     r = api.post(f"{V1}/config/?dry_run=1", {**bundle, "version": 99}, format="json")
@@ -448,7 +449,8 @@ def test_aovpn_ikev2_on_snat_refused(api):
 def test_aovpn_all_or_nothing(api, make_service):
     make_service(label="taken", vip="192.0.2.10", ports="1812-1813", protocol="udp")
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.11"],
-                                            "nps_servers": ["10.0.1.1"], "radius_secret": "x"}, format="json")
+                                            "nps_servers": ["10.0.1.1"], "radius_secret": "x",
+                                            "ikev2_method": "nat"}, format="json")
     assert r.status_code == 400, r.content
     assert "ports" in r.json()
     assert list(VirtualService.objects.values_list("label", flat=True)) == ["taken"]
@@ -460,8 +462,11 @@ def test_aovpn_errors(api):
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["2001:db8::1"]}, format="json")
     assert r.status_code == 400, r.content
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.1"],
-                                            "nps_servers": ["10.0.1.1"]}, format="json")
+                                            "nps_vip": "192.0.2.11", "nps_servers": ["10.0.1.1"]}, format="json")
     assert r.status_code == 400 and "check_secret" in r.json(), r.content
+    r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.1"],
+                                            "nps_servers": ["10.0.1.1"], "radius_secret": "x"}, format="json")
+    assert r.status_code == 400 and "separate internal VIP" in r.json()["nps_vip"][0], r.content
     assert not VirtualService.objects.exists()
 
 

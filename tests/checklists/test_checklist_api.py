@@ -53,7 +53,8 @@ def test_never_run_is_not_run_for_every_check_with_steps_and_fixes(api, make_ser
     assert data["counts"] == {"pass": 0, "fail": 0, "warn": 0, "not_run": 7}
     arp = data["real_servers"][0]["items"][1]
     assert arp["title"] == "rs1 does not answer ARP for 192.0.2.77" and "arp_ignore=1" in arp["fix"]
-    assert set(data["steps"]) == {"linux", "windows_powershell", "windows_netsh"}
+    assert set(data["steps"]) == {"linux", "linux_nmcli", "linux_netplan", "linux_ifupdown", "windows_powershell",
+                                  "windows_netsh"}
     linux = "\n".join(s["commands"] for s in data["steps"]["linux"]["steps"])
     assert "ip addr add 192.0.2.77/32 dev lo" in linux
     assert api.get(url(svc) + "/").status_code == 200  # with or without the trailing slash
@@ -208,3 +209,26 @@ def test_the_partials_render_results_steps_and_copy_buttons(rf, make_service, us
         assert html.count("checklists/checklists.js") == 1
     steps = Template("{% load checklists %}{% checklist_steps svc %}").render(Context({"svc": svc}))
     assert "New-NetIPAddress" in steps and "checklists/checklists.js" in steps
+
+
+def test_an_unknown_gateway_is_a_placeholder_explained_never_prose_in_a_copy_block(api, make_service):
+    svc = make_service(servers=[{}], method="nat")
+    data = api.get(url(svc)).json()
+    commands = "\n".join(s["commands"] for b in data["steps"].values() for s in b["steps"])
+    assert "via GATEWAY" in commands and "appliance's address" not in commands
+    assert data["steps_note"].startswith("Replace GATEWAY with")
+
+
+def test_aovpn_services_put_windows_first(api, make_service):
+    sstp = make_service(method="dr", check_type="sstp", ports="443", servers=[{}])
+    web = make_service(method="dr", check_type="tcp", servers=[{}])
+    assert list(api.get(url(sstp)).json()["steps"])[0] == "windows_powershell"
+    assert list(api.get(url(web)).json()["steps"])[0] == "linux"
+
+
+def test_a_forwarding_failure_on_a_render_only_appliance_says_no_apply_sets_it():
+    failed = E.Finding(1, None, E.FORWARDING, E.FAIL, "net.ipv4.ip_forward = 0: …")
+    passed = E.Finding(1, None, E.FORWARDING, E.PASS, "net.ipv4.ip_forward = 1 on the appliance.")
+    noted = runner.with_dataplane_note([failed, passed], "render-only")
+    assert "render-only dataplane" in noted[0].evidence and noted[1] == passed
+    assert runner.with_dataplane_note([failed], "kernel") == [failed]

@@ -22,11 +22,30 @@ def test_linux_dr_steps_have_the_vip_and_are_persistent():
     assert "sysctl -w net.ipv4.conf.all.arp_ignore=1" in out
     assert "sysctl -w net.ipv4.conf.all.arp_announce=2" in out
     assert f"ip addr add {VIP}/32 dev lo" in out
-    # persistent: a sysctl.d file and the network configuration (NetworkManager, Netplan, ifupdown)
+    # persistent: a sysctl.d file, and the VIP in the network configuration: one block per tool
     assert f"cat > {steps.SYSCTL_FILE}" in out and "net.ipv4.conf.all.arp_ignore = 1" in out
-    assert f"nmcli connection modify lo +ipv4.addresses {VIP}/32" in out
-    assert f"addresses: [{VIP}/32]" in out
-    assert f"up ip addr add {VIP}/32 dev lo" in out
+    assert "nmcli" not in out and "netplan" not in out
+    assert f"nmcli connection modify lo +ipv4.addresses {VIP}/32" in text(steps.linux_dr_nmcli(VIP))
+    assert f"addresses: [{VIP}/32]" in text(steps.linux_dr_netplan(VIP))
+    assert f"up ip addr add {VIP}/32 dev lo" in text(steps.linux_dr_ifupdown(VIP))
+
+
+def test_blocks_one_tool_each_and_the_likely_os_first():
+    assert list(steps.dr_blocks(VIP)) == ["linux", "linux_nmcli", "linux_netplan", "linux_ifupdown",
+                                          "windows_powershell", "windows_netsh"]
+    assert list(steps.dr_blocks(VIP, windows_first=True))[:2] == ["windows_powershell", "windows_netsh"]
+    assert list(steps.nat_blocks("10.9.0.5", windows_first=True))[0] == "windows_powershell"
+    for blocks in (steps.dr_blocks(VIP), steps.nat_blocks("10.9.0.5")):
+        for name, block in blocks.items():
+            tools = {line.split()[0] for s in block for line in s.commands.splitlines()
+                     if s.lang == "sh" and line and not line.startswith((" ", "EOF", "net."))}
+            assert len(tools - {"sysctl", "ip", "cat"}) <= 1, (name, tools)
+
+
+def test_windows_steps_say_which_adapter_name_to_change():
+    first = steps.windows_dr_powershell(VIP)[0]
+    assert "Get-NetAdapter" in first.commands and '"Ethernet"' in first.note
+    assert all("#" not in s.commands for s in steps.windows_dr_powershell(VIP))  # no prose in a copy block
 
 
 def test_windows_dr_steps_powershell_and_netsh():

@@ -44,7 +44,8 @@ def test_a_weight_change_is_one_edit_of_that_destination_only(make_service):
     rs.save()
     run = apply_now()
     assert run.operation_count == 1
-    assert run.operations[0].startswith("EditDest") and "10.0.0.2" in run.operations[0]
+    assert run.operations[0].startswith("ipvsadm -e -t ") and "-r 10.0.0.2:" in run.operations[0]
+    assert "-w 7" in run.operations[0]
 
 
 def test_drain_is_weight_zero_and_halt_removes(make_service):
@@ -113,7 +114,7 @@ def test_drift_is_reported_and_repaired_only_when_locked(make_service, monkeypat
     monkeypatch.setattr(drift_mod, "make_driver", lambda stored=None: driver)
     report = check_drift()
     assert report.drift and not report.repaired and driver.state == tampered
-    assert any(op.startswith("EditDest") for op in report.differences)
+    assert any(op.startswith("ipvsadm -e ") and "-w 1" in op for op in report.differences)
     settings = ClusterSettings.load()
     settings.lock = True
     settings.save()

@@ -23,6 +23,9 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1.min.js"
 PASSWORD = "correct-horse-battery-9"
 
 
+_cleared: list[bool] = []
+
+
 @pytest.fixture(scope="module")  # Playwright holds a running loop: release it before other tests
 def browser():
     if not Path(CHROMIUM).exists():
@@ -30,8 +33,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SHOTS.glob("*.png"):
-        old.unlink()
+    if not _cleared:  # once per session, so every module's screenshots are kept
+        for old in SHOTS.glob("*.png"):
+            old.unlink()
+        _cleared.append(True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

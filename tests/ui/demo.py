@@ -27,7 +27,8 @@ def make_service(servers=(), **fields):
 def build(extra_services: int = 0) -> dict:
     """Services in every state; returns the objects tests refer to by name."""
     aovpn = create_aovpn(AovpnRequest(vip="203.0.113.10", vpn_servers=["10.1.0.11", "10.1.0.12"],
-                                      nps_servers=["10.1.0.21"], radius_secret="s3cret-radius"))
+                                      nps_vip="203.0.113.11", nps_servers=["10.1.0.21"],
+                                      radius_secret="s3cret-radius"))
     web = make_service(label="web-https", vip="203.0.113.20", ports="443", protocol="tcp", method="nat",
                        check_type="https", description="Public web farm",
                        servers=[("web1", "10.2.0.11", {}), ("web2", "10.2.0.12", {}), ("web3", "10.2.0.13", {}),

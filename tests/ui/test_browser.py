@@ -67,7 +67,8 @@ def test_aovpn_wizard(ui, people):
     assert ike.method == "nat" and ike.persistent and ike.fwmark
     expect(ui.page.locator("section.card")).to_have_count(3)
     expect(ui.page.get_by_text("Make the load balancer each real server's default gateway").first).to_be_visible()
-    expect(ui.page.get_by_text("Add the load balancer as a RADIUS client on each NPS")).to_be_visible()
+    expect(ui.page.get_by_text("as a RADIUS client on each NPS")).to_be_visible()
+    expect(ui.page.get_by_text("as the RADIUS server on each VPN server")).to_be_visible()
     ui.axe("checklists")
     ui.shot("checklists")
 
@@ -156,6 +157,10 @@ def test_drain_updates_overview_live_without_reload(ui, people, make_service):
     expect(ui.page.locator("#toast")).to_contain_text("drained")
     target.refresh_from_db()
     assert target.admin_state == "drain"
+    # The Configuration card follows the pending count live, like the banner and the chip.
+    from frontend.applyinfo import apply_summary
+
+    expect(ui.page.locator("#config-state")).to_have_text(f"{apply_summary()['pending']} pending", timeout=3000)
     # A change made elsewhere (API, another admin) shows up within 2 s, in place.
     set_state([other], "halt")
     other_row = ui.page.locator(f'tr[data-rs="{other.pk}"]')
@@ -206,8 +211,12 @@ def test_apply_progress_bar_finishes(ui, people, demo):
     ui.page.click("#apply-start")
     result = ui.page.locator("#apply-box [data-result]")
     expect(result).to_be_visible(timeout=20_000)
-    expect(result).to_contain_text("Applied on the render-only dataplane")
-    expect(result.locator("li").first).to_be_visible()  # what changed
+    expect(result).to_contain_text("Rendered only (render-only dataplane)")
+    expect(result).not_to_contain_text("to the kernel.")  # render-only never claims kernel changes
+    commands = result.locator("pre.commands")  # what changed, as the admin's tools' lines
+    expect(commands).to_contain_text("# ipvsadm: ")
+    expect(commands).to_contain_text("ipvsadm -A -t 203.0.113.20:443 -s wlc")
+    expect(commands).not_to_contain_text("IpvsService(")
     expect(ui.page.locator("#apply-box .progress")).to_have_attribute("aria-valuenow", "100")
     expect(ui.page.locator("#pending-chip")).to_have_text("Applied")
     ui.axe("applied")
@@ -267,6 +276,8 @@ def test_restore_backup_after_preview(ui, people, demo, tmp_path):
     for s in bundle["virtual_services"]:
         if s["label"] == "dns":
             s["scheduler"] = "rr"  # changed
+            s["real_servers"][0]["weight"] = 75  # a real server changed
+            s["real_servers"].append({**s["real_servers"][0], "label": "ns3", "address": "10.4.0.13"})
     bundle["virtual_services"].append({**bundle["virtual_services"][-1], "label": "imap", "vip": "203.0.113.143",
                                        "ports": "993", "fwmark": None, "real_servers": []})  # added
     path = tmp_path / "backup.json"
@@ -284,7 +295,10 @@ def test_restore_backup_after_preview(ui, people, demo, tmp_path):
     diff = ui.page.locator("#restore-diff")
     expect(diff.locator("tr", has_text="imap")).to_contain_text("Added")
     expect(diff.locator("tr", has_text="smtp")).to_contain_text("Removed")
-    expect(diff.locator("tr", has_text="dns")).to_contain_text("scheduler")
+    dns_row = diff.locator("tr", has_text="dns")
+    expect(dns_row).to_contain_text("scheduler wlc → rr")  # values, not only field names
+    expect(dns_row).to_contain_text("ns1 weight 100 → 75")
+    expect(dns_row).to_contain_text("ns3 added")
     assert VirtualService.objects.filter(label="smtp").exists()  # nothing changed yet
     ui.axe("preview")
     ui.shot("preview")

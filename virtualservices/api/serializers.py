@@ -8,7 +8,7 @@ from rest_framework.validators import UniqueValidator
 
 from appliance.exceptions import django_errors_to_dict
 
-from ..models import VirtualService
+from ..models import VirtualService, dr_vip_counts
 
 
 class CleanModelSerializer(serializers.ModelSerializer):
@@ -74,7 +74,9 @@ class VirtualServiceSerializer(CleanModelSerializer):
         extra_kwargs = {"check_secret": {"write_only": True}}
 
     def get_warnings(self, obj) -> dict[str, list[str]]:
-        return obj.warnings()
+        if "dr_vips" not in self.context:  # one query for a whole list
+            self.context["dr_vips"] = dr_vip_counts()
+        return obj.warnings(dr_vips=self.context["dr_vips"])
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

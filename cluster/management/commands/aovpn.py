@@ -14,7 +14,9 @@ class Command(BaseCommand):
                             help="A VPN (RRAS) server address; repeat for each.")
         parser.add_argument("--ikev2-method", choices=["dr", "nat"], default="dr")
         parser.add_argument("--sstp-method", choices=["snat", "dr", "nat"], default="snat")
-        parser.add_argument("--nps-vip", default="", help="VIP for RADIUS (default: --vip).")
+        parser.add_argument("--nps-vip", default="",
+                            help="VIP for RADIUS; required with --nps-server when IKEv2 uses DR (the VPN servers "
+                                 "hold --vip on their loopback). With NAT, default: --vip.")
         parser.add_argument("--nps-server", action="append", default=[], help="An NPS server; repeat for each.")
         parser.add_argument("--radius-secret", default="", help="Shared secret for the RADIUS health check.")
         parser.add_argument("--label-prefix", default="AOVPN")

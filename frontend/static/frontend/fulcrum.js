@@ -23,7 +23,49 @@
       });
   }
 
+  /* ---------------------------------------------------------------- menu button (narrow screens) */
+  // Below 900 px the main menu folds away behind a Menu button (CSS); without JS it stays open.
+  (function () {
+    var toggle = document.querySelector(".menu-toggle");
+    var menu = document.getElementById("main-menu");
+    if (!toggle || !menu) return;
+    document.documentElement.classList.add("js");
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      menu.classList.toggle("open", open);
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && menu.classList.contains("open")) {
+        menu.classList.remove("open"); toggle.setAttribute("aria-expanded", "false"); toggle.focus();
+      }
+    });
+  })();
+
+  /* ---------------------------------------------------------------- wide tables on narrow screens */
+  // A table wider than the screen scrolls inside its frame; the frame is then reachable by keyboard.
+  function focusableScrollers() {
+    document.querySelectorAll(".table-wrap").forEach(function (w) {
+      if (w.scrollWidth > w.clientWidth + 1) {
+        if (!w.hasAttribute("tabindex")) {
+          w.tabIndex = 0;
+          w.setAttribute("role", "region");
+          var cap = w.querySelector("caption");
+          w.setAttribute("aria-label", cap ? cap.textContent + " (scrolls sideways)" : "Table (scrolls sideways)");
+        }
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
+  document.body.addEventListener("htmx:afterSettle", focusableScrollers);
+
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
   function setPending(n) {
+    var card = document.getElementById("config-state");  // the overview's Configuration card
+    if (card) card.textContent = n ? n + " pending" : "Applied";
     var banner = document.getElementById("pending-banner");
     var chip = document.getElementById("pending-chip");
     if (banner) {
@@ -170,7 +212,7 @@
       bar.classList.toggle("fail", run.status === "failed");
       text.textContent = run.status === "queued" ? "Queued…" :
         run.status === "running" ? ("Applying: " + done + " of " + total + " operations" + (run.progress_text ? " — " + run.progress_text : "")) :
-        run.status === "success" ? "Finished: " + run.operation_count + " operation(s) in " + Math.round(run.duration_ms || 0) + " ms" :
+        run.status === "success" ? "Finished: " + plural(run.operation_count, "operation") + " in " + Math.round(run.duration_ms || 0) + " ms" :
         "Failed, rolled back";
     }
     function finish(run) {
@@ -179,16 +221,19 @@
       result.className = "result " + (ok ? "ok" : "fail");
       result.innerHTML = "";
       var h = document.createElement("strong");
-      h.textContent = ok ? ("Applied on the " + run.dataplane + " dataplane: " + run.operation_count + " change(s) to the kernel.")
-        : "Apply failed; the kernel was rolled back.";
+      var ops = plural(run.operation_count, "operation");
+      h.textContent = !ok ? "Apply failed; the kernel was rolled back."
+        : run.dataplane === "render-only" ? ("Rendered only (render-only dataplane): " + ops + " computed; the kernel was not changed.")
+        : ("Applied to the kernel: " + ops + ".");
       result.appendChild(h);
       if (run.error) { var p = document.createElement("p"); p.textContent = run.error; result.appendChild(p); }
-      if (run.operations && run.operations.length) {
-        var ul = document.createElement("ul");
-        ul.tabIndex = 0;
-        ul.setAttribute("aria-label", "Kernel operations");
-        run.operations.slice(0, 200).forEach(function (op) { var li = document.createElement("li"); li.textContent = op; ul.appendChild(li); });
-        result.appendChild(ul);
+      if (run.commands) {
+        var pre = document.createElement("pre");
+        pre.className = "code commands";
+        pre.tabIndex = 0;
+        pre.setAttribute("aria-label", "Kernel operations as commands");
+        pre.textContent = run.commands;
+        result.appendChild(pre);
       } else if (ok) {
         var q = document.createElement("p"); q.textContent = "The kernel already matched the configuration."; result.appendChild(q);
       }
@@ -196,7 +241,9 @@
       if (ok) {
         setPending(0);
         var head = document.getElementById("apply-h");
-        if (head) head.textContent = "Applied: the kernel matches the saved configuration";
+        if (head) head.textContent = run.dataplane === "render-only" ? "Rendered: nothing is waiting" : "Applied: the kernel matches the saved configuration";
+        var intro = document.getElementById("apply-last");
+        if (intro) intro.textContent = "Last successful apply: #" + run.id + " just now.";
         var pendingList = document.getElementById("chg-body");
         if (pendingList) pendingList.innerHTML = '<p class="muted">None: everything saved is applied.</p>';
       }
