@@ -1,0 +1,44 @@
+from rest_framework import serializers
+
+from virtualservices.api.serializers import CleanModelSerializer
+
+from ..apply import DEFAULT_TIMEOUT, MAX_TIMEOUT
+from ..models import Interface, NetworkChange, Route
+
+
+class InterfaceSerializer(CleanModelSerializer):
+    members = serializers.ListField(child=serializers.CharField(max_length=15), required=False, max_length=16)
+    addresses = serializers.ListField(child=serializers.CharField(max_length=43), required=False, max_length=64)
+
+    class Meta:
+        model = Interface
+        fields = ["id", "name", "kind", "parent", "vlan_id", "bond_mode", "members", "mtu", "up", "addresses",
+                  "description"]
+
+
+class RouteSerializer(CleanModelSerializer):
+    class Meta:
+        model = Route
+        fields = ["id", "destination", "gateway", "interface", "description"]
+
+
+class NetworkChangeSerializer(serializers.ModelSerializer):
+    seconds_left = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NetworkChange
+        fields = ["id", "created_at", "username", "status", "timeout", "deadline", "seconds_left", "ops", "error",
+                  "finished_at"]
+
+    def get_seconds_left(self, obj) -> int | None:
+        from django.utils import timezone
+
+        if obj.status != NetworkChange.AWAITING or obj.deadline is None:
+            return None
+        return max(0, int((obj.deadline - timezone.now()).total_seconds()))
+
+
+class NetworkApplySerializer(serializers.Serializer):
+    timeout = serializers.IntegerField(min_value=0, max_value=MAX_TIMEOUT, default=DEFAULT_TIMEOUT,
+                                       help_text="Seconds to confirm in before the change is rolled back; "
+                                                 "0 applies it at once without a timer.")

@@ -1,0 +1,93 @@
+"""API of the host network: /api/v1/system/interfaces/, routes/, network/ (apply, changes, confirm)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import inventory
+from ..apply import ChangeRefused, confirm, start_change
+from ..models import Interface, NetworkChange, Route
+from ..ownership import network_owner
+from .serializers import InterfaceSerializer, NetworkApplySerializer, NetworkChangeSerializer, RouteSerializer
+
+
+class NotOwned(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "network_not_managed"
+
+
+class OwnedNetworkMixin:
+    """Writes are refused, with the reason, where the appliance does not own the host's network."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            owned, reason = network_owner()
+            if not owned:
+                raise NotOwned(reason)
+
+
+class InterfaceViewSet(OwnedNetworkMixin, viewsets.ModelViewSet):
+    """This host's interfaces as configured: addresses, MTU, up/down; VLANs and bonds."""
+
+    queryset = Interface.objects.all()
+    serializer_class = InterfaceSerializer
+    filterset_fields = ["kind"]
+    lookup_value_regex = r"\d+"
+
+
+class RouteViewSet(OwnedNetworkMixin, viewsets.ModelViewSet):
+    """Static routes; a route to 0.0.0.0/0 or ::/0 is the default gateway of its family."""
+
+    queryset = Route.objects.all()
+    serializer_class = RouteSerializer
+    lookup_value_regex = r"\d+"
+
+
+class NetworkView(OwnedNetworkMixin, APIView):
+    """GET: whether this appliance manages the host's network, the real interfaces, the open change.
+    POST: apply the configured network, with a rollback timer unless timeout is 0."""
+
+    @extend_schema(responses=dict, summary="Network state: managed or not, real interfaces, open change")
+    def get(self, request):
+        owned, reason = network_owner()
+        open_change = NetworkChange.objects.filter(status__in=[NetworkChange.QUEUED, NetworkChange.AWAITING]).first()
+        return Response({"managed": owned, "reason": reason, "host_interfaces": inventory.host_links(),
+                         "open_change": NetworkChangeSerializer(open_change).data if open_change else None})
+
+    @extend_schema(request=NetworkApplySerializer, responses={202: NetworkChangeSerializer, 409: dict},
+                   summary="Apply the network configuration (commit-confirmed)")
+    def post(self, request):
+        body = NetworkApplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if NetworkChange.objects.filter(status__in=[NetworkChange.QUEUED, NetworkChange.AWAITING]).exists():
+            return Response({"detail": "A network change is still waiting: confirm it or let it roll back first."},
+                            status=status.HTTP_409_CONFLICT)
+        try:
+            change = start_change(request.user, request.user.get_username(), body.validated_data["timeout"],
+                                  request.get_host().rsplit(":", 1)[0].strip("[]"))
+        except ChangeRefused as exc:
+            return Response({"detail": str(exc), "reconnect_to": exc.reconnect_to}, status=status.HTTP_409_CONFLICT)
+        return Response(NetworkChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
+
+
+class NetworkChangeViewSet(viewsets.ReadOnlyModelViewSet):
+    """Network changes: their status, the countdown of one that waits, and confirm."""
+
+    queryset = NetworkChange.objects.all()
+    serializer_class = NetworkChangeSerializer
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(request=None, responses={200: NetworkChangeSerializer, 409: dict})
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        change = self.get_object()
+        if not confirm(change):
+            change.refresh_from_db()
+            return Response({"detail": f"Change #{change.pk} is {change.get_status_display()}: nothing to confirm."},
+                            status=status.HTTP_409_CONFLICT)
+        change.refresh_from_db()
+        return Response(NetworkChangeSerializer(change).data)

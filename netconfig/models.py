@@ -1,0 +1,85 @@
+"""Local Configuration of the host's network: interfaces (physical, VLAN, bond), routes, and the
+commit-confirmed changes that carry them to the kernel."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from audit.recording import Audited
+from cluster.models import interface_name
+from dataplane import netstate as ns
+
+from . import validation
+
+
+class Interface(Audited):
+    KINDS = [(ns.PHYSICAL, "Physical"), (ns.VLAN, "802.1Q VLAN"), (ns.BOND, "Bond")]
+    BOND_MODES = [(ns.ACTIVE_BACKUP, "active-backup"), (ns.LACP, "802.3ad (LACP)")]
+
+    name = models.CharField(max_length=15, unique=True, validators=[interface_name])
+    kind = models.CharField(max_length=10, choices=KINDS, default=ns.PHYSICAL)
+    parent = models.CharField(max_length=15, blank=True, validators=[interface_name],
+                              help_text="VLAN: the interface it is tagged on.")
+    vlan_id = models.PositiveIntegerField("VLAN id", null=True, blank=True)
+    bond_mode = models.CharField(max_length=16, choices=BOND_MODES, blank=True)
+    members = models.JSONField(default=list, blank=True, help_text="Bond: the interfaces it bonds.")
+    mtu = models.PositiveIntegerField("MTU", null=True, blank=True,
+                                      validators=[MinValueValidator(68), MaxValueValidator(65535)],
+                                      help_text="Blank: leave the MTU as the kernel has it.")
+    up = models.BooleanField(default=True)
+    addresses = models.JSONField(default=list, blank=True,
+                                 help_text="IPv4/IPv6 addresses with prefix length, e.g. 192.0.2.10/24.")
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        validation.raise_errors(validation.interface_errors(self, Interface.objects.exclude(pk=self.pk),
+                                                             Route.objects.all()))
+
+
+class Route(Audited):
+    destination = models.CharField(max_length=43, unique=True,
+                                   help_text="A network (198.51.100.0/24), or 0.0.0.0/0 / ::/0 for a default gateway.")
+    gateway = models.GenericIPAddressField(null=True, blank=True)
+    interface = models.CharField(max_length=15, blank=True, validators=[interface_name])
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["destination"]
+
+    def __str__(self):
+        return self.destination + (f" via {self.gateway}" if self.gateway else "")
+
+    def clean(self):
+        validation.raise_errors(validation.route_errors(self, Interface.objects.all()))
+
+
+class NetworkChange(models.Model):
+    """One apply of the network configuration; with a timeout, it is rolled back unless confirmed."""
+
+    QUEUED, AWAITING, CONFIRMED, ROLLED_BACK, FAILED = "queued", "awaiting", "confirmed", "rolled-back", "failed"
+    STATUSES = [(QUEUED, "queued"), (AWAITING, "awaiting confirmation"), (CONFIRMED, "confirmed"),
+                (ROLLED_BACK, "rolled back"), (FAILED, "failed")]
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150)
+    status = models.CharField(max_length=12, choices=STATUSES, default=QUEUED)
+    timeout = models.PositiveIntegerField(help_text="Seconds to confirm in; 0: applied without a rollback timer.")
+    deadline = models.DateTimeField(null=True, blank=True)
+    desired = models.JSONField(help_text="The network state applied (dataplane.netstate JSON).")
+    before = models.JSONField(null=True, blank=True, help_text="The kernel's state before, to roll back to.")
+    ops = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"network change #{self.pk} ({self.status})"

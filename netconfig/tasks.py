@@ -1,0 +1,47 @@
+"""Kernel-worker tasks of the network configuration ("kernel." names: the privileged queue)."""
+
+from __future__ import annotations
+
+import threading
+
+from celery import shared_task
+from django.conf import settings
+from django.db import connection
+
+
+@shared_task(name="kernel.network_apply")
+def network_apply_task(change_id: int) -> str:
+    from .apply import run_change
+
+    return run_change(change_id).status
+
+
+@shared_task(name="kernel.network_expire")
+def network_expire_task(change_id: int) -> str:
+    from .apply import expire
+
+    return expire(change_id).status
+
+
+def _closing(func, *args):
+    try:
+        func(*args)
+    finally:
+        connection.close()
+
+
+def dispatch_apply(change_id: int) -> None:
+    """To the kernel worker; without a broker (embedded mode) in a thread of this process."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        threading.Thread(target=_closing, args=(network_apply_task, change_id), daemon=True).start()
+    else:
+        network_apply_task.delay(change_id)
+
+
+def schedule_expiry(change_id: int, seconds: int) -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        t = threading.Timer(seconds, _closing, args=(network_expire_task, change_id))
+        t.daemon = True
+        t.start()
+    else:
+        network_expire_task.apply_async((change_id,), countdown=seconds)
