@@ -38,8 +38,10 @@ class Interface(Audited):
         return self.name
 
     def clean(self):
-        validation.raise_errors(validation.interface_errors(self, Interface.objects.exclude(pk=self.pk),
-                                                             Route.objects.all()))
+        # A bundle import sets _peers: the bundle's other interfaces, checked in memory.
+        others = getattr(self, "_peers", None)
+        validation.raise_errors(validation.interface_errors(
+            self, Interface.objects.exclude(pk=self.pk) if others is None else others))
 
 
 class Route(Audited):
@@ -56,7 +58,9 @@ class Route(Audited):
         return self.destination + (f" via {self.gateway}" if self.gateway else "")
 
     def clean(self):
-        validation.raise_errors(validation.route_errors(self, Interface.objects.all()))
+        interfaces = getattr(self, "_interfaces", None)
+        validation.raise_errors(validation.route_errors(
+            self, Interface.objects.all() if interfaces is None else interfaces))
 
 
 class NetworkChange(models.Model):

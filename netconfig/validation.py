@@ -42,7 +42,7 @@ def _networks(interface) -> list:
     return out
 
 
-def interface_errors(iface, others, routes) -> dict[str, list[str]]:
+def interface_errors(iface, others) -> dict[str, list[str]]:
     errors: defaultdict[str, list[str]] = defaultdict(list)
     others = list(others)
     live = inventory.host_links()
