@@ -24,7 +24,7 @@ ETC="${ETC:-/etc/fulcrum}"
 DATA="${DATA:-/var/lib/fulcrum}"
 UNITDIR="${UNITDIR:-/etc/systemd/system}"
 USER_NAME=fulcrum
-UNITS=(fulcrum-web fulcrum-worker fulcrum-healthcheckd fulcrum-beat)
+UNITS=(fulcrum-network fulcrum-web fulcrum-worker fulcrum-healthcheckd fulcrum-beat)
 say() { echo "== $*"; }
 
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
@@ -101,7 +101,7 @@ if [ ! -f "$DESTDIR$ETC/tls/cert.pem" ]; then
 fi
 
 say "kernel modules at boot (the worker may not load modules itself)"
-printf '%s\n' ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh nf_conntrack ipip \
+printf '%s\n' ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh nf_conntrack ipip 8021q bonding \
   >"$DESTDIR/etc/modules-load.d/fulcrum.conf"
 
 say "systemd units into $UNITDIR"

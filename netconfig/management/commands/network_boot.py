@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from netconfig.apply import boot
+from netconfig.models import NetworkChange
 from netconfig.ownership import network_owner
 
 
@@ -12,4 +14,7 @@ class Command(BaseCommand):
         if not owned:
             self.stdout.write(f"network not managed here: {reason}")
             return
+        if NetworkChange._meta.db_table not in connection.introspection.table_names():
+            self.stdout.write("no saved network configuration yet (database not migrated)")
+            return  # the very first start: migrate runs later, and nothing was saved
         self.stdout.write(boot())
