@@ -14,6 +14,8 @@ NAV = [
     ("", [("overview", "System Overview", ())]),
     ("Local Configuration", [
         ("local", "Hostname, DNS & interfaces", ()),
+        ("network", "Network: interfaces & routes", ("interface-add", "interface-edit", "interface-delete", "route-add",
+                                                     "route-edit", "route-delete")),
         ("management-access", "Management access", ("management-add", "management-edit", "management-delete")),
     ]),
     ("Cluster Configuration", [

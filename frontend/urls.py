@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from .views import access, auth, cluster, maintenance, overview, services, system
 
@@ -32,6 +32,7 @@ urlpatterns = [
     path("cluster/ha/", cluster.ha_pair, name="ha"),
     # Local Configuration
     path("local/", system.local_config, name="local"),
+    path("local/network/", include("netconfig.urls")),
     path("local/management/", access.management_access, name="management-access"),
     path("local/management/add/", access.management_network_edit, name="management-add"),
     path("local/management/<int:pk>/edit/", access.management_network_edit, name="management-edit"),

@@ -76,7 +76,14 @@ def reconnect_advice(connected_to: str, desired: ns.NetworkState) -> list[str] |
     return same or [a.address for a in sorted(desired.addresses)]
 
 
+def connected_address(request) -> str:
+    """The address the admin's browser or client reached this appliance on (from the Host header)."""
+    return request.get_host().rsplit(":", 1)[0].strip("[]")
+
+
 def start_change(user, username: str, timeout: int, connected_to: str = "") -> NetworkChange:
+    if NetworkChange.objects.filter(status__in=NetworkChange.OPEN).exists():
+        raise ChangeRefused("A network change is still waiting: confirm it or let it roll back first.", [])
     desired = desired_network()
     advice = reconnect_advice(connected_to, desired)
     if advice is not None and timeout == 0:

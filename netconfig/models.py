@@ -67,6 +67,7 @@ class NetworkChange(models.Model):
     """One apply of the network configuration; with a timeout, it is rolled back unless confirmed."""
 
     QUEUED, AWAITING, CONFIRMED, ROLLED_BACK, FAILED = "queued", "awaiting", "confirmed", "rolled-back", "failed"
+    OPEN = (QUEUED, AWAITING)
     STATUSES = [(QUEUED, "queued"), (AWAITING, "awaiting confirmation"), (CONFIRMED, "confirmed"),
                 (ROLLED_BACK, "rolled back"), (FAILED, "failed")]
 

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import inventory
-from ..apply import ChangeRefused, confirm, start_change
+from ..apply import ChangeRefused, confirm, connected_address, start_change
 from ..models import Interface, NetworkChange, Route
 from ..ownership import network_owner
 from .serializers import InterfaceSerializer, NetworkApplySerializer, NetworkChangeSerializer, RouteSerializer
@@ -54,7 +54,7 @@ class NetworkView(OwnedNetworkMixin, APIView):
     @extend_schema(responses=dict, summary="Network state: managed or not, real interfaces, open change")
     def get(self, request):
         owned, reason = network_owner()
-        open_change = NetworkChange.objects.filter(status__in=[NetworkChange.QUEUED, NetworkChange.AWAITING]).first()
+        open_change = NetworkChange.objects.filter(status__in=NetworkChange.OPEN).first()
         return Response({"managed": owned, "reason": reason, "host_interfaces": inventory.host_links(),
                          "open_change": NetworkChangeSerializer(open_change).data if open_change else None})
 
@@ -63,12 +63,9 @@ class NetworkView(OwnedNetworkMixin, APIView):
     def post(self, request):
         body = NetworkApplySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        if NetworkChange.objects.filter(status__in=[NetworkChange.QUEUED, NetworkChange.AWAITING]).exists():
-            return Response({"detail": "A network change is still waiting: confirm it or let it roll back first."},
-                            status=status.HTTP_409_CONFLICT)
         try:
             change = start_change(request.user, request.user.get_username(), body.validated_data["timeout"],
-                                  request.get_host().rsplit(":", 1)[0].strip("[]"))
+                                  connected_address(request))
         except ChangeRefused as exc:
             return Response({"detail": str(exc), "reconnect_to": exc.reconnect_to}, status=status.HTTP_409_CONFLICT)
         return Response(NetworkChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,100 @@
+"""Local Configuration › Network: interfaces, VLANs, bonds, routes and the commit-confirmed apply."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+
+from accounts.roles import CONFIGURE
+from frontend.views.common import confirm_delete, model_form_page, require
+
+from .apply import ChangeRefused, confirm, connected_address, desired_network, reconnect_advice, start_change
+from .forms import ApplyForm, InterfaceForm, RouteForm
+from .models import Interface, NetworkChange, Route
+from .ownership import network_owner
+
+
+def network(request):
+    owned, reason = network_owner()
+    open_change = NetworkChange.objects.filter(status__in=NetworkChange.OPEN).first()
+    return render(request, "netconfig/network.html", {
+        "owned": owned, "reason": reason, "interfaces": Interface.objects.all(), "routes": Route.objects.all(),
+        "open_change": open_change, "recent": NetworkChange.objects.exclude(status__in=NetworkChange.OPEN)[:5],
+        "apply_form": ApplyForm(), "connected_to": connected_address(request)})
+
+
+def _writable(request):
+    require(request, CONFIGURE)
+    owned, reason = network_owner()
+    if not owned:
+        messages.error(request, f"Read-only here: {reason}")
+        return False
+    return True
+
+
+def interface_edit(request, pk=None):
+    if not _writable(request):
+        return redirect("network")
+    obj = get_object_or_404(Interface, pk=pk) if pk else None
+    return model_form_page(request, InterfaceForm(request.POST or None, instance=obj), kind="interface",
+                           back="network", saved_note=" Apply the network to use it.",
+                           intro="A physical interface's addresses, MTU and state; or a VLAN or a bond. "
+                                 "Nothing changes on the host until you apply, with a rollback timer.")
+
+
+def interface_delete(request, pk):
+    if not _writable(request):
+        return redirect("network")
+    obj = get_object_or_404(Interface, pk=pk)
+    return confirm_delete(request, obj, "interface", "network", f"Interface {obj} deleted: apply to remove it.")
+
+
+def route_edit(request, pk=None):
+    if not _writable(request):
+        return redirect("network")
+    obj = get_object_or_404(Route, pk=pk) if pk else None
+    return model_form_page(request, RouteForm(request.POST or None, instance=obj), kind="route", back="network",
+                           saved_note=" Apply the network to use it.",
+                           intro="A static route; 0.0.0.0/0 or ::/0 is the default gateway.")
+
+
+def route_delete(request, pk):
+    if not _writable(request):
+        return redirect("network")
+    obj = get_object_or_404(Route, pk=pk)
+    return confirm_delete(request, obj, "route", "network", f"Route {obj} deleted: apply to remove it.")
+
+
+def network_apply(request):
+    if request.method != "POST" or not _writable(request):
+        return redirect("network")
+    form = ApplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(form.errors["timeout"]))
+        return redirect("network")
+    timeout = form.cleaned_data["timeout"]
+    try:
+        start_change(request.user, request.user.get_username(), timeout, connected_address(request))
+    except ChangeRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("network")
+    moved = reconnect_advice(connected_address(request), desired_network())
+    if moved is not None:
+        messages.warning(request, f"Your address {connected_address(request)} goes away: reconnect to "
+                                  f"{', '.join(moved) or 'another address'} and confirm within {timeout} s.")
+    else:
+        messages.success(request, "Network change queued." + (f" Confirm it within {timeout} s." if timeout else ""))
+    return redirect("network")
+
+
+def network_confirm(request, pk):
+    require(request, CONFIGURE)
+    change = get_object_or_404(NetworkChange, pk=pk)
+    if request.method == "POST":
+        if confirm(change):
+            messages.success(request, f"Network change #{change.pk} confirmed: it stays.")
+        else:
+            change.refresh_from_db()
+            messages.error(request, f"Network change #{change.pk} is {change.get_status_display()}: "
+                                    f"nothing to confirm.")
+    return redirect("network")
