@@ -23,6 +23,7 @@ from dataplane import netstate as ns
 
 from . import inventory
 from .models import Interface, NetworkChange, Route
+from .ownership import network_owner
 
 log = logging.getLogger("fulcrum.netconfig")
 DEFAULT_TIMEOUT = 120
@@ -117,6 +118,11 @@ def run_change(change_id: int) -> NetworkChange:
     with apply_lock():
         change = NetworkChange.objects.get(pk=change_id)
         if change.status != NetworkChange.QUEUED:
+            return change
+        owned, reason = network_owner()  # this process's own view: it is the one that would write
+        if not owned:
+            change.status, change.error, change.finished_at = NetworkChange.FAILED, reason, timezone.now()
+            change.save()
             return change
         try:
             before, done = _kernel_sync(ns.NetworkState.from_json(change.desired), _previous_names())

@@ -1,22 +1,9 @@
 import pytest
 
-# The host these tests pretend to run on: the reader of real interfaces is swapped, never netlink mocked.
-HOST = {
-    "lo": {"kind": "", "up": True, "addresses": ["127.0.0.1/8"]},
-    "eth0": {"kind": "", "up": True, "addresses": ["192.0.2.10/24"]},
-    "eth1": {"kind": "", "up": True, "addresses": []},
-    "eth2": {"kind": "", "up": True, "addresses": []},
-    "eth3": {"kind": "", "up": True, "addresses": []},
-}
+from tests.network.fakehost import fake_host
 
 
 @pytest.fixture(autouse=True)
-def fake_host(settings):
-    from netconfig import inventory
-
-    settings.FULCRUM_MANAGE_NETWORK = "yes"
-    settings.ALLOWED_HOSTS = ["*"]
-    saved = inventory._reader[0]
-    inventory.use_reader(lambda: HOST)
-    yield HOST
-    inventory.use_reader(saved)
+def host(settings):
+    with fake_host(settings) as h:
+        yield h

@@ -126,3 +126,14 @@ def test_an_address_that_stays_needs_no_timer(api, django_capture_on_commit_call
 def test_timeout_is_bounded(api):
     errors = post(api, NETWORK, {"timeout": 99999}, 400)
     assert "timeout" in errors
+
+
+def test_the_worker_refuses_where_it_does_not_own_the_network(api, settings, django_capture_on_commit_callbacks):
+    from netconfig.apply import run_change
+
+    post(api, IFACES, {"name": "eth1", "addresses": ["198.51.100.1/24"]}, 201)
+    with django_capture_on_commit_callbacks(execute=False):
+        change = post(api, NETWORK, {"timeout": 30}, 202)
+    settings.FULCRUM_MANAGE_NETWORK = "no"  # e.g. the worker runs in a container without host networking
+    done = run_change(change["id"])
+    assert done.status == "failed" and "FULCRUM_MANAGE_NETWORK=no" in done.error

@@ -1,0 +1,48 @@
+"""Local Configuration › Network in a real browser: the rollback countdown runs, and Confirm keeps the change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.network.fakehost import fake_host
+
+pytestmark = [pytest.mark.ui, pytest.mark.django_db(transaction=True)]
+
+
+def test_countdown_and_confirm(ui, people, ui_settings):
+    from netconfig.models import Interface, NetworkChange
+
+    with fake_host(ui_settings):
+        Interface.objects.create(name="eth1", addresses=["198.51.100.1/24"])
+        ui.login("alice")
+        ui.goto("/local/network/")
+        expect(ui.page.locator("h1")).to_contain_text("Network")
+        expect(ui.page.locator("#network-apply")).to_be_visible()
+        ui.axe("network")
+        ui.shot("network")
+        ui.goto("/local/network/interfaces/add/")
+        expect(ui.page.locator("#id_parent")).to_contain_text("eth0 — 192.0.2.10/24")
+        ui.axe("interface-form")
+
+        # The change as the kernel worker leaves it once applied: waiting, 30 s on its timer.
+        change = NetworkChange.objects.create(username="alice", status=NetworkChange.AWAITING, timeout=30,
+                                              deadline=timezone.now() + timedelta(seconds=30), desired={})
+        ui.goto("/local/network/")
+        counter = ui.page.locator("#network-countdown")
+        first = int(counter.inner_text())
+        assert 25 <= first <= 30
+        ui.page.wait_for_function(f"() => +document.getElementById('network-countdown').textContent < {first}",
+                                  timeout=5000)  # it counts down without a reload
+        ui.axe("countdown")
+        ui.shot("countdown")
+        ui.page.click("#network-confirm")
+        ui.page.wait_for_load_state("load")
+        expect(ui.page.locator("#network-change")).to_have_count(0)
+        expect(ui.page.locator("body")).to_contain_text(f"Network change #{change.pk} confirmed: it stays.")
+        ui.shot("confirmed")
+        change.refresh_from_db()
+        assert change.status == NetworkChange.CONFIRMED
