@@ -30,6 +30,19 @@ def interface_choices(blank: str = "") -> list[tuple[str, str]]:
     return ([("", blank)] if blank else []) + real + configured
 
 
+def interface_select(form, *names: str, blank: str = "— none —") -> None:
+    """Make the form's interface fields pick lists of the real interfaces, with their addresses shown.
+    A saved value the host no longer has stays listed, marked, so the form does not silently change it."""
+    for name in names:
+        field = form.fields[name]
+        choices = interface_choices("" if field.required else blank)
+        current = form.initial.get(name) or getattr(form.instance, name, "")
+        if current and current not in {value for value, _ in choices}:
+            choices.append((current, f"{current} — not on this host"))
+        form.fields[name] = forms.ChoiceField(choices=choices, required=field.required, label=field.label,
+                                              help_text=field.help_text)
+
+
 class InterfaceForm(forms.ModelForm):
     addresses = ListField(required=False, help_text="One per line, with prefix length: 192.0.2.10/24, 2001:db8::10/64.")
     members = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
@@ -41,8 +54,7 @@ class InterfaceForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["parent"] = forms.ChoiceField(choices=interface_choices("— not a VLAN —"), required=False,
-                                                  help_text=self.fields["parent"].help_text)
+        interface_select(self, "parent", blank="— not a VLAN —")
         self.fields["members"].choices = inventory.choices()
 
 
@@ -53,8 +65,7 @@ class RouteForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["interface"] = forms.ChoiceField(choices=interface_choices("— any (by the gateway) —"),
-                                                     required=False)
+        interface_select(self, "interface", blank="— any (by the gateway) —")
 
 
 class ApplyForm(forms.Form):

@@ -186,3 +186,29 @@ def _on_link(gw, interface: str, interfaces, live) -> bool:
             for text in info.get("addresses", []):
                 subnets.append(ipaddress.ip_interface(text).network)
     return any(gw in s for s in subnets)
+
+
+def known_interfaces() -> set[str]:
+    """The host's real interfaces (loopback aside) and the VLANs/bonds configured here; empty when the
+    host's interfaces cannot be read (then nothing is refused for naming one)."""
+    from .models import Interface
+
+    live = set(inventory.host_links()) - {"lo"}
+    return live | set(Interface.objects.values_list("name", flat=True)) if live else set()
+
+
+def interface_field_errors(instance, *fields: str) -> dict[str, list[str]]:
+    """Each named field must be an interface this host has. A value that was already saved passes (the
+    host may have lost it since; the page still shows it), so only what is being set is checked."""
+    before = getattr(instance, "_audit_before", None) or {}
+    errors: dict[str, list[str]] = {}
+    known = None
+    for field in fields:
+        value = getattr(instance, field)
+        if not value or value == before.get(field):
+            continue
+        known = known_interfaces() if known is None else known
+        if known and value not in known:
+            errors[field] = [f"There is no interface {value!r} on this host; choose one of "
+                             f"{', '.join(sorted(known))}."]
+    return errors

@@ -1,5 +1,5 @@
-"""The host the network tests pretend to run on: the reader of real interfaces is swapped (never netlink
-mocked; the kernel side is tested in tests/netlab)."""
+"""The host the tests pretend to run on: the reader of real interfaces is swapped (never netlink mocked;
+the kernel side is tested in tests/netlab), so no test depends on the NICs of the machine it runs on."""
 
 from __future__ import annotations
 
@@ -15,14 +15,21 @@ HOST = {
 
 
 @contextmanager
-def fake_host(settings):
+def host_interfaces(host=None):
     from netconfig import inventory
 
-    settings.FULCRUM_MANAGE_NETWORK = "yes"
-    settings.ALLOWED_HOSTS = ["*"]
     saved = inventory._reader[0]
-    inventory.use_reader(lambda: HOST)
+    inventory.use_reader(lambda: HOST if host is None else host)
     try:
-        yield HOST
+        yield HOST if host is None else host
     finally:
         inventory.use_reader(saved)
+
+
+@contextmanager
+def fake_host(settings):
+    """The fake host, owned by this appliance, reachable under any Host header."""
+    settings.FULCRUM_MANAGE_NETWORK = "yes"
+    settings.ALLOWED_HOSTS = ["*"]
+    with host_interfaces() as host:
+        yield host

@@ -80,3 +80,13 @@ def test_changes_are_in_the_change_log(admin):
     browser(admin).post("/local/network/routes/add/", {"destination": "0.0.0.0/0", "gateway": "192.0.2.1"})
     rec = ChangeRecord.objects.get(object_type="route")
     assert rec.username == admin.username and rec.after["gateway"] == "192.0.2.1"
+
+
+def test_vip_autonat_and_floating_ip_interfaces_are_pick_lists(admin):
+    c = browser(admin)
+    page = c.get("/cluster/advanced/").content.decode()
+    assert '<select name="vip_interface"' in page and "eth0 — 192.0.2.10/24" in page
+    page = c.get("/cluster/floating-ips/add/").content.decode()
+    assert '<select name="interface"' in page and "eth3 — no address" in page
+    r = c.post("/cluster/floating-ips/add/", {"address": "192.0.2.254", "prefixlen": "24", "interface": "eth9"})
+    assert "Select a valid choice" in r.content.decode()  # a name not offered is refused
