@@ -110,6 +110,12 @@ for unit in "${UNITS[@]}"; do
     "$SRC/deploy/systemd/$unit.service" >"$DESTDIR$UNITDIR/$unit.service"
   chmod 0644 "$DESTDIR$UNITDIR/$unit.service"
 done
+# System settings (hostname, DNS, time): a root one-shot its path unit starts when they are saved.
+for unit in fulcrum-system.service fulcrum-system.path; do
+  sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@DATA@|$DATA|g" \
+    "$SRC/deploy/systemd/$unit" >"$DESTDIR$UNITDIR/$unit"
+  chmod 0644 "$DESTDIR$UNITDIR/$unit"
+done
 
 if [ -n "$DESTDIR" ]; then
   say "staged into $DESTDIR (no users, database or services touched)"
@@ -132,5 +138,5 @@ run_py() {
 say "services"
 systemctl daemon-reload
 systemctl enable --now redis-server
-systemctl enable --now "${UNITS[@]}"
+systemctl enable --now "${UNITS[@]}" fulcrum-system.path
 say "Fulcrum is at https://$(hostname -f 2>/dev/null || hostname)/ (self-signed certificate)"

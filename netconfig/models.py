@@ -88,3 +88,53 @@ class NetworkChange(models.Model):
 
     def __str__(self):
         return f"network change #{self.pk} ({self.status})"
+
+
+class SystemSettings(Audited):
+    """Hostname, DNS, time, SMTP relay, alert recipients and remote syslog: one row (pk=1).
+
+    Blank SMTP/alert/syslog fields fall back to the environment (FULCRUM_SMTP_*, FULCRUM_ALERT_EMAILS,
+    FULCRUM_SYSLOG), so an appliance configured that way keeps working until the admin sets them here."""
+
+    CHRONY, TIMESYNCD = "chrony", "timesyncd"
+    TIME_DAEMONS = [(CHRONY, "chrony"), (TIMESYNCD, "systemd-timesyncd")]
+    audit_secret_fields = ("smtp_password",)
+
+    hostname = models.CharField(max_length=253, blank=True, help_text="Blank: leave the host's name as it is.")
+    dns_servers = models.JSONField("DNS resolvers", default=list, blank=True)
+    search_domains = models.JSONField(default=list, blank=True)
+    timezone = models.CharField("time zone", max_length=64, default="UTC")
+    ntp_servers = models.JSONField("NTP servers", default=list, blank=True)
+    time_daemon = models.CharField(max_length=10, choices=TIME_DAEMONS, default=CHRONY)
+    smtp_host = models.CharField("SMTP relay", max_length=253, blank=True,
+                                 help_text="Blank: the FULCRUM_SMTP_HOST environment setting, if any.")
+    smtp_port = models.PositiveIntegerField("SMTP port", default=25,
+                                            validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    smtp_user = models.CharField("SMTP user", max_length=254, blank=True)
+    smtp_password = models.CharField("SMTP password", max_length=254, blank=True)
+    smtp_starttls = models.BooleanField("STARTTLS", default=False)
+    smtp_ssl = models.BooleanField("SMTP over TLS", default=False)
+    smtp_from = models.EmailField("sender address", blank=True)
+    alert_emails = models.JSONField("alert recipients", default=list, blank=True,
+                                    help_text="Blank: FULCRUM_ALERT_EMAILS.")
+    syslog_targets = models.JSONField("remote syslog targets", default=list, blank=True,
+                                      help_text="host:port (UDP), e.g. 192.0.2.50:514. Blank: FULCRUM_SYSLOG.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "system settings"
+        verbose_name_plural = "system settings"
+
+    def __str__(self):
+        return "System settings"
+
+    def clean(self):
+        validation.raise_errors(validation.system_errors(self))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # a singleton
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "SystemSettings":
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

@@ -8,6 +8,7 @@ configuration, and return {field: [messages]}.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import defaultdict
 
 from django.core.exceptions import ValidationError
@@ -212,3 +213,79 @@ def interface_field_errors(instance, *fields: str) -> dict[str, list[str]]:
             errors[field] = [f"There is no interface {value!r} on this host; choose one of "
                              f"{', '.join(sorted(known))}."]
     return errors
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _hostname_ok(name: str) -> bool:
+    return 0 < len(name) <= 253 and all(_LABEL.match(part) for part in name.rstrip(".").split("."))
+
+
+def _address_or_name(text) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return _hostname_ok(text)
+
+
+def _list_errors(errors, field, value, check, what: str, limit: int = 16):
+    if not isinstance(value, list):
+        errors[field].append("Give a list.")
+        return
+    if len(value) > limit:
+        errors[field].append(f"At most {limit}.")
+    for item in value:
+        if not check(item):
+            errors[field].append(f"{item!r} is not {what}.")
+
+
+def _syslog_target_ok(text) -> bool:
+    from operations.logging import parse_hostport
+
+    try:
+        host, port = parse_hostport(text) if isinstance(text, str) else ("", 0)
+    except ValueError:
+        return False
+    return _address_or_name(host) and 1 <= port <= 65535
+
+
+def system_errors(s) -> dict[str, list[str]]:
+    from zoneinfo import available_timezones
+
+    from django.core.validators import validate_email
+
+    errors: defaultdict[str, list[str]] = defaultdict(list)
+    if s.hostname and not _hostname_ok(s.hostname):
+        errors["hostname"].append("A host name: letters, digits and hyphens, dot-separated labels of up to 63.")
+
+    def is_ip(x):
+        try:
+            ipaddress.ip_address(x)
+            return True
+        except (ValueError, TypeError):
+            return False
+
+    def is_email(x):
+        try:
+            validate_email(x)
+            return True
+        except ValidationError:
+            return False
+
+    _list_errors(errors, "dns_servers", s.dns_servers, is_ip, "an IP address", limit=3)
+    _list_errors(errors, "search_domains", s.search_domains, lambda x: isinstance(x, str) and _hostname_ok(x),
+                 "a domain name", limit=6)
+    _list_errors(errors, "ntp_servers", s.ntp_servers, _address_or_name, "a host name or address")
+    _list_errors(errors, "alert_emails", s.alert_emails, is_email, "an e-mail address", limit=32)
+    _list_errors(errors, "syslog_targets", s.syslog_targets, _syslog_target_ok, "host:port", limit=4)
+    if s.timezone not in available_timezones():
+        errors["timezone"].append(f"{s.timezone!r} is not a time zone (e.g. UTC, Europe/Berlin).")
+    if s.smtp_host and not _address_or_name(s.smtp_host):
+        errors["smtp_host"].append("A host name or address.")
+    if s.smtp_starttls and s.smtp_ssl:
+        errors["smtp_ssl"].append("Choose STARTTLS or TLS, not both.")
+    return dict(errors)

@@ -11,6 +11,8 @@ import pytest
 
 # Tests never share Redis with a running appliance: their own database number.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# No background reader of the stored syslog targets in the test process (tests that need one build it).
+os.environ.setdefault("FULCRUM_STORED_SYSLOG", "0")
 
 ROLES = ("admin", "operator", "readonly")
 PASSWORD = "correct-horse-battery-9"

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from virtualservices.api.serializers import CleanModelSerializer
 
 from ..apply import DEFAULT_TIMEOUT, MAX_TIMEOUT
-from ..models import Interface, NetworkChange, Route
+from ..models import Interface, NetworkChange, Route, SystemSettings
 
 
 class InterfaceSerializer(CleanModelSerializer):
@@ -42,3 +42,26 @@ class NetworkApplySerializer(serializers.Serializer):
     timeout = serializers.IntegerField(min_value=0, max_value=MAX_TIMEOUT, default=DEFAULT_TIMEOUT,
                                        help_text="Seconds to confirm in before the change is rolled back; "
                                                  "0 applies it at once without a timer.")
+
+
+class SystemSettingsSerializer(CleanModelSerializer):
+    dns_servers = serializers.ListField(child=serializers.CharField(max_length=45), required=False, max_length=3)
+    search_domains = serializers.ListField(child=serializers.CharField(max_length=253), required=False, max_length=6)
+    ntp_servers = serializers.ListField(child=serializers.CharField(max_length=253), required=False, max_length=16)
+    alert_emails = serializers.ListField(child=serializers.CharField(max_length=254), required=False, max_length=32)
+    syslog_targets = serializers.ListField(child=serializers.CharField(max_length=261), required=False, max_length=4)
+    smtp_password = serializers.CharField(max_length=254, required=False, allow_blank=True, write_only=True,
+                                          help_text="Write-only; leave out to keep the stored one.")
+    smtp_password_set = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SystemSettings
+        exclude = ["id"]
+        read_only_fields = ["updated_at"]
+
+    def get_smtp_password_set(self, obj) -> bool:
+        return bool(obj.smtp_password)
+
+
+class TestMailSerializer(serializers.Serializer):
+    to = serializers.EmailField(required=False, help_text="Blank: the alert recipients.")

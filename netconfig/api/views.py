@@ -1,17 +1,27 @@
 """API of the host network: /api/v1/system/interfaces/, routes/, network/ (apply, changes, confirm)."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.recording import record
+
 from .. import inventory
 from ..apply import ChangeRefused, confirm, connected_address, start_change
-from ..models import Interface, NetworkChange, Route
+from ..models import Interface, NetworkChange, Route, SystemSettings
 from ..ownership import network_owner
-from .serializers import InterfaceSerializer, NetworkApplySerializer, NetworkChangeSerializer, RouteSerializer
+from ..system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
+from .serializers import (
+    InterfaceSerializer,
+    NetworkApplySerializer,
+    NetworkChangeSerializer,
+    RouteSerializer,
+    SystemSettingsSerializer,
+    TestMailSerializer,
+)
 
 
 class NotOwned(APIException):
@@ -88,3 +98,41 @@ class NetworkChangeViewSet(viewsets.ReadOnlyModelViewSet):
                             status=status.HTTP_409_CONFLICT)
         change.refresh_from_db()
         return Response(NetworkChangeSerializer(change).data)
+
+
+class SystemSettingsView(generics.RetrieveUpdateAPIView):
+    """Hostname, DNS, time zone/NTP, SMTP relay, alert recipients, remote syslog. Admins change them; the
+    host's own fields (hostname, DNS, time) only where the appliance owns the host."""
+
+    serializer_class = SystemSettingsSerializer
+
+    def get_object(self):
+        return SystemSettings.load()
+
+    def perform_update(self, serializer):
+        try:
+            save_system_settings(serializer.instance, serializer.validated_data, serializer.save)
+        except HostNotOwned as exc:
+            raise NotOwned(str(exc)) from exc
+
+
+class SystemTestView(APIView):
+    """POST test-mail/ (optional "to") or test-syslog/: send one through the stored (or default) settings."""
+
+    kind = "mail"
+
+    @extend_schema(request=TestMailSerializer, responses={200: dict, 400: dict, 502: dict})
+    def post(self, request):
+        try:
+            if self.kind == "mail":
+                body = TestMailSerializer(data=request.data)
+                body.is_valid(raise_exception=True)
+                sent = send_test_mail(body.validated_data.get("to", ""))
+            else:
+                sent = send_test_syslog(request.user.get_username())
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except OSError as exc:  # the relay or the name does not answer: say so, it is not our error
+            return Response({"detail": f"Sending failed: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
+        record("action", None, object_type="systemsettings", summary=f"test {self.kind} sent to {', '.join(sent)}")
+        return Response({"sent_to": sent})
