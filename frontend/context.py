@@ -16,6 +16,7 @@ NAV = [
         ("local", "Hostname, DNS & interfaces", ()),
         ("network", "Network: interfaces & routes", ("interface-add", "interface-edit", "interface-delete", "route-add",
                                                      "route-edit", "route-delete")),
+        ("system-settings", "System settings: time, mail, syslog", ()),
         ("management-access", "Management access", ("management-add", "management-edit", "management-delete")),
     ]),
     ("Cluster Configuration", [

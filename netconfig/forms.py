@@ -6,7 +6,7 @@ from django import forms
 
 from . import inventory
 from .apply import DEFAULT_TIMEOUT, MAX_TIMEOUT
-from .models import Interface, Route
+from .models import Interface, Route, SystemSettings
 
 
 class ListField(forms.CharField):
@@ -73,3 +73,29 @@ class ApplyForm(forms.Form):
                                  initial=DEFAULT_TIMEOUT,
                                  help_text="Unless you confirm within this time, the change is rolled back. "
                                            "0: no timer (refused when it moves the address you use).")
+
+
+class SystemSettingsForm(forms.ModelForm):
+    dns_servers = ListField(label="DNS resolvers", required=False, help_text="Up to 3 addresses.")
+    search_domains = ListField(required=False)
+    ntp_servers = ListField(label="NTP servers", required=False)
+    alert_emails = ListField(label="Alert recipients", required=False,
+                             help_text="Apply failures and drift. Blank: FULCRUM_ALERT_EMAILS.")
+    syslog_targets = ListField(label="Remote syslog targets", required=False,
+                               help_text="host:port (UDP), e.g. 192.0.2.50:514. Blank: FULCRUM_SYSLOG.")
+    smtp_password = forms.CharField(label="SMTP password", required=False, widget=forms.PasswordInput,
+                                    help_text="Write-only: leave blank to keep the stored one.")
+
+    class Meta:
+        model = SystemSettings
+        exclude = ["updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from zoneinfo import available_timezones
+
+        zones = [(z, z) for z in sorted(available_timezones())]
+        self.fields["timezone"] = forms.ChoiceField(label="Time zone", choices=zones)
+
+    def clean_smtp_password(self):
+        return self.cleaned_data["smtp_password"] or self.instance.smtp_password

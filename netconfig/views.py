@@ -6,12 +6,14 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.roles import CONFIGURE
+from audit.recording import record
 from frontend.views.common import confirm_delete, model_form_page, require
 
 from .apply import ChangeRefused, confirm, connected_address, desired_network, reconnect_advice, start_change
-from .forms import ApplyForm, InterfaceForm, RouteForm
-from .models import Interface, NetworkChange, Route
+from .forms import ApplyForm, InterfaceForm, RouteForm, SystemSettingsForm
+from .models import Interface, NetworkChange, Route, SystemSettings
 from .ownership import network_owner
+from .system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
 
 
 def network(request):
@@ -98,3 +100,46 @@ def network_confirm(request, pk):
             messages.error(request, f"Network change #{change.pk} is {change.get_status_display()}: "
                                     f"nothing to confirm.")
     return redirect("network")
+
+
+SYSTEM_SECTIONS = [
+    ("Host", "The host's name, resolvers and clock (written by the root writer when saved).",
+     ["hostname", "dns_servers", "search_domains", "timezone", "ntp_servers", "time_daemon"]),
+    ("Mail", "The relay alerts go through. Blank fields: the FULCRUM_SMTP_* environment settings.",
+     ["smtp_host", "smtp_port", "smtp_user", "smtp_password", "smtp_starttls", "smtp_ssl", "smtp_from",
+      "alert_emails"]),
+    ("Logging", "", ["syslog_targets"]),
+]
+
+
+def system_settings(request):
+    current = SystemSettings.load()
+    owned, reason = network_owner()
+    if request.method == "POST":
+        require(request, CONFIGURE)
+    form = SystemSettingsForm(request.POST or None, instance=SystemSettings.load())
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = save_system_settings(current, form.cleaned_data, form.save)
+        except HostNotOwned as exc:
+            messages.error(request, f"Read-only here: {exc}")
+        else:
+            messages.success(request, "System settings saved." + (" The host applies them now." if changed else ""))
+            return redirect("system-settings")
+    sections = [{"title": t, "intro": i, "fields": [form[n] for n in names]} for t, i, names in SYSTEM_SECTIONS]
+    return render(request, "netconfig/system.html", {"form": form, "sections": sections, "owned": owned,
+                                                     "reason": reason})
+
+
+def system_test(request, kind):
+    require(request, CONFIGURE)
+    if request.method == "POST":
+        try:
+            sent = (send_test_mail(request.POST.get("to", "").strip()) if kind == "mail"
+                    else send_test_syslog(request.user.get_username()))
+        except (ValueError, OSError) as exc:
+            messages.error(request, f"Test {kind} not sent: {exc}")
+        else:
+            record("action", None, object_type="systemsettings", summary=f"test {kind} sent to {', '.join(sent)}")
+            messages.success(request, f"Test {kind} sent to {', '.join(sent)}.")
+    return redirect("system-settings")

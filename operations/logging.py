@@ -108,9 +108,6 @@ class RemoteSyslogHandler(logging.Handler):
         self._socks: dict[int, socket.socket] = {}
 
     def targets(self) -> list[tuple[str, int]]:
-        if self.loader and self._thread is None:
-            self._thread = threading.Thread(target=self._refresh_loop, name="syslog-targets", daemon=True)
-            self._thread.start()
         return self.stored or self.default
 
     def load(self) -> None:
@@ -143,6 +140,9 @@ class RemoteSyslogHandler(logging.Handler):
                                             SysLogHandler.mapPriority(SysLogHandler, level))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.loader and self._thread is None:  # the first line a process logs starts its refresher
+            self._thread = threading.Thread(target=self._refresh_loop, name="syslog-targets", daemon=True)
+            self._thread.start()
         try:
             if self.targets():
                 self.send_line(self.format(record), record.levelname)

@@ -90,3 +90,36 @@ def test_vip_autonat_and_floating_ip_interfaces_are_pick_lists(admin):
     assert '<select name="interface"' in page and "eth3 — no address" in page
     r = c.post("/cluster/floating-ips/add/", {"address": "192.0.2.254", "prefixlen": "24", "interface": "eth9"})
     assert "Select a valid choice" in r.content.decode()  # a name not offered is refused
+
+
+def test_system_settings_page_saves_and_sends_a_test_line(admin, settings, tmp_path):
+    import socket
+
+    settings.DATA_DIR = tmp_path
+    c = browser(admin)
+    page = c.get("/local/network/system/").content.decode()
+    assert "Send test syslog line" in page and 'name="timezone"' in page
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    port = sock.getsockname()[1]
+    form = {"hostname": "lb1", "timezone": "UTC", "time_daemon": "chrony", "smtp_port": "25",
+            "dns_servers": "192.0.2.53 bogus", "syslog_targets": f"127.0.0.1:{port}"}
+    r = c.post("/local/network/system/", form)
+    assert r.status_code == 200 and "&#x27;bogus&#x27; is not an IP address" in r.content.decode()
+    form["dns_servers"] = "192.0.2.53"
+    r = c.post("/local/network/system/", form, follow=True)
+    assert "The host applies them now." in r.content.decode()
+    assert (tmp_path / "system-apply.request").exists()
+    r = c.post("/local/network/system/test-syslog/", follow=True)
+    assert f"Test syslog sent to 127.0.0.1:{port}" in r.content.decode()
+    assert "test syslog line from alice" in sock.recv(4096).decode()
+    sock.close()
+
+
+def test_system_settings_page_is_read_only_for_others(users):
+    c = browser(users["readonly"])
+    page = c.get("/local/network/system/").content.decode()
+    assert "Save settings" not in page and "Send test mail" not in page
+    assert c.post("/local/network/system/", {"hostname": "x"}).status_code == 403
+    assert c.post("/local/network/system/test-mail/").status_code == 403

@@ -46,3 +46,16 @@ def test_countdown_and_confirm(ui, people, ui_settings):
         ui.shot("confirmed")
         change.refresh_from_db()
         assert change.status == NetworkChange.CONFIRMED
+
+
+def test_system_settings_page_is_accessible(ui, people, ui_settings):
+    with fake_host(ui_settings):
+        ui.login("alice")
+        ui.goto("/local/network/system/")
+        expect(ui.page.locator("h1")).to_have_text("System settings")
+        ui.page.fill("#id_hostname", "bad_name")
+        ui.page.click("text=Save settings")
+        ui.page.wait_for_load_state("load")
+        expect(ui.page.locator(".field.has-error")).to_contain_text("A host name")
+        ui.axe("system-settings")
+        ui.shot("system-settings")
