@@ -110,8 +110,8 @@ for unit in "${UNITS[@]}"; do
     "$SRC/deploy/systemd/$unit.service" >"$DESTDIR$UNITDIR/$unit.service"
   chmod 0644 "$DESTDIR$UNITDIR/$unit.service"
 done
-# System settings (hostname, DNS, time): a root one-shot its path unit starts when they are saved.
-for unit in fulcrum-system.service fulcrum-system.path; do
+# System settings (hostname, DNS, time) and System Control: root one-shots their path units start on request.
+for unit in fulcrum-system.service fulcrum-system.path fulcrum-control.service fulcrum-control.path; do
   sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@DATA@|$DATA|g" \
     "$SRC/deploy/systemd/$unit" >"$DESTDIR$UNITDIR/$unit"
   chmod 0644 "$DESTDIR$UNITDIR/$unit"
@@ -138,5 +138,5 @@ run_py() {
 say "services"
 systemctl daemon-reload
 systemctl enable --now redis-server
-systemctl enable --now "${UNITS[@]}" fulcrum-system.path
+systemctl enable --now "${UNITS[@]}" fulcrum-system.path fulcrum-control.path
 say "Fulcrum is at https://$(hostname -f 2>/dev/null || hostname)/ (self-signed certificate)"

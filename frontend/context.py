@@ -31,6 +31,7 @@ NAV = [
     ("Maintenance", [
         ("apply", "Apply configuration", ()),
         ("backup", "Backup & restore", ("restore-confirm",)),
+        ("system-control", "System Control", ("system-control-confirm", "system-control-service")),
         ("users", "Users", ("user-add", "user-edit", "user-delete")),
         ("tokens", "API tokens", ()),
         ("password", "Change password", ()),

@@ -39,6 +39,7 @@ urlpatterns = [
     path("local/management/<int:pk>/delete/", access.management_network_delete, name="management-delete"),
     # Maintenance
     path("maintenance/apply/", maintenance.apply_page, name="apply"),
+    path("maintenance/", include("netconfig.maintenance_urls")),
     path("maintenance/backup/", maintenance.backup, name="backup"),
     path("maintenance/backup/download/", maintenance.backup_download, name="backup-download"),
     path("maintenance/backup/restore/", maintenance.restore_confirm, name="restore-confirm"),

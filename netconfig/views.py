@@ -9,6 +9,7 @@ from accounts.roles import CONFIGURE
 from audit.recording import record
 from frontend.views.common import confirm_delete, model_form_page, require
 
+from . import control
 from .apply import ChangeRefused, confirm, connected_address, desired_network, reconnect_advice, start_change
 from .forms import ApplyForm, InterfaceForm, RouteForm, SystemSettingsForm
 from .models import Interface, NetworkChange, Route, SystemSettings
@@ -143,3 +144,33 @@ def system_test(request, kind):
             record("action", None, object_type="systemsettings", summary=f"test {kind} sent to {', '.join(sent)}")
             messages.success(request, f"Test {kind} sent to {', '.join(sent)}.")
     return redirect("system-settings")
+
+
+CONTROL_WORDS = {"restart": "Restart", "reboot": "Reboot the host", "halt": "Halt the host"}
+
+
+def system_control(request):
+    ok, reason = control.availability()
+    return render(request, "netconfig/control.html", {"available": ok, "reason": reason,
+                                                      "services": control.service_states()})
+
+
+def system_control_confirm(request, action, service=""):
+    """GET: ask, saying what will happen; POST: request it (admins only)."""
+    require(request, CONFIGURE)
+    try:
+        command = "systemctl " + " ".join(control.validate(action, service))
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("system-control")
+    if request.method == "POST":
+        try:
+            control.request(action, service, request.user.get_username())
+        except control.ControlUnavailable as exc:
+            messages.error(request, str(exc))
+        else:
+            record("action", None, object_type="systemcontrol", summary=f"{action} {service}".strip() + f": {command}")
+            messages.success(request, f"Requested: {command}.")
+        return redirect("system-control")
+    what = f"{CONTROL_WORDS[action]} {service}".strip()
+    return render(request, "netconfig/control_confirm.html", {"what": what, "command": command, "action": action})

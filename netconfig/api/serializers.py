@@ -3,6 +3,7 @@ from rest_framework import serializers
 from virtualservices.api.serializers import CleanModelSerializer
 
 from ..apply import DEFAULT_TIMEOUT, MAX_TIMEOUT
+from ..control import SERVICES
 from ..models import Interface, NetworkChange, Route, SystemSettings
 
 
@@ -65,3 +66,16 @@ class SystemSettingsSerializer(CleanModelSerializer):
 
 class TestMailSerializer(serializers.Serializer):
     to = serializers.EmailField(required=False, help_text="Blank: the alert recipients.")
+
+
+class ControlSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["restart", "reboot", "halt"])
+    service = serializers.ChoiceField(choices=sorted(SERVICES), required=False, allow_blank=True, default="")
+    confirm = serializers.BooleanField(help_text="Must be true: reboot, halt and restarts interrupt service.")
+
+    def validate(self, attrs):
+        if not attrs["confirm"]:
+            raise serializers.ValidationError({"confirm": ["Set confirm to true to go ahead."]})
+        if attrs["action"] == "restart" and not attrs["service"]:
+            raise serializers.ValidationError({"service": ["Choose the service to restart."]})
+        return attrs

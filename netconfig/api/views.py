@@ -11,10 +11,13 @@ from audit.recording import record
 
 from .. import inventory
 from ..apply import ChangeRefused, confirm, connected_address, start_change
+from ..control import ControlUnavailable, availability, service_states
+from ..control import request as control_request
 from ..models import Interface, NetworkChange, Route, SystemSettings
 from ..ownership import network_owner
 from ..system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
 from .serializers import (
+    ControlSerializer,
     InterfaceSerializer,
     NetworkApplySerializer,
     NetworkChangeSerializer,
@@ -136,3 +139,31 @@ class SystemTestView(APIView):
             return Response({"detail": f"Sending failed: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
         record("action", None, object_type="systemsettings", summary=f"test {self.kind} sent to {', '.join(sent)}")
         return Response({"sent_to": sent})
+
+
+def control_status() -> dict:
+    ok, reason = availability()
+    return {"available": ok, "reason": reason,
+            "services": [{"name": s.name, "unit": s.unit, "state": s.active, "sub_state": s.sub, "uptime": s.uptime}
+                         for s in service_states()]}
+
+
+class SystemControlView(APIView):
+    """GET: each service's state and uptime. POST (admins, "confirm": true): restart a service, reboot, halt."""
+
+    @extend_schema(responses=dict, summary="Service states and uptimes")
+    def get(self, request):
+        return Response(control_status())
+
+    @extend_schema(request=ControlSerializer, responses={202: dict, 400: dict, 409: dict},
+                   summary="Restart a service, reboot or halt (confirmed)")
+    def post(self, request):
+        body = ControlSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action, service = body.validated_data["action"], body.validated_data["service"]
+        try:
+            command = control_request(action, service, request.user.get_username())
+        except ControlUnavailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        record("action", None, object_type="systemcontrol", summary=f"{action} {service}".strip() + f": {command}")
+        return Response({"requested": command}, status=status.HTTP_202_ACCEPTED)

@@ -149,7 +149,8 @@ def test_compose_file_passes_docker_compose_config():
 def test_network_and_system_setting_units(staged):
     """Boot re-applies the saved network before the services; saving system settings starts the root writer."""
     paths = [str(staged["units"] / n) for n in ("fulcrum-network.service", "fulcrum-system.service",
-                                                "fulcrum-system.path")]
+                                                "fulcrum-system.path", "fulcrum-control.service",
+                                                "fulcrum-control.path")]
     res = subprocess.run([need("systemd-analyze"), "verify", *paths], capture_output=True, text=True, timeout=60)
     ours = [line for line in (res.stdout + res.stderr).splitlines() if "fulcrum-" in line]
     assert res.returncode == 0 and not ours, "\n".join(ours) or res.stderr

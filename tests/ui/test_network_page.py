@@ -59,3 +59,25 @@ def test_system_settings_page_is_accessible(ui, people, ui_settings):
         expect(ui.page.locator(".field.has-error")).to_contain_text("A host name")
         ui.axe("system-settings")
         ui.shot("system-settings")
+
+
+def test_system_control_asks_before_restarting(ui, people, ui_settings, monkeypatch, tmp_path):
+    from netconfig import control
+
+    marker = tmp_path / "systemd"
+    marker.mkdir()
+    monkeypatch.setattr(control, "SYSTEMD_DIR", str(marker))  # a host that runs systemd
+    ui_settings.DATA_DIR = tmp_path
+    ui.login("alice")
+    ui.goto("/maintenance/control/")
+    expect(ui.page.locator("table.grid")).to_contain_text("fulcrum-worker.service")
+    ui.axe("control")
+    ui.page.click("a[href='/maintenance/control/restart/worker/']")
+    expect(ui.page.locator("h1")).to_have_text("Restart worker?")
+    assert not (tmp_path / control.REQUEST_FILE).exists()  # asking does nothing yet
+    ui.axe("control-confirm")
+    ui.shot("control-confirm")
+    ui.page.click("#control-go")
+    ui.page.wait_for_load_state("load")
+    expect(ui.page.locator("body")).to_contain_text("Requested: systemctl restart fulcrum-worker.service.")
+    assert (tmp_path / control.REQUEST_FILE).exists()

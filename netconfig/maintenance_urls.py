@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("control/", views.system_control, name="system-control"),
+    path("control/<str:action>/", views.system_control_confirm, name="system-control-confirm"),
+    path("control/<str:action>/<str:service>/", views.system_control_confirm, name="system-control-service"),
+]
