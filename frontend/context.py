@@ -32,6 +32,7 @@ NAV = [
         ("apply", "Apply configuration", ()),
         ("backup", "Backup & restore", ("restore-confirm",)),
         ("system-control", "System Control", ("system-control-confirm", "system-control-service")),
+        ("support", "Technical support download", ()),
         ("users", "Users", ("user-add", "user-edit", "user-delete")),
         ("tokens", "API tokens", ()),
         ("password", "Change password", ()),
@@ -42,7 +43,7 @@ NAV = [
         ("logs", "Logs", ()),
     ]),
 ]
-ADMIN_ONLY = {"users", "aovpn-wizard"}
+ADMIN_ONLY = {"users", "aovpn-wizard", "support"}
 
 
 def nav(request, is_admin: bool):

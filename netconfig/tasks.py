@@ -45,3 +45,11 @@ def schedule_expiry(change_id: int, seconds: int) -> None:
         t.start()
     else:
         network_expire_task.apply_async((change_id,), countdown=seconds)
+
+
+@shared_task(name="kernel.support_snapshot")
+def support_snapshot_task() -> dict:
+    """The privileged sections of the support archive (ipvsadm, iptables-save of our chains)."""
+    from .support import kernel_sections
+
+    return kernel_sections()

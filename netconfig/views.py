@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.roles import CONFIGURE
@@ -14,6 +15,7 @@ from .apply import ChangeRefused, confirm, connected_address, desired_network, r
 from .forms import ApplyForm, InterfaceForm, RouteForm, SystemSettingsForm
 from .models import Interface, NetworkChange, Route, SystemSettings
 from .ownership import network_owner
+from .support import build_archive
 from .system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
 
 
@@ -174,3 +176,17 @@ def system_control_confirm(request, action, service=""):
         return redirect("system-control")
     what = f"{CONTROL_WORDS[action]} {service}".strip()
     return render(request, "netconfig/control_confirm.html", {"what": what, "command": command, "action": action})
+
+
+def support(request):
+    require(request, CONFIGURE)
+    return render(request, "netconfig/support.html")
+
+
+def support_download(request):
+    require(request, CONFIGURE)
+    name, data = build_archive()
+    record("action", None, object_type="support", summary=f"support archive {name} downloaded")
+    response = HttpResponse(data, content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,5 +1,6 @@
 """API of the host network: /api/v1/system/interfaces/, routes/, network/ (apply, changes, confirm)."""
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
@@ -7,6 +8,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import AdminOnly
 from audit.recording import record
 
 from .. import inventory
@@ -15,6 +17,7 @@ from ..control import ControlUnavailable, availability, service_states
 from ..control import request as control_request
 from ..models import Interface, NetworkChange, Route, SystemSettings
 from ..ownership import network_owner
+from ..support import build_archive
 from ..system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
 from .serializers import (
     ControlSerializer,
@@ -167,3 +170,18 @@ class SystemControlView(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         record("action", None, object_type="systemcontrol", summary=f"{action} {service}".strip() + f": {command}")
         return Response({"requested": command}, status=status.HTTP_202_ACCEPTED)
+
+
+class SupportArchiveView(APIView):
+    """GET: the technical-support archive (.tar.gz): versions, configuration with secrets masked, apply runs,
+    change log, health events, IPVS, our netfilter chains, addresses, routes, keepalived, recent logs."""
+
+    permission_classes = [AdminOnly]
+
+    @extend_schema(responses={(200, "application/gzip"): bytes}, summary="Download the support archive")
+    def get(self, request):
+        name, data = build_archive()
+        record("action", None, object_type="support", summary=f"support archive {name} downloaded")
+        response = HttpResponse(data, content_type="application/gzip")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
