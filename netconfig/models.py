@@ -137,4 +137,4 @@ class SystemSettings(Audited):
 
     @classmethod
     def load(cls) -> "SystemSettings":
-        return cls.objects.filter(pk=1).first() or cls(pk=1)
+        return cls.objects.get_or_create(pk=1)[0]

@@ -73,9 +73,21 @@ def _kernel_from_worker() -> dict[str, str]:
     try:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             return kernel_sections()
+        if not _worker_alive():
+            return {"kernel-sections-unavailable.txt": "No kernel worker is running (it publishes its status "
+                                                       "every few seconds and none is there).\n"}
         return support_snapshot_task.delay().get(timeout=20)
     except Exception as exc:  # noqa: BLE001 - the archive is still worth having without these
         return {"kernel-sections-unavailable.txt": f"The kernel worker did not answer: {exc}\n"}
+
+
+def _worker_alive() -> bool:
+    from cluster.status import STATUS_KEY, _redis
+
+    try:
+        return _redis().get(STATUS_KEY) is not None
+    except Exception:  # noqa: BLE001 - Redis down: no worker can answer either
+        return False
 
 
 def sections() -> dict[str, str]:

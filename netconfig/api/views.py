@@ -127,7 +127,7 @@ class SystemTestView(APIView):
 
     kind = "mail"
 
-    @extend_schema(request=TestMailSerializer, responses={200: dict, 400: dict, 502: dict})
+    @extend_schema(request=TestMailSerializer, responses={200: dict, 400: dict})
     def post(self, request):
         try:
             if self.kind == "mail":
@@ -138,8 +138,8 @@ class SystemTestView(APIView):
                 sent = send_test_syslog(request.user.get_username())
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        except OSError as exc:  # the relay or the name does not answer: say so, it is not our error
-            return Response({"detail": f"Sending failed: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
+        except OSError as exc:  # the relay or the name does not answer: the settings need a look
+            return Response({"detail": f"Sending failed: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
         record("action", None, object_type="systemsettings", summary=f"test {self.kind} sent to {', '.join(sent)}")
         return Response({"sent_to": sent})
 

@@ -97,7 +97,7 @@ def test_test_mail_says_what_is_missing_or_failing(api):
     closed.close()  # nothing listens there
     patch(api, {"smtp_host": "127.0.0.1", "smtp_port": port})
     r = api.post(URL + "test-mail/", {"to": "ops@example.net"}, format="json")
-    assert r.status_code == 502 and "Sending failed" in r.json()["detail"]
+    assert r.status_code == 400 and "Sending failed" in r.json()["detail"]
 
 
 def test_test_syslog_line_and_the_handler_reads_stored_targets(api):
