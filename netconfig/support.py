@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import json
 import platform
-import subprocess
 import tarfile
 import time
 from importlib import metadata
 
 from audit.recording import MASK, SECRET_WORDS
+from dataplane.kernel.snapshot import kernel_sections, run
 
 LOG_LINES = 500
 RECENT = 200
@@ -30,28 +30,6 @@ def masked(value):
     if isinstance(value, list):
         return [masked(v) for v in value]
     return value
-
-
-def run(argv: list[str], timeout: float = 15) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"# {' '.join(argv)}: not available here ({exc})\n"
-    return done.stdout + (f"# {' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}\n"
-                          if done.returncode else "")
-
-
-def kernel_sections() -> dict[str, str]:
-    """Run in the kernel worker: IPVS with statistics, and the appliance's netfilter chains."""
-    from dataplane.kernel.netfilter import Netfilter
-
-    nf = Netfilter()
-    out = {"ipvsadm-Ln-stats.txt": run(["ipvsadm", "-Ln", "--stats"])}
-    for family in (4, 6):
-        text = run([nf.binary(family, "save")])
-        ours = [line for line in text.splitlines() if "FULCRUM" in line or line.startswith(("*", "#"))]
-        out[f"{nf.binary(family, 'save')}-fulcrum.txt"] = "\n".join(ours) + "\n"
-    return out
 
 
 def _versions() -> dict:

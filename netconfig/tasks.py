@@ -50,6 +50,6 @@ def schedule_expiry(change_id: int, seconds: int) -> None:
 @shared_task(name="kernel.support_snapshot")
 def support_snapshot_task() -> dict:
     """The privileged sections of the support archive (ipvsadm, iptables-save of our chains)."""
-    from .support import kernel_sections
+    from dataplane.kernel.snapshot import kernel_sections
 
     return kernel_sections()

@@ -154,3 +154,20 @@ def test_a_refused_op_puts_back_what_was_done(net, netdrv):
         sync(netdrv, desired)
     assert netdrv.read({"fail0"}) == snap.state
     assert Snapshot.from_json(snap.to_json()) == snap
+
+
+def test_the_support_archive_kernel_sections_show_ipvs_and_our_chains(net, driver):
+    from dataplane.config import SNAT
+    from dataplane.kernel.snapshot import kernel_sections
+
+    rs = tuple(RealServerSpec(n, f"rs{n}", f"10.9.0.1{n}", 443, 100) for n in (1, 2))
+    sstp = ServiceSpec(1, "sstp", "10.8.0.60", (PortRange(443, 443),), TCP, method=SNAT, scheduler="rr",
+                       snat_source="10.9.0.1", real_servers=rs)
+    result = driver.apply(ipvs_plan(driver.read(SYSCTLS), compile_state(ClusterSpec(vip_interface="front",
+                                                                                      services=(sstp,)))))
+    assert result.ok, result.failed
+    out = kernel_sections("legacy")
+    assert "TCP  10.8.0.60:443" in out["ipvsadm-Ln-stats.txt"] and "10.9.0.11:443" in out["ipvsadm-Ln-stats.txt"]
+    v4 = out["iptables-legacy-save-fulcrum.txt"]
+    assert "-A FULCRUM-POSTROUTING" in v4 and "--to-source 10.9.0.1" in v4
+    assert all("FULCRUM" in line or line.startswith(("*", "#")) for line in v4.splitlines() if line)
