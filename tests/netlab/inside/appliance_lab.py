@@ -284,3 +284,11 @@ def iptables_save(family: int = 4) -> list[str]:
 
 def ours(lines: list[str]) -> list[str]:
     return [x for x in lines if "FULCRUM" in x]
+
+
+def db_blocker(request):
+    """pytest-django's database blocker when the django plugin runs in the guest (None otherwise): a
+    module that shares the appliance's database unblocks it for its whole life."""
+    if not request.config.pluginmanager.has_plugin("django"):
+        return None
+    return request.getfixturevalue("django_db_blocker")

@@ -28,7 +28,10 @@ TIMER = 4  # seconds: short, so the test is; the default is 120
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, request):
+    blocker = appliance_lab.db_blocker(request)
+    if blocker is not None:
+        blocker.unblock()
     os.environ["FULCRUM_MANAGE_NETWORK"] = "yes"
     lab.sh("ip", "netns", "add", "admin")
     lab.sh("ip", "link", "set", "lo", "up", ns="admin")
@@ -40,6 +43,8 @@ def app(tmp_path_factory):
     a = appliance_lab.start(tmp_path_factory.mktemp("appliance"), bind="0.0.0.0")
     yield a
     a.stop()
+    if blocker is not None:
+        blocker.restore()
 
 
 def from_admin(app, method, path, body=None, to=OLD, timeout=5.0):
