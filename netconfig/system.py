@@ -16,7 +16,9 @@ HOST_FIELDS = ("hostname", "dns_servers", "search_domains", "timezone", "ntp_ser
 
 
 def stored_syslog_targets() -> list[str]:
-    return list(SystemSettings.load().syslog_targets)
+    """Read only: a log line never creates the settings row."""
+    row = SystemSettings.objects.filter(pk=1).values_list("syslog_targets", flat=True).first()
+    return list(row or [])
 
 
 def syslog_targets() -> list[str]:

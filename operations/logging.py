@@ -175,7 +175,9 @@ def logging_config(env: dict | None = None) -> dict:
         "loggers": {"django.request": {"level": "ERROR"}},
     }
     target = env.get("FULCRUM_SYSLOG", "").strip()
-    stored = env.get("FULCRUM_STORED_SYSLOG", "1").lower() not in ("0", "false", "no", "off")
+    # An explicit env without the switch follows the process's (the test suite turns it off there).
+    switch = env.get("FULCRUM_STORED_SYSLOG", os.environ.get("FULCRUM_STORED_SYSLOG", "1"))
+    stored = switch.lower() not in ("0", "false", "no", "off")
     if target or stored:
         config["handlers"]["syslog"] = {
             "()": RemoteSyslogHandler, "default": target,
