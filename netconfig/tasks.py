@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.db import connection
 
@@ -53,3 +54,16 @@ def support_snapshot_task() -> dict:
     from dataplane.kernel.snapshot import kernel_sections
 
     return kernel_sections()
+
+
+@worker_ready.connect(dispatch_uid="netconfig-resume-timers")
+def resume_rollback_timers(**kwargs) -> None:
+    """A worker that restarts while a change waits would leave its timer with the broker for up to the
+    visibility timeout: re-arm every waiting change's timer (or roll it back now if it is overdue)."""
+    from django.utils import timezone
+
+    from .models import NetworkChange
+
+    for change in NetworkChange.objects.filter(status=NetworkChange.AWAITING):
+        left = (change.deadline - timezone.now()).total_seconds() if change.deadline else 0
+        schedule_expiry(change.pk, max(0, int(left) + 1))

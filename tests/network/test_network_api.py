@@ -150,3 +150,22 @@ def test_interface_fields_elsewhere_choose_from_the_real_interfaces(api):
     assert api.patch("/api/v1/cluster/", {"vip_interface": "eth1.30"}, format="json").status_code == 200
     r = api.post("/api/v1/ha/links/", {"interface": "eth8", "peer_address": "192.0.2.3"}, format="json")
     assert r.status_code in (400, 409), r.content
+
+
+def test_a_restarted_worker_re_arms_waiting_timers(api, settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from netconfig import tasks
+
+    armed = []
+    monkeypatch.setattr(tasks, "schedule_expiry", lambda pk, seconds: armed.append((pk, seconds)))
+    now = timezone.now()
+    soon = NetworkChange.objects.create(username="alice", status=NetworkChange.AWAITING, timeout=120,
+                                        deadline=now + timedelta(seconds=60), desired={})
+    late = NetworkChange.objects.create(username="alice", status=NetworkChange.AWAITING, timeout=120,
+                                        deadline=now - timedelta(seconds=5), desired={})
+    NetworkChange.objects.create(username="alice", status=NetworkChange.CONFIRMED, timeout=120, desired={})
+    tasks.resume_rollback_timers()
+    assert dict(armed)[late.pk] == 0 and 55 <= dict(armed)[soon.pk] <= 61 and len(armed) == 2
