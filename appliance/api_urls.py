@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("healthchecks.api.urls")),
     path("", include("checklists.api.urls")),
     path("", include("ha.api.urls")),
+    path("", include("netconfig.api.urls")),
     *router.urls,
 ]

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "frontend",
     "operations",
     "axes",
+    "netconfig",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,8 @@ FULCRUM_CHECK_SCRIPTS_DIR = Path(os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR", DAT
 
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.
 FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
+# Local Configuration of interfaces/routes: "auto" (owned on a kernel host outside a container), "yes", "no".
+FULCRUM_MANAGE_NETWORK = os.environ.get("FULCRUM_MANAGE_NETWORK", "auto")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.diff import service_changes
 from audit.models import ChangeRecord
 from audit.recording import paused, record, snapshot
+from netconfig.bundle import export_network, parse_network, replace_network
 from realservers.models import RealServer
 from virtualservices.models import VirtualService, next_free_fwmark
 
@@ -35,7 +36,9 @@ def _plain(value):
     return str(value) if value is not None and not isinstance(value, (int, float, bool, str)) else value
 
 
-def export_bundle() -> dict:
+def export_bundle(host_network: bool = True) -> dict:
+    """The configuration; ``host_network=False`` leaves out this host's own interfaces and routes
+    (HA sync: the peer keeps its own)."""
     vs_fields, rs_fields = config_fields(VirtualService), config_fields(RealServer)
     servers: dict[int, list[dict]] = defaultdict(list)
     for row in RealServer.objects.order_by("service_id", "label").values("service_id", *rs_fields):
@@ -53,6 +56,7 @@ def export_bundle() -> dict:
         "floating_ips": [{k: _plain(v) for k, v in row.items()}
                          for row in FloatingIP.objects.order_by("address").values(*config_fields(FloatingIP))],
         "virtual_services": services,
+        **({"network": export_network()} if host_network else {}),
     }
 
 
@@ -104,8 +108,9 @@ def _clean(instance, path, errors: _Errors, exclude=None):
         errors.add_validation(path, exc)
 
 
-def parse_bundle(bundle) -> tuple[ClusterSettings, list[FloatingIP], list[VirtualService], list[RealServer]]:
-    """Validate a whole bundle; raise BundleError naming every bad field, or return unsaved objects."""
+def parse_bundle(bundle) -> tuple[ClusterSettings, list[FloatingIP], list[VirtualService], list[RealServer], tuple]:
+    """Validate a whole bundle; raise BundleError naming every bad field, or return unsaved objects
+    (the last: the host network's (interfaces, routes), or None when the bundle has no such section)."""
     errors = _Errors()
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise BundleError({"format": [f"Not a Fulcrum configuration bundle (format must be '{FORMAT}')."]})
@@ -131,8 +136,10 @@ def parse_bundle(bundle) -> tuple[ClusterSettings, list[FloatingIP], list[Virtua
     _unique(errors, "floating_ips", [str(f.address) for f in floating], "address")
 
     services, servers = _parse_services(bundle.get("virtual_services", []), errors)
+    network = parse_network(bundle.get("network"), lambda *a: _build(*a[:3], errors, a[3]),
+                            lambda obj, path: _clean(obj, path, errors), lambda *a: _unique(errors, *a), errors.add)
     errors.raise_if_any()
-    return settings, floating, services, servers
+    return settings, floating, services, servers, network
 
 
 def _unique(errors: _Errors, prefix: str, values: list[str], field: str):
@@ -241,7 +248,7 @@ def _merge(model, incoming: list, key, batch_size: int) -> dict[str, int]:
 
 def import_bundle(bundle, batch_size: int = 2000) -> dict:
     """Make the configuration the bundle's, all or nothing; logged once, as a whole."""
-    settings, floating, services, servers = parse_bundle(bundle)
+    settings, floating, services, servers, network = parse_bundle(bundle)
     with transaction.atomic(), paused():
         current = ClusterSettings.objects.filter(pk=1).first()
         before = snapshot(current) if current else None
@@ -258,6 +265,8 @@ def import_bundle(bundle, batch_size: int = 2000) -> dict:
         for rs in servers:
             rs.service = rs.service  # picks up the service's primary key, kept or just created
         counts["real_servers"] = _merge(RealServer, servers, lambda r: (r.service_id, r.label), batch_size)
+        if network is not None:
+            counts["network"] = replace_network(*network, merge=lambda *a: _merge(*a, batch_size))
     summary = {"virtual_services": len(services), "real_servers": len(servers), "floating_ips": len(floating)}
     changes = "; ".join(f"{k.replace('_', ' ')}: " + ", ".join(f"{n} {what}" for what, n in c.items() if n)
                         for k, c in counts.items() if any(c.values()))

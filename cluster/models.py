@@ -41,6 +41,11 @@ class ClusterSettings(Audited):
     def __str__(self):
         return "Cluster settings"
 
+    def clean(self):
+        from netconfig.validation import interface_field_errors, raise_errors
+
+        raise_errors(interface_field_errors(self, "vip_interface", "autonat_interface"))
+
     def save(self, *args, **kwargs):
         self.pk = 1  # a singleton
         super().save(*args, **kwargs)
@@ -77,10 +82,12 @@ class FloatingIP(Audited):
         return f"{self.address}/{self.prefixlen}"
 
     def clean(self):
+        from netconfig.validation import interface_field_errors, raise_errors
         from virtualservices.validation import family
 
         if family(self.address) == 4 and self.prefixlen and self.prefixlen > 32:
             raise ValidationError({"prefixlen": "An IPv4 prefix length is 1-32."})
+        raise_errors(interface_field_errors(self, "interface"))
 
 
 REPORT_OPS = 50  # operations in a text report (CLI, mail); the API and WebUI list every stored one

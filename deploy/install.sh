@@ -24,7 +24,7 @@ ETC="${ETC:-/etc/fulcrum}"
 DATA="${DATA:-/var/lib/fulcrum}"
 UNITDIR="${UNITDIR:-/etc/systemd/system}"
 USER_NAME=fulcrum
-UNITS=(fulcrum-web fulcrum-worker fulcrum-healthcheckd fulcrum-beat)
+UNITS=(fulcrum-network fulcrum-web fulcrum-worker fulcrum-healthcheckd fulcrum-beat)
 say() { echo "== $*"; }
 
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
@@ -101,7 +101,7 @@ if [ ! -f "$DESTDIR$ETC/tls/cert.pem" ]; then
 fi
 
 say "kernel modules at boot (the worker may not load modules itself)"
-printf '%s\n' ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh nf_conntrack ipip \
+printf '%s\n' ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh nf_conntrack ipip 8021q bonding \
   >"$DESTDIR/etc/modules-load.d/fulcrum.conf"
 
 say "systemd units into $UNITDIR"
@@ -109,6 +109,12 @@ for unit in "${UNITS[@]}"; do
   sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@DATA@|$DATA|g" \
     "$SRC/deploy/systemd/$unit.service" >"$DESTDIR$UNITDIR/$unit.service"
   chmod 0644 "$DESTDIR$UNITDIR/$unit.service"
+done
+# System settings (hostname, DNS, time) and System Control: root one-shots their path units start on request.
+for unit in fulcrum-system.service fulcrum-system.path fulcrum-control.service fulcrum-control.path; do
+  sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@DATA@|$DATA|g" \
+    "$SRC/deploy/systemd/$unit" >"$DESTDIR$UNITDIR/$unit"
+  chmod 0644 "$DESTDIR$UNITDIR/$unit"
 done
 
 if [ -n "$DESTDIR" ]; then
@@ -132,5 +138,5 @@ run_py() {
 say "services"
 systemctl daemon-reload
 systemctl enable --now redis-server
-systemctl enable --now "${UNITS[@]}"
+systemctl enable --now "${UNITS[@]}" fulcrum-system.path fulcrum-control.path
 say "Fulcrum is at https://$(hostname -f 2>/dev/null || hostname)/ (self-signed certificate)"

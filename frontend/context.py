@@ -14,6 +14,9 @@ NAV = [
     ("", [("overview", "System Overview", ())]),
     ("Local Configuration", [
         ("local", "Hostname, DNS & interfaces", ()),
+        ("network", "Network: interfaces & routes", ("interface-add", "interface-edit", "interface-delete", "route-add",
+                                                     "route-edit", "route-delete")),
+        ("system-settings", "System settings: time, mail, syslog", ()),
         ("management-access", "Management access", ("management-add", "management-edit", "management-delete")),
     ]),
     ("Cluster Configuration", [
@@ -28,6 +31,8 @@ NAV = [
     ("Maintenance", [
         ("apply", "Apply configuration", ()),
         ("backup", "Backup & restore", ("restore-confirm",)),
+        ("system-control", "System Control", ("system-control-confirm", "system-control-service")),
+        ("support", "Technical support download", ()),
         ("users", "Users", ("user-add", "user-edit", "user-delete")),
         ("tokens", "API tokens", ()),
         ("password", "Change password", ()),
@@ -38,7 +43,7 @@ NAV = [
         ("logs", "Logs", ()),
     ]),
 ]
-ADMIN_ONLY = {"users", "aovpn-wizard"}
+ADMIN_ONLY = {"users", "aovpn-wizard", "support"}
 
 
 def nav(request, is_admin: bool):

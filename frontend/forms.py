@@ -9,6 +9,7 @@ from accounts.roles import ADMIN, ROLE_CHOICES, SCOPE_LABELS, SCOPES, role_of, s
 from appliance.datetimes import UtcDateTimeField
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
+from netconfig.forms import interface_select
 from operations.lockdown import lockout_error_after
 from operations.models import ManagementNetwork, canonical_network
 from realservers.models import RealServer
@@ -94,11 +95,19 @@ class ClusterSettingsForm(forms.ModelForm):
         model = ClusterSettings
         exclude = ["updated_at"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        interface_select(self, "vip_interface", "autonat_interface", blank="— off —")
+
 
 class FloatingIPForm(forms.ModelForm):
     class Meta:
         model = FloatingIP
         fields = ["address", "prefixlen", "interface", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        interface_select(self, "interface")
 
 
 class ManagementNetworkForm(forms.ModelForm):

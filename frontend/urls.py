@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from .views import access, auth, cluster, maintenance, overview, services, system
 
@@ -33,12 +33,14 @@ urlpatterns = [
     path("cluster/ha/", cluster.ha_pair, name="ha"),
     # Local Configuration
     path("local/", system.local_config, name="local"),
+    path("local/network/", include("netconfig.urls")),
     path("local/management/", access.management_access, name="management-access"),
     path("local/management/add/", access.management_network_edit, name="management-add"),
     path("local/management/<int:pk>/edit/", access.management_network_edit, name="management-edit"),
     path("local/management/<int:pk>/delete/", access.management_network_delete, name="management-delete"),
     # Maintenance
     path("maintenance/apply/", maintenance.apply_page, name="apply"),
+    path("maintenance/", include("netconfig.maintenance_urls")),
     path("maintenance/backup/", maintenance.backup, name="backup"),
     path("maintenance/backup/download/", maintenance.backup_download, name="backup-download"),
     path("maintenance/backup/restore/", maintenance.restore_confirm, name="restore-confirm"),

@@ -72,6 +72,11 @@ class Peer(models.Model):
     def __str__(self):
         return f"{self.node_name} ({self.role}) paired with {self.address}:{self.port}"
 
+    def clean(self):
+        from netconfig.validation import interface_field_errors, raise_errors
+
+        raise_errors(interface_field_errors(self, "sync_interface"))  # a real interface of this host
+
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
@@ -104,6 +109,11 @@ class Link(models.Model):
 
     def __str__(self):
         return f"{self.interface} → {self.peer_address}"
+
+    def clean(self):
+        from netconfig.validation import interface_field_errors, raise_errors
+
+        raise_errors(interface_field_errors(self, "interface"))  # a real interface of this host
 
 
 class Outbox(models.Model):

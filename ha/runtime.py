@@ -32,7 +32,8 @@ def after_apply(reason: str) -> dict:
         # sent to the backup. The backup never pushes, so a pairing-time apply there cannot
         # overwrite the master.
         version = max(int(time.time() * 1000), peer.local_version + 1)
-        Outbox.objects.update_or_create(pk=1, defaults={"version": version, "bundle": export_bundle()})
+        bundle = export_bundle(host_network=False)  # each node keeps its own interfaces and routes
+        Outbox.objects.update_or_create(pk=1, defaults={"version": version, "bundle": bundle})
         Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
         start_sync()
         result["version"] = version

@@ -485,11 +485,13 @@ class HealthDaemon:
 def send_alert(address: str, spec: ServiceSpec, rs, ev: TransitionEvent, action: str) -> None:
     from django.core.mail import send_mail
 
+    from netconfig.system import mail_connection, mail_sender  # the stored SMTP relay, else the environment's
+
     subject = f"[Fulcrum] {spec.label}/{rs.label} is {ev.new.upper()}"
     body = (f"Real server {rs.label} ({rs.address}) of virtual service {spec.label} ({spec.vip}) "
             f"went from {ev.old} to {ev.new} at {_iso(ev.at)}.\n\n"
             f"Check: {ev.target.spec.type}\nReason: {ev.result.reason}\nKernel: {action}\n")
     try:
-        send_mail(subject, body, None, [address], fail_silently=False)
+        send_mail(subject, body, mail_sender(), [address], fail_silently=False, connection=mail_connection())
     except Exception as e:
         log.warning("alert mail to %s failed: %s", address, e)

@@ -1,4 +1,5 @@
-"""Alert e-mails for apply failures and drift, to FULCRUM_ALERT_EMAILS through the configured SMTP.
+"""Alert e-mails for apply failures and drift, to the recipients and through the SMTP relay stored in
+Local Configuration › System settings (FULCRUM_ALERT_EMAILS and FULCRUM_SMTP_* when none are stored).
 
 (Health transitions are mailed by healthcheckd to each service's alert address; failover by the ha app.)
 A drift alert goes out when drift appears, not on every check while it lasts.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models.signals import post_save
@@ -20,15 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def recipients() -> list[str]:
-    return list(getattr(settings, "FULCRUM_ALERT_EMAILS", []) or [])
+    from netconfig.system import alert_recipients
+
+    return alert_recipients()
 
 
-def send_alert(subject: str, body: str) -> bool:
-    to = recipients()
+def send_alert(subject: str, body: str, to: list[str] | None = None) -> bool:
+    from netconfig.system import mail_connection, mail_sender
+
+    to = recipients() if to is None else to
     if not to:
         return False
     try:
-        send_mail(f"[Fulcrum] {subject}", body, None, to, fail_silently=False)
+        send_mail(f"[Fulcrum] {subject}", body, mail_sender(), to, fail_silently=False, connection=mail_connection())
     except Exception as e:  # noqa: BLE001 - a mail server being down never breaks an apply
         log.warning("alert mail failed subject=%r error=%s", subject, e)
         return False

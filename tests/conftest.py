@@ -11,9 +11,24 @@ import pytest
 
 # Tests never share Redis with a running appliance: their own database number.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# No background reader of the stored syslog targets in the test process (tests that need one build it).
+os.environ.setdefault("FULCRUM_STORED_SYSLOG", "0")
 
 ROLES = ("admin", "operator", "readonly")
 PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(autouse=True)
+def _host_interfaces():
+    """Interface fields are checked against the host's real interfaces: tests see a fixed host (lo, eth0..eth3,
+    tests/network/fakehost.py), never this machine's. The kernel lab's guest keeps its real ones."""
+    if os.environ.get("FULCRUM_NETLAB_GUEST"):
+        yield
+        return
+    from tests.network.fakehost import host_interfaces
+
+    with host_interfaces():
+        yield
 
 
 @pytest.fixture

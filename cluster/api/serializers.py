@@ -50,6 +50,7 @@ class BundleSerializer(serializers.Serializer):
     cluster = serializers.DictField()
     floating_ips = serializers.ListField(child=serializers.DictField())
     virtual_services = serializers.ListField(child=serializers.DictField())
+    network = serializers.DictField(required=False, help_text="This host's interfaces and routes (netconfig).")
 
 
 class ImportResultSerializer(serializers.Serializer):

@@ -1,9 +1,11 @@
 from rest_framework import serializers
 
+from virtualservices.api.serializers import CleanModelSerializer
+
 from ..models import ROLES, Event, Link, Peer
 
 
-class PeerSettingsSerializer(serializers.ModelSerializer):
+class PeerSettingsSerializer(CleanModelSerializer):  # model rules: the sync interface exists
     class Meta:
         model = Peer
         fields = ["advert_int", "preempt", "virtual_router_id", "sync_interface"]
@@ -63,7 +65,7 @@ class TokenSerializer(serializers.Serializer):
     expires_in_minutes = serializers.IntegerField()
 
 
-class LinkSerializer(serializers.ModelSerializer):
+class LinkSerializer(CleanModelSerializer):  # model rules: the interface exists
     class Meta:
         model = Link
         fields = ["id", "interface", "peer_address", "local_address"]

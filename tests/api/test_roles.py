@@ -31,8 +31,9 @@ OPERATOR_UNSAFE = [
 ]
 # Any role manages its own API tokens (a token carries its owner's role, no more).
 OWN_TOKENS = r"^/api/v1/tokens/"
-# Reading needs the admin role here: user accounts; the configuration bundle (a backup, with its secrets).
-ADMIN_ONLY_READ = [r"^/api/v1/users/", r"^/api/v1/config/$"]
+# Reading needs the admin role here: user accounts; the configuration bundle (a backup, with its secrets);
+# the support archive (the whole appliance, secrets masked).
+ADMIN_ONLY_READ = [r"^/api/v1/users/", r"^/api/v1/config/$", r"^/api/v1/system/support-archive/$"]
 # Peer-to-peer endpoints authenticate the peer appliance, not a user: no role opens them.
 PEER_ONLY = r"^/api/v1/ha/peer/"
 # Not a configuration change: the OpenAPI schema and docs (logged-in users of every role read them).

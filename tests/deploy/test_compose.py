@@ -6,7 +6,7 @@ import yaml
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-KERNEL_TOUCHING = {"worker", "healthcheckd"}
+KERNEL_TOUCHING = {"worker", "healthcheckd", "network-boot"}
 
 
 def test_every_process_has_a_service():

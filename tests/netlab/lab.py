@@ -54,6 +54,8 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "veth",
     "bridge",
     "dummy",
+    "8021q",  # VLAN sub-interfaces (Local Configuration)
+    "bonding",
     "ipip",
     "nf_conntrack",
     "ip_tables",

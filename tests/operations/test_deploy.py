@@ -144,3 +144,19 @@ def test_compose_file_passes_docker_compose_config():
     res = subprocess.run([tool, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_network_and_system_setting_units(staged):
+    """Boot re-applies the saved network before the services; saving system settings starts the root writer."""
+    paths = [str(staged["units"] / n) for n in ("fulcrum-network.service", "fulcrum-system.service",
+                                                "fulcrum-system.path", "fulcrum-control.service",
+                                                "fulcrum-control.path")]
+    res = subprocess.run([need("systemd-analyze"), "verify", *paths], capture_output=True, text=True, timeout=60)
+    ours = [line for line in (res.stdout + res.stderr).splitlines() if "fulcrum-" in line]
+    assert res.returncode == 0 and not ours, "\n".join(ours) or res.stderr
+    net = unit(staged, "fulcrum-network")
+    assert {"fulcrum-worker.service", "fulcrum-web.service"} <= set(net["Unit"]["Before"].split())
+    assert net["Service"]["User"] == "fulcrum" and net["Service"]["CapabilityBoundingSet"] == "CAP_NET_ADMIN"
+    assert "manage.py network_boot" in net["Service"]["ExecStart"]
+    path = (staged["units"] / "fulcrum-system.path").read_text()
+    assert "PathChanged=/var/lib/fulcrum/system-apply.request" in path or "system-apply.request" in path

@@ -98,6 +98,7 @@ def use_database(data_dir: Path) -> None:
 class Appliance:
     data_dir: Path
     key: str = ""
+    bind: str = "127.0.0.1"  # where runserver listens ("0.0.0.0": reachable from the lab's namespaces)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     # --- processes
@@ -131,7 +132,7 @@ class Appliance:
         self.key = ApiToken.issue(user, "netlab")[1]
 
     def start_web(self) -> None:
-        self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"])
+        self._spawn("web", [sys.executable, "manage.py", "runserver", f"{self.bind}:{PORT}", "--noreload"])
         wait_for(self._web_alive, 90, "the web process (runserver)", every=0.2)
 
     def start_worker(self) -> None:
@@ -167,9 +168,10 @@ class Appliance:
 
     # --- HTTP
 
-    def request(self, method: str, path: str, body=None, timeout: float = 60) -> tuple[int, object]:
+    def request(self, method: str, path: str, body=None, timeout: float = 60,
+                host: str = "127.0.0.1") -> tuple[int, object]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data, method=method,
+        req = urllib.request.Request(f"http://{host}:{PORT}{path}", data=data, method=method,
                                      headers={"Authorization": f"Bearer {self.key}",
                                               "Content-Type": "application/json", "Accept": "application/json"})
         try:
@@ -209,11 +211,11 @@ class Appliance:
         return done
 
 
-def start(data_dir: Path) -> Appliance:
+def start(data_dir: Path, bind: str = "127.0.0.1") -> Appliance:
     """Redis, the database, the web process and the worker, in that order."""
     data_dir.mkdir(parents=True, exist_ok=True)
     use_database(data_dir)
-    app = Appliance(data_dir)
+    app = Appliance(data_dir, bind=bind)
     try:
         app.start_redis()
         app.migrate_and_admin()
@@ -282,3 +284,11 @@ def iptables_save(family: int = 4) -> list[str]:
 
 def ours(lines: list[str]) -> list[str]:
     return [x for x in lines if "FULCRUM" in x]
+
+
+def db_blocker(request):
+    """pytest-django's database blocker when the django plugin runs in the guest (None otherwise): a
+    module that shares the appliance's database unblocks it for its whole life."""
+    if not request.config.pluginmanager.has_plugin("django"):
+        return None
+    return request.getfixturevalue("django_db_blocker")
