@@ -14,7 +14,7 @@ import tarfile
 import time
 from importlib import metadata
 
-from audit.recording import MASK, SECRET_WORDS
+from audit.diff import MASK, SECRET_WORDS
 from dataplane.kernel.snapshot import kernel_sections, run
 
 LOG_LINES = 500
