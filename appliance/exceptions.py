@@ -1,5 +1,6 @@
 """API errors: every validation failure is a 400 naming its field, never a 500."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import status
@@ -17,6 +18,8 @@ def django_errors_to_dict(exc: DjangoValidationError) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         return Response(django_errors_to_dict(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": str(exc)}, status=413)
     if isinstance(exc, IntegrityError):
         # A race lost against a unique constraint: report it, the saved data is untouched.
         return Response({"non_field_errors": [f"Conflicts with saved data: {exc}"]}, status=409)

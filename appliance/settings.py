@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from appliance.inputgate import MAX_JSON_BYTES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -149,6 +151,9 @@ FULCRUM_CHECK_SCRIPTS_DIR = Path(os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR", DAT
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.
 FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
 
+# The input gate's bound on a body (JSON or form), checked by Django before anything reads it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BYTES
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",
@@ -163,6 +168,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "appliance.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "appliance.exceptions.exception_handler",
+    # JSON bodies bounded in size and depth (the input gate); forms stay for the browsable API.
+    "DEFAULT_PARSER_CLASSES": ["appliance.gate.GatedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model, password_validation
 
 from accounts.roles import ROLE_CHOICES
 from appliance.datetimes import UtcDateTimeField
+from appliance.gate import GatedFormMixin
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from operations.lockdown import lockout_error_after
@@ -55,7 +56,7 @@ class SectionsMixin:
             yield {"title": title, "intro": intro, "fields": [self[n] for n in names if n in self.fields]}
 
 
-class VirtualServiceForm(SectionsMixin, forms.ModelForm):
+class VirtualServiceForm(SectionsMixin, GatedFormMixin, forms.ModelForm):
     sections = SERVICE_SECTIONS
 
     class Meta:
@@ -80,25 +81,25 @@ class VirtualServiceForm(SectionsMixin, forms.ModelForm):
                 for value, label in self.fields["method"].choices if value]
 
 
-class RealServerForm(forms.ModelForm):
+class RealServerForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = RealServer
         fields = ["label", "address", "port", "weight", "min_conns", "max_conns", "admin_state"]
 
 
-class ClusterSettingsForm(forms.ModelForm):
+class ClusterSettingsForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = ClusterSettings
         exclude = ["updated_at"]
 
 
-class FloatingIPForm(forms.ModelForm):
+class FloatingIPForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = FloatingIP
         fields = ["address", "prefixlen", "interface", "description"]
 
 
-class ManagementNetworkForm(forms.ModelForm):
+class ManagementNetworkForm(GatedFormMixin, forms.ModelForm):
     """Checked like the API (operations.models / operations.lockdown): canonical, not listed twice, and
     never a set of networks that would lock out the admin saving it (``remote``: their address)."""
 
@@ -128,7 +129,7 @@ def _addresses(text: str) -> list[str]:
     return [a for a in text.replace(",", " ").split() if a]
 
 
-class AovpnForm(forms.Form):
+class AovpnForm(GatedFormMixin, forms.Form):
     label_prefix = forms.CharField(initial="AOVPN", max_length=40,
                                    help_text="Services are named PREFIX-SSTP, PREFIX-IKEv2 and PREFIX-NPS.")
     vip = forms.GenericIPAddressField(label="VPN VIP", help_text="The address VPN clients connect to "
@@ -186,7 +187,7 @@ class AovpnForm(forms.Form):
         return data
 
 
-class UserForm(forms.Form):
+class UserForm(GatedFormMixin, forms.Form):
     username = forms.RegexField(regex=r"^[\w.@+-]+$", max_length=150,
                                 help_text="Letters, digits and @ . + - _ only.")
     email = forms.EmailField(required=False)
@@ -223,7 +224,7 @@ class UserForm(forms.Form):
         return password
 
 
-class TokenForm(forms.Form):
+class TokenForm(GatedFormMixin, forms.Form):
     name = forms.CharField(max_length=100, help_text="What this token is for, e.g. 'ansible' or 'monitoring'. "
                                                      "It acts with your role.")
     expires_at = UtcDateTimeField(label="Expires", required=False,
@@ -231,12 +232,12 @@ class TokenForm(forms.Form):
                                      help_text="Optional. Blank: never expires (revoke it when no longer needed).")
 
 
-class RestoreForm(forms.Form):
+class RestoreForm(GatedFormMixin, forms.Form):
     bundle = forms.FileField(label="Backup file", help_text="A Fulcrum configuration bundle (.json) downloaded "
                                                             "from this page.")
 
 
-class PairForm(forms.Form):
+class PairForm(GatedFormMixin, forms.Form):
     """Pair with a second, unconfigured appliance, as the vendor appliances do it."""
 
     peer_address = forms.GenericIPAddressField(label="Peer address",

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from accounts.roles import CONFIGURE
+from appliance.inputgate import ascii_digits
 from cluster.aovpn import AovpnRequest, create_aovpn, service_definitions
 from realservers.models import RealServer
 from virtualservices.choices import METHODS
@@ -163,7 +164,7 @@ def aovpn_wizard(request):
 
 
 def checklists(request):
-    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if ascii_digits(i)]
     services = VirtualService.objects.filter(pk__in=ids).prefetch_related("real_servers")
     blocks = [{"service": s, "items": checklist(s, list(s.real_servers.all()))} for s in services]
     return render(request, "frontend/checklists.html", {"blocks": blocks})

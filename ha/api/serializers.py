@@ -1,9 +1,11 @@
 from rest_framework import serializers
 
+from appliance.gate import GatedSerializerMixin
+
 from ..models import ROLES, Event, Link, Peer
 
 
-class PeerSettingsSerializer(serializers.ModelSerializer):
+class PeerSettingsSerializer(GatedSerializerMixin, serializers.ModelSerializer):
     class Meta:
         model = Peer
         fields = ["advert_int", "preempt", "virtual_router_id", "sync_interface"]

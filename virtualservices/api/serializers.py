@@ -7,11 +7,12 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from appliance.exceptions import django_errors_to_dict
+from appliance.gate import GatedSerializerMixin
 
 from ..models import VirtualService
 
 
-class CleanModelSerializer(serializers.ModelSerializer):
+class CleanModelSerializer(GatedSerializerMixin, serializers.ModelSerializer):
     """Validates through the model's full_clean(): the one set of rules the UI and import use too.
 
     DRF's own unique/unique-together validators are dropped: they would answer before the model's rules

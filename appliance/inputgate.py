@@ -1,0 +1,122 @@
+"""The one input gate: every path that takes input (API, WebUI forms, bundle import and preview, HA sync,
+CLI) normalises raw values through these functions before any parser or rule sees them.
+
+- Text: Unicode NFC, surrounding whitespace stripped; NUL, control characters (C0, DEL, C1) and the
+  Unicode line/paragraph separators refused — in single-line fields also CR and LF (a newline in a label
+  or a health-check path would inject mail or HTTP headers). Multi-line fields keep LF and TAB.
+- Numbers: ASCII decimal only. Python's int()/float() take "４４３", "1_000" and " 7 ", which then pass
+  one path and fail another; here they are refused with the field's name.
+- JSON bodies: bounded in size and nesting depth before the parser builds anything.
+
+Pure functions, no Django: appliance/gate.py applies them to models, serializers, forms and JSON bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_JSON_BYTES = 4 * 1024 * 1024  # a bundle of thousands of services fits; a memory bomb does not
+MAX_JSON_DEPTH = 32  # a bundle nests 4 deep; anything far deeper is an attack on the parser
+
+TEXT, MULTILINE, INTEGER, DECIMAL = "text", "multiline", "integer", "decimal"
+
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_SEPARATORS = {"\u2028", "\u2029", "\u0085"}
+
+
+class GateError(ValueError):
+    """A value refused at the gate; str() is the message shown next to the field."""
+
+
+def _refused_character(text: str, multiline: bool) -> str | None:
+    for ch in text:
+        if ch in "\n\t" and multiline:
+            continue
+        if ch == "\x00":
+            return "NUL"
+        if ch in "\r\n":
+            return "a line break"
+        if unicodedata.category(ch) == "Cc" or ch in _SEPARATORS:
+            return f"the control character U+{ord(ch):04X}"
+    return None
+
+
+def clean_text(value: str, multiline: bool = False) -> str:
+    """NFC-normalised, stripped text; GateError on characters no field here accepts."""
+    text = unicodedata.normalize("NFC", value)
+    if multiline:
+        text = text.replace("\r\n", "\n")
+    bad = _refused_character(text, multiline)
+    if bad:
+        raise GateError(f"Must not contain {bad}.")
+    return text.strip()
+
+
+def ascii_digits(text: str) -> bool:
+    """str.isdigit() also takes "４４３" and "²" (which int() then refuses with a ValueError)."""
+    return text.isascii() and text.isdigit()
+
+
+def _number_text(value: str, pattern: re.Pattern, what: str) -> str:
+    text = value.strip(" ")
+    if not pattern.fullmatch(text):
+        raise GateError(f"Enter {what} written with the digits 0-9 only.")
+    return text
+
+
+def parse_integer(value) -> int:
+    """An int from an int or from ASCII decimal text; bool and other types refused."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise GateError("Enter a whole number.")
+    return value if isinstance(value, int) else int(_number_text(value, _INTEGER, "a whole number"))
+
+
+def parse_decimal(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise GateError("Enter a number.")
+    if isinstance(value, str):
+        value = float(_number_text(value, _DECIMAL, "a number"))
+    if value != value or value in (float("inf"), float("-inf")):
+        raise GateError("Enter a finite number.")
+    return float(value)
+
+
+def gate_value(kind: str, value):
+    """Normalise one raw value of the given kind. None and non-text values of text kinds pass untouched
+    (the field's own check reports a wrong type); numbers given as text must be ASCII decimal."""
+    if value is None:
+        return None
+    if kind in (TEXT, MULTILINE):
+        return clean_text(value, kind == MULTILINE) if isinstance(value, str) else value
+    if kind == INTEGER and isinstance(value, str):
+        return str(parse_integer(value)) if value.strip() else value
+    if kind == DECIMAL and isinstance(value, str):
+        return str(parse_decimal(value)) if value.strip() else value
+    return value
+
+
+def gate_mapping(data, kinds: dict[str, str]) -> tuple[dict, dict[str, list[str]]]:
+    """Gate every known field of a raw mapping; return (cleaned copy, {field: [message]})."""
+    cleaned, errors = {}, {}
+    for name in data:
+        value = data[name]
+        kind = kinds.get(name)
+        try:
+            cleaned[name] = gate_value(kind, value) if kind else value
+        except GateError as exc:
+            errors[name] = [str(exc)]
+    return cleaned, errors
+
+
+def json_depth_error(obj, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """Walk without recursion (a deep document must not blow Python's stack)."""
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return f"JSON nested deeper than {limit} levels."
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
