@@ -13,11 +13,13 @@ from collections import defaultdict
 from dataplane import config as dp
 from dataplane.compiler import normalise_netmask
 from dataplane.ports import PortSyntaxError, parse_ports, ranges_overlap
+from healthchecks.checks.patterns import pattern_error
 
 from . import choices
 
 IKE_PORTS = {500, 4500}
 TRANSPARENT_METHODS = {dp.DR, dp.NAT, dp.TUN}
+WEB_CHECKS = {choices.CHECK_HTTP, choices.CHECK_HTTPS, choices.CHECK_SSTP}
 NO_PORT_TRANSLATION = {dp.DR: "Direct Routing", dp.TUN: "IP tunnelling"}
 
 
@@ -101,6 +103,10 @@ def _check_health(svc, errors):
     if kind in (choices.CHECK_HTTP, choices.CHECK_HTTPS) and svc.check_request \
             and not svc.check_request.startswith("/"):
         errors["check_request"].append("An HTTP check's request is a path starting with '/'.")
+    if kind in WEB_CHECKS and svc.check_response:
+        message = pattern_error(svc.check_response)
+        if message:
+            errors["check_response"].append(message)
     if kind == choices.CHECK_DNS and not svc.check_request:
         errors["check_request"].append("A DNS check needs the name to query.")
     if svc.protocol == dp.FWMARK and kind not in (choices.CHECK_NONE, choices.CHECK_DOWN, choices.CHECK_ICMP,

@@ -168,3 +168,12 @@ def test_non_object_body_names_the_problem(api):
 def test_checklists_page_ignores_odd_digits(admin_session, service):
     r = admin_session.get(f"/services/checklists/?ids=²,{service.pk}")
     assert r.status_code == 200
+
+
+def test_http_check_patterns_are_validated_with_re2_at_save_time(api):
+    body = {"label": "web", "vip": "192.0.2.10", "ports": "80", "method": "nat", "check_type": "http",
+            "check_response": "(?=ok)ready"}
+    r = api.post("/api/v1/virtual-services/", body, format="json")
+    assert r.status_code == 400 and "RE2" in r.json()["check_response"][0]
+    body["check_response"] = "(x+x+)+y"  # valid in RE2: matched in linear time
+    assert api.post("/api/v1/virtual-services/", body, format="json").status_code == 201
