@@ -18,7 +18,7 @@ from virtualservices.models import VirtualService
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
 from ..overview_data import health_notes
-from .common import confirm_delete, paginate, query_without, require
+from .common import confirm_delete, paginate, query_without, require, saved
 
 
 def _warn(request, svc):
@@ -49,8 +49,8 @@ def service_edit(request, pk=None):
     require(request, CONFIGURE)
     svc = get_object_or_404(VirtualService, pk=pk) if pk else None
     form = VirtualServiceForm(request.POST or None, instance=svc)
-    if request.method == "POST" and form.is_valid():
-        svc = form.save()
+    if request.method == "POST" and form.is_valid() and saved(form) is not None:
+        svc = form.instance
         messages.success(request, f"Virtual service '{svc.label}' saved.")
         _warn(request, svc)
         if pk is None:
@@ -119,8 +119,8 @@ def server_edit(request, service_pk=None, pk=None):
     else:
         rs = RealServer(service=get_object_or_404(VirtualService, pk=service_pk))
     form = RealServerForm(request.POST or None, instance=rs)
-    if request.method == "POST" and form.is_valid():
-        rs = form.save()
+    if request.method == "POST" and form.is_valid() and saved(form) is not None:
+        rs = form.instance
         messages.success(request, f"Real server '{rs}' saved.")
         return redirect("overview")
     title = f"Modify real server {rs}" if pk else f"Add a real server to {rs.service.label}"

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from appliance.exceptions import django_errors_to_dict
+from appliance.exceptions import Conflict, django_errors_to_dict
 from appliance.gate import GatedSerializerMixin
 
 from ..models import VirtualService
@@ -37,6 +37,8 @@ class CleanModelSerializer(GatedSerializerMixin, serializers.ModelSerializer):
         try:
             instance.full_clean()
         except DjangoValidationError as exc:
+            if getattr(instance, "duplicate_of", None) is not None:
+                raise Conflict(exc, instance.duplicate_of) from exc
             raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
         self._clean_instance = instance
         return attrs
