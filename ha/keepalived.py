@@ -3,7 +3,8 @@
 The text comes from the pure renderer (dataplane.keepalived). The worker (privileged) writes it
 under FULCRUM_DATA_DIR/keepalived/ and starts keepalived with its own pid files, so several
 appliances (the kernel lab runs two, one per network namespace) never touch each other's.
-keepalived's notify runs ``manage.py hanotify`` with this appliance's environment.
+keepalived's notify runs ``manage.py hanotify`` with this appliance's environment, loaded from a 0600
+file (notify.env) rather than written on the notify line: the line is shown to every role.
 """
 
 from __future__ import annotations
@@ -24,14 +25,24 @@ from .models import Link, Peer
 
 log = logging.getLogger("fulcrum.ha")
 
-# Passed to the notify command: keepalived runs scripts with an empty environment.
+# Passed to the notify command through notify.env: keepalived runs scripts with an empty environment.
 _ENV_PASSED = ("FULCRUM_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FULCRUM_DATAPLANE")
 
 
 def workdir() -> Path:
     path = Path(settings.DATA_DIR) / "keepalived"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
+
+
+def notify_env_path() -> Path:
+    return workdir() / "notify.env"
+
+
+def notify_env() -> str:
+    env = {k: os.environ[k] for k in _ENV_PASSED if os.environ.get(k)}
+    env.setdefault("FULCRUM_DATA_DIR", str(settings.DATA_DIR))
+    return "".join(f"{k}={v}\n" for k, v in env.items())
 
 
 def conf_path() -> Path:
@@ -44,10 +55,9 @@ def _pidfiles() -> dict[str, Path]:
 
 
 def _hanotify_argv() -> list[str]:
-    env = [f"{k}={os.environ[k]}" for k in _ENV_PASSED if os.environ.get(k)]
-    if not os.environ.get("FULCRUM_DATA_DIR"):
-        env.append(f"FULCRUM_DATA_DIR={settings.DATA_DIR}")
-    return ["/usr/bin/env", *env, sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "hanotify"]
+    base = Path(settings.BASE_DIR)
+    return [sys.executable, str(base / "ha" / "notifyenv.py"), str(notify_env_path()), str(base / "manage.py"),
+            "hanotify"]
 
 
 def notify_argv() -> tuple[str, ...]:
@@ -115,15 +125,28 @@ def main_pid() -> int | None:
     return pid
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Atomically, 0600 from the first byte (the notify environment may hold the database password)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
 def write_config(text: str) -> bool:
-    """Write the configuration atomically; True when it changed."""
+    """Write the configuration (and the notify environment it points at) atomically; True when the
+    configuration changed."""
+    os.chmod(workdir(), 0o700)  # also for a directory made before this rule
+    env_path = notify_env_path()
+    env = notify_env()
+    if not env_path.exists() or env_path.read_text() != env:
+        _write_private(env_path, env)
     path = conf_path()
     if path.exists() and path.read_text() == text:
         return False
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    os.replace(tmp, path)
+    _write_private(path, text)
     return True
 
 
