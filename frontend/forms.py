@@ -63,7 +63,8 @@ class VirtualServiceForm(SectionsMixin, GatedFormMixin, forms.ModelForm):
         model = VirtualService
         exclude = ["created_at", "updated_at"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2}),
-                   "check_secret": forms.PasswordInput(render_value=True),
+                   # write-only: the stored secret never goes back to the browser; blank keeps it
+                   "check_secret": forms.PasswordInput(render_value=False),
                    "method": forms.RadioSelect}
 
     def __init__(self, *args, **kwargs):
@@ -75,6 +76,11 @@ class VirtualServiceForm(SectionsMixin, GatedFormMixin, forms.ModelForm):
             self.fields[name].widget.attrs["step"] = "0.1"
         for name, types in CHECK_FIELD_TYPES.items():  # fulcrum.js hides what the chosen check ignores
             self.fields[name].widget.attrs["data-shown-for"] = "check_type " + " ".join(types)
+        if self.instance.check_secret:
+            self.fields["check_secret"].help_text = "A secret is stored. Leave blank to keep it."
+
+    def clean_check_secret(self):
+        return self.cleaned_data["check_secret"] or self.instance.check_secret
 
     def method_choices(self):
         return [(value, label, METHOD_CHOICE_HELP.get(value, ""))

@@ -491,3 +491,18 @@ def test_ui_switch_to_dr_refused_on_method(admin, client, make_service):
     response = client.post(f"/services/{svc.pk}/edit/", ui_service_data(label=svc.label, vip=svc.vip, method="dr"))
     assert response.status_code == 200
     assert "cannot translate ports" in " ".join(response.context["form"].errors["method"])
+
+
+def test_ui_radius_secret_is_write_only_and_blank_keeps_it(api, admin, client):
+    secret = "Radius-Shared-S3cret"
+    svc = assert_created(post_vs(api, protocol="udp", ports="1812", check_type="radius", check_secret=secret))
+    client.force_login(admin)
+    page = client.get(f"/services/{svc['id']}/edit/")
+    assert page.status_code == 200 and secret not in page.content.decode()
+    fields = {"protocol": "udp", "ports": "1812", "check_type": "radius", "check_secret": "", "label": "renamed"}
+    assert client.post(f"/services/{svc['id']}/edit/", ui_service_data(**fields)).status_code == 302
+    stored = VirtualService.objects.get()
+    assert stored.label == "renamed" and stored.check_secret == secret
+    fields["check_secret"] = "New-S3cret"
+    assert client.post(f"/services/{svc['id']}/edit/", ui_service_data(**fields)).status_code == 302
+    assert VirtualService.objects.get().check_secret == "New-S3cret"
