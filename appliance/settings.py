@@ -13,10 +13,10 @@ from pathlib import Path
 import dj_database_url
 
 from appliance.inputgate import MAX_JSON_BYTES
+from appliance.privatefiles import create_private, make_private, private_dir, write_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = private_dir(Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var")))  # 0700: holds secrets
 
 
 def _secret_key() -> str:
@@ -25,8 +25,8 @@ def _secret_key() -> str:
         return os.environ["DJANGO_SECRET_KEY"]
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(50))
+    make_private(path)
     return path.read_text().strip()
 
 
@@ -105,6 +105,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the worker write while the web process reads.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    if str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):  # password hashes, sessions, secrets: 0600
+        _db = Path(DATABASES["default"]["NAME"])
+        create_private(_db)
+        make_private(_db.with_name(_db.name + "-wal"), _db.with_name(_db.name + "-shm"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from appliance.privatefiles import private_dir, write_private
 from cluster.compile import cluster_spec
 from dataplane.keepalived import VrrpLink, VrrpSpec, render_keepalived
 
@@ -30,9 +31,7 @@ _ENV_PASSED = ("FULCRUM_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FU
 
 
 def workdir() -> Path:
-    path = Path(settings.DATA_DIR) / "keepalived"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    return private_dir(Path(settings.DATA_DIR) / "keepalived")
 
 
 def notify_env_path() -> Path:
@@ -125,28 +124,17 @@ def main_pid() -> int | None:
     return pid
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Atomically, 0600 from the first byte (the notify environment may hold the database password)."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def write_config(text: str) -> bool:
     """Write the configuration (and the notify environment it points at) atomically; True when the
     configuration changed."""
-    os.chmod(workdir(), 0o700)  # also for a directory made before this rule
     env_path = notify_env_path()
     env = notify_env()
     if not env_path.exists() or env_path.read_text() != env:
-        _write_private(env_path, env)
+        write_private(env_path, env)
     path = conf_path()
     if path.exists() and path.read_text() == text:
         return False
-    _write_private(path, text)
+    write_private(path, text)
     return True
 
 
