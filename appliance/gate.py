@@ -51,6 +51,13 @@ def model_kinds(model) -> dict[str, tuple[str, str]]:
     return kinds
 
 
+def gate_model_data(model, data: dict) -> tuple[dict, dict[str, list[str]]]:
+    """A raw mapping for `model(**data)` (a bundle's object): the refused fields left out, and why."""
+    kinds = {name: kind for name, (_attname, kind) in model_kinds(model).items()}
+    cleaned, errors = gate_mapping(data, kinds)
+    return {k: v for k, v in cleaned.items() if k not in errors}, errors
+
+
 class GatedModel:
     """Mixin for config models: clean_fields() gates raw attribute values first, so a bundle, an HA sync or
     a CLI import meets the same rules as the API and the forms."""

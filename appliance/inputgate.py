@@ -38,8 +38,11 @@ def _refused_character(text: str, multiline: bool) -> str | None:
             return "NUL"
         if ch in "\r\n":
             return "a line break"
-        if unicodedata.category(ch) == "Cc" or ch in _SEPARATORS:
+        category = unicodedata.category(ch)
+        if category == "Cc" or ch in _SEPARATORS:
             return f"the control character U+{ord(ch):04X}"
+        if category == "Cs":  # a lone surrogate (JSON's "\ud800"): no encoding, the database's included, takes it
+            return f"the unpaired surrogate U+{ord(ch):04X}"
     return None
 
 
@@ -84,16 +87,27 @@ def parse_decimal(value) -> float:
 
 
 def gate_value(kind: str, value):
-    """Normalise one raw value of the given kind. None and non-text values of text kinds pass untouched
-    (the field's own check reports a wrong type); numbers given as text must be ASCII decimal."""
+    """Normalise one raw value of the given kind: text is a string (or a whole number, written as one),
+    numbers are numbers or ASCII decimal text. JSON's other types (lists, objects, booleans) are refused
+    here, before a parser or a rule meets them. A blank number is None (the field says if it may be)."""
     if value is None:
         return None
     if kind in (TEXT, MULTILINE):
-        return clean_text(value, kind == MULTILINE) if isinstance(value, str) else value
-    if kind == INTEGER and isinstance(value, str):
-        return str(parse_integer(value)) if value.strip() else value
-    if kind == DECIMAL and isinstance(value, str):
-        return str(parse_decimal(value)) if value.strip() else value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise GateError("Enter text.")
+        return clean_text(value, kind == MULTILINE)
+    if isinstance(value, str) and not value.strip():
+        return None
+    if kind == INTEGER:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        number = parse_integer(value)
+        return str(number) if isinstance(value, str) else number
+    if kind == DECIMAL:
+        number = parse_decimal(value)
+        return str(number) if isinstance(value, str) else number
     return value
 
 

@@ -33,7 +33,7 @@ def test_text_is_normalised_and_stripped():
     assert clean_text("  web  ") == "web"
     assert clean_text("Cafe\u0301") == "Caf\u00e9"  # NFC: one spelling per name
     assert clean_text("a\r\nb", multiline=True) == "a\nb"
-    for bad in ("a\rb", "a\nb", "a\x00", "a\x1b[31m", "a\x7f", "a\x85"):
+    for bad in ("a\rb", "a\nb", "a\x00", "a\x1b[31m", "a\x7f", "a\x85", "a\ud800"):
         with pytest.raises(GateError):
             clean_text(bad)
 
