@@ -79,11 +79,13 @@ def parse_integer(value) -> int:
 def parse_decimal(value) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise GateError("Enter a number.")
-    if isinstance(value, str):
-        value = float(_number_text(value, _DECIMAL, "a number"))
+    try:
+        value = float(_number_text(value, _DECIMAL, "a number") if isinstance(value, str) else value)
+    except OverflowError:  # an int beyond the float range (10**400)
+        value = float("inf")
     if value != value or value in (float("inf"), float("-inf")):
         raise GateError("Enter a finite number.")
-    return float(value)
+    return value
 
 
 def gate_value(kind: str, value):

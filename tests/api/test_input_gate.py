@@ -44,7 +44,7 @@ def test_numbers_are_ascii_decimal_only():
     for bad in ("４４３", "1_000", "²", "0x10", "", "1.5", True, None, [1]):
         with pytest.raises(GateError):
             parse_integer(bad)
-    for bad in ("nan", "inf", float("nan"), "１.5", "1_0.0"):
+    for bad in ("nan", "inf", float("nan"), "１.5", "1_0.0", 10**400, "1e400"):
         with pytest.raises(GateError):
             parse_decimal(bad)
 
@@ -177,3 +177,10 @@ def test_http_check_patterns_are_validated_with_re2_at_save_time(api):
     assert r.status_code == 400 and "RE2" in r.json()["check_response"][0]
     body["check_response"] = "(x+x+)+y"  # valid in RE2: matched in linear time
     assert api.post("/api/v1/virtual-services/", body, format="json").status_code == 201
+
+
+def test_cli_aovpn_refuses_a_control_character_with_the_field_named(db):
+    with pytest.raises(CommandError, match="radius secret|check_secret|Must not contain"):
+        call_command("aovpn", "--vip", "192.0.2.30", "--vpn-server", "10.0.0.1", "--nps-server", "10.0.0.9",
+                     "--radius-secret", "s3cret\x1b[2J", stdout=io.StringIO())
+    assert not VirtualService.objects.exists()

@@ -52,7 +52,8 @@ def test_numbers_are_ascii_digits_or_refused(value):
         assert value.strip(" ").isascii() and number == int(value)
 
 
-@given(st.sampled_from([TEXT, MULTILINE, INTEGER, DECIMAL]), json_values)
+@given(st.sampled_from([TEXT, MULTILINE, INTEGER, DECIMAL]),
+       json_values | st.integers(-(10**500), 10**500) | st.floats())
 @fuzz_settings(CASES)
 def test_any_json_value_is_normalised_or_refused_never_crashes(kind, value):
     try:
