@@ -15,10 +15,11 @@ import dj_database_url
 from csp.constants import NONE, SELF
 
 from appliance.hosts import allowed_hosts
+from appliance.inputgate import MAX_JSON_BYTES
+from appliance.privatefiles import create_private, make_private, private_dir, write_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = private_dir(Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var")))  # 0700: holds secrets
 
 
 def _secret_key() -> str:
@@ -27,8 +28,8 @@ def _secret_key() -> str:
         return os.environ["DJANGO_SECRET_KEY"]
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(50))
+    make_private(path)
     return path.read_text().strip()
 
 
@@ -111,6 +112,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the worker write while the web process reads.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    if str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):  # password hashes, sessions, secrets: 0600
+        _db = Path(DATABASES["default"]["NAME"])
+        create_private(_db)
+        make_private(_db.with_name(_db.name + "-wal"), _db.with_name(_db.name + "-shm"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -200,6 +205,9 @@ FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
 # Local Configuration of interfaces/routes: "auto" (owned on a kernel host outside a container), "yes", "no".
 FULCRUM_MANAGE_NETWORK = os.environ.get("FULCRUM_MANAGE_NETWORK", "auto")
 
+# The input gate's bound on a body (JSON or form), checked by Django before anything reads it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_JSON_BYTES
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",
@@ -214,6 +222,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "appliance.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "appliance.exceptions.exception_handler",
+    # JSON bodies bounded in size and depth (the input gate); forms stay for the browsable API.
+    "DEFAULT_PARSER_CLASSES": ["appliance.gate.GatedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

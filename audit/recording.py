@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.forms.models import model_to_dict
 
+from appliance.gate import GatedModel
+
 from .context import current_actor
 from .diff import MASK, is_secret
 from .models import ChangeRecord
@@ -39,8 +41,8 @@ def masked(instance, data: dict | None) -> dict | None:
     return {k: (MASK if k in hidden and v not in ("", None) else v) for k, v in data.items()}
 
 
-class Audited(models.Model):
-    """Base for models whose every change lands in the change log."""
+class Audited(GatedModel, models.Model):
+    """Base for models whose every change lands in the change log (and whose input passes the gate)."""
 
     class Meta:
         abstract = True

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from appliance.gate import gate_model_data
 from audit.diff import service_changes
 from audit.models import ChangeRecord
 from audit.recording import paused, record, snapshot
@@ -91,6 +92,10 @@ def _build(model, data, path: str, errors: _Errors, allowed: list[str]):
     if unknown:
         errors.add(path, [f"Unknown field(s): {', '.join(sorted(unknown))}."])
         return None
+    # The input gate first: a list where a label belongs must not reach the rules (or a set of labels).
+    data, refused = gate_model_data(model, data)
+    for field, messages in refused.items():
+        errors.add(f"{path}.{field}", messages)
     return model(**data)
 
 

@@ -9,6 +9,10 @@ class PortSyntaxError(ValueError):
     pass
 
 
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def parse_ports(text: str) -> tuple[PortRange, ...]:
     """Parse, check range (1-65535) and overlap, and return the ranges sorted and merged."""
     ranges: list[PortRange] = []
@@ -16,7 +20,8 @@ def parse_ports(text: str) -> tuple[PortRange, ...]:
         if not part:
             raise PortSyntaxError("Empty entry in the port list.")
         first_s, sep, last_s = part.partition("-")
-        if not first_s.isdigit() or (sep and not last_s.isdigit()):
+        # isascii(): str.isdigit() also takes "４４３" and "²", which int() then reads as ports
+        if not _ascii_digits(first_s) or (sep and not _ascii_digits(last_s)):
             raise PortSyntaxError(f"'{part}' is not a port or a range like 8000-8010.")
         first, last = int(first_s), int(last_s) if sep else int(first_s)
         if not (1 <= first <= 65535 and 1 <= last <= 65535):

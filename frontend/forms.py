@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model, password_validation
 
 from accounts.roles import ADMIN, ROLE_CHOICES, SCOPE_LABELS, SCOPES, role_of, scopes_of
 from appliance.datetimes import UtcDateTimeField
+from appliance.gate import GatedFormMixin
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from netconfig.forms import interface_select
@@ -57,14 +58,15 @@ class SectionsMixin:
             yield {"title": title, "intro": intro, "fields": [self[n] for n in names if n in self.fields]}
 
 
-class VirtualServiceForm(SectionsMixin, forms.ModelForm):
+class VirtualServiceForm(SectionsMixin, GatedFormMixin, forms.ModelForm):
     sections = SERVICE_SECTIONS
 
     class Meta:
         model = VirtualService
         exclude = ["created_at", "updated_at"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2}),
-                   "check_secret": forms.PasswordInput(render_value=True),
+                   # write-only: the stored secret never goes back to the browser; blank keeps it
+                   "check_secret": forms.PasswordInput(render_value=False),
                    "method": forms.RadioSelect}
 
     def __init__(self, *args, **kwargs):
@@ -78,19 +80,24 @@ class VirtualServiceForm(SectionsMixin, forms.ModelForm):
             self.fields[name].widget.attrs["step"] = "0.1"
         for name, types in CHECK_FIELD_TYPES.items():  # fulcrum.js hides what the chosen check ignores
             self.fields[name].widget.attrs["data-shown-for"] = "check_type " + " ".join(types)
+        if self.instance.check_secret:
+            self.fields["check_secret"].help_text = "A secret is stored. Leave blank to keep it."
+
+    def clean_check_secret(self):
+        return self.cleaned_data["check_secret"] or self.instance.check_secret
 
     def method_choices(self):
         return [(value, label, METHOD_CHOICE_HELP.get(value, ""))
                 for value, label in self.fields["method"].choices if value]
 
 
-class RealServerForm(forms.ModelForm):
+class RealServerForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = RealServer
         fields = ["label", "address", "port", "weight", "min_conns", "max_conns", "admin_state"]
 
 
-class ClusterSettingsForm(forms.ModelForm):
+class ClusterSettingsForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = ClusterSettings
         exclude = ["updated_at"]
@@ -100,7 +107,7 @@ class ClusterSettingsForm(forms.ModelForm):
         interface_select(self, "vip_interface", "autonat_interface", blank="— off —")
 
 
-class FloatingIPForm(forms.ModelForm):
+class FloatingIPForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = FloatingIP
         fields = ["address", "prefixlen", "interface", "description"]
@@ -110,7 +117,7 @@ class FloatingIPForm(forms.ModelForm):
         interface_select(self, "interface")
 
 
-class ManagementNetworkForm(forms.ModelForm):
+class ManagementNetworkForm(GatedFormMixin, forms.ModelForm):
     """Checked like the API (operations.models / operations.lockdown): canonical, not listed twice, and
     never a set of networks that would lock out the admin saving it (``remote``: their address)."""
 
@@ -140,7 +147,7 @@ def _addresses(text: str) -> list[str]:
     return [a for a in text.replace(",", " ").split() if a]
 
 
-class AovpnForm(forms.Form):
+class AovpnForm(GatedFormMixin, forms.Form):
     label_prefix = forms.CharField(initial="AOVPN", max_length=40,
                                    help_text="Services are named PREFIX-SSTP, PREFIX-IKEv2 and PREFIX-NPS.")
     vip = forms.GenericIPAddressField(label="VPN VIP", help_text="The address VPN clients connect to "
@@ -201,7 +208,7 @@ class AovpnForm(forms.Form):
         return data
 
 
-class UserForm(forms.Form):
+class UserForm(GatedFormMixin, forms.Form):
     username = forms.RegexField(regex=r"^[\w.@+-]+$", max_length=150,
                                 help_text="Letters, digits and @ . + - _ only.")
     email = forms.EmailField(required=False)
@@ -249,7 +256,7 @@ class UserForm(forms.Form):
         return password
 
 
-class TokenForm(forms.Form):
+class TokenForm(GatedFormMixin, forms.Form):
     name = forms.CharField(max_length=100, help_text="What this token is for, e.g. 'ansible' or 'monitoring'.")
     scopes = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple, required=False,
@@ -270,12 +277,12 @@ class TokenForm(forms.Form):
                                             "is meant for tokens only.")
 
 
-class RestoreForm(forms.Form):
+class RestoreForm(GatedFormMixin, forms.Form):
     bundle = forms.FileField(label="Backup file", help_text="A Fulcrum configuration bundle (.json) downloaded "
                                                             "from this page.")
 
 
-class PairForm(forms.Form):
+class PairForm(GatedFormMixin, forms.Form):
     """Pair with a second, unconfigured appliance, as the vendor appliances do it."""
 
     peer_address = forms.GenericIPAddressField(label="Peer address",

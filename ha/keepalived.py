@@ -3,7 +3,8 @@
 The text comes from the pure renderer (dataplane.keepalived). The worker (privileged) writes it
 under FULCRUM_DATA_DIR/keepalived/ and starts keepalived with its own pid files, so several
 appliances (the kernel lab runs two, one per network namespace) never touch each other's.
-keepalived's notify runs ``manage.py hanotify`` with this appliance's environment.
+keepalived's notify runs ``manage.py hanotify`` with this appliance's environment, loaded from a 0600
+file (notify.env) rather than written on the notify line: the line is shown to every role.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from appliance.privatefiles import private_dir, write_private
 from cluster.compile import cluster_spec
 from dataplane.keepalived import VrrpLink, VrrpSpec, render_keepalived
 
@@ -24,14 +26,22 @@ from .models import Link, Peer
 
 log = logging.getLogger("fulcrum.ha")
 
-# Passed to the notify command: keepalived runs scripts with an empty environment.
+# Passed to the notify command through notify.env: keepalived runs scripts with an empty environment.
 _ENV_PASSED = ("FULCRUM_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FULCRUM_DATAPLANE")
 
 
 def workdir() -> Path:
-    path = Path(settings.DATA_DIR) / "keepalived"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(Path(settings.DATA_DIR) / "keepalived")
+
+
+def notify_env_path() -> Path:
+    return workdir() / "notify.env"
+
+
+def notify_env() -> str:
+    env = {k: os.environ[k] for k in _ENV_PASSED if os.environ.get(k)}
+    env.setdefault("FULCRUM_DATA_DIR", str(settings.DATA_DIR))
+    return "".join(f"{k}={v}\n" for k, v in env.items())
 
 
 def conf_path() -> Path:
@@ -44,10 +54,9 @@ def _pidfiles() -> dict[str, Path]:
 
 
 def _hanotify_argv() -> list[str]:
-    env = [f"{k}={os.environ[k]}" for k in _ENV_PASSED if os.environ.get(k)]
-    if not os.environ.get("FULCRUM_DATA_DIR"):
-        env.append(f"FULCRUM_DATA_DIR={settings.DATA_DIR}")
-    return ["/usr/bin/env", *env, sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "hanotify"]
+    base = Path(settings.BASE_DIR)
+    return [sys.executable, str(base / "ha" / "notifyenv.py"), str(notify_env_path()), str(base / "manage.py"),
+            "hanotify"]
 
 
 def notify_argv() -> tuple[str, ...]:
@@ -116,14 +125,16 @@ def main_pid() -> int | None:
 
 
 def write_config(text: str) -> bool:
-    """Write the configuration atomically; True when it changed."""
+    """Write the configuration (and the notify environment it points at) atomically; True when the
+    configuration changed."""
+    env_path = notify_env_path()
+    env = notify_env()
+    if not env_path.exists() or env_path.read_text() != env:
+        write_private(env_path, env)
     path = conf_path()
     if path.exists() and path.read_text() == text:
         return False
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    os.replace(tmp, path)
+    write_private(path, text)
     return True
 
 

@@ -25,6 +25,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from appliance.inputgate import ascii_digits
+
 from . import tls
 from .models import Event, Outbox, Peer, SeenNonce
 
@@ -77,7 +79,7 @@ def verify(peer: Peer | None, headers, method: str, path: str, body: bytes, remo
     ts, nonce, sig = headers.get(HEADER_TS, ""), headers.get(HEADER_NONCE, ""), headers.get(HEADER_SIG, "")
     if not (ts and nonce and sig):
         raise refuse("unsigned message (missing timestamp, nonce or signature)", remote)
-    if not (ts.isdigit() and 8 <= len(nonce) <= 64 and nonce.isalnum()):
+    if not (ascii_digits(ts) and 8 <= len(nonce) <= 64 and nonce.isalnum()):
         raise refuse("malformed timestamp or nonce", remote)
     expected = signature(peer.secret, ts, nonce, method, path, body)
     if not hmac.compare_digest(expected, sig.lower()):

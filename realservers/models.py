@@ -8,8 +8,9 @@ from django.db import models
 
 from audit.recording import Audited
 from dataplane import config as dp
+from virtualservices import locking
 from virtualservices.models import VirtualService
-from virtualservices.validation import real_server_errors
+from virtualservices.validation import Duplicate, named, real_server_errors
 
 ADMIN_STATES = [(dp.ONLINE, "Online"), (dp.DRAIN, "Drain"), (dp.HALT, "Halt")]
 ADMIN_STATE_HELP = ("Online: takes traffic. Drain: weight 0, existing connections finish. "
@@ -53,12 +54,34 @@ class RealServer(Audited):
         if self.service_id is None and not RealServer.service.is_cached(self):
             return  # the form/serializer reports the missing service
         errors = real_server_errors(self)
-        if not errors:
-            errors = self._duplicate_errors()
         if errors:
             raise ValidationError(errors)
+        duplicate = self._conflict()
+        self.duplicate_of = duplicate.existing_id if duplicate else None  # full_clean() drops the subclass
+        if duplicate:
+            raise duplicate
 
-    def _duplicate_errors(self):
+    def save(self, *args, **kwargs):
+        # Checked again under the service's lock: a concurrent request may have added the same destination.
+        if not locking.touches(kwargs, {"service", "label", "address", "port"}):
+            return super().save(*args, **kwargs)
+        with locking.held("real-server-destinations", self.service_id):
+            duplicate = self._conflict()
+            if duplicate:
+                raise duplicate
+            return super().save(*args, **kwargs)
+
+    def _conflict(self) -> Duplicate | None:
+        """The label or the destination already in this service (a bundle checks its own labels)."""
+        in_bundle = getattr(self, "_peers", None) is not None
+        siblings = RealServer.objects.filter(service_id=self.service_id)
+        return (None if in_bundle else locking.label_conflict(siblings, self)) or self._duplicate()
+
+    def validate_constraints(self, exclude=None):
+        # clean() checks the label, naming the holder and its id; the constraint's check would say it again.
+        super().validate_constraints(exclude={*(exclude or ()), "label"})
+
+    def _duplicate(self) -> Duplicate | None:
         if getattr(self, "_peers", None) is not None:
             others = self._peers
         else:
@@ -72,6 +95,6 @@ class RealServer(Audited):
 
         for other in others:
             if str(other.address) == str(self.address) and port(other) == port(self):
-                return {"address": [f"{self.address}:{self.port or 'VIP port'} is already real server "
-                                    f"'{other.label}' of this service."]}
-        return {}
+                return Duplicate({"address": [f"{self.address}:{self.port or 'VIP port'} is already real server "
+                                              f"{named(other)} of this service."]}, other.pk)
+        return None

@@ -9,10 +9,11 @@ from audit.recording import Audited
 from dataplane import config as dp
 from dataplane.ports import PortSyntaxError, is_single_port, parse_ports
 
-from . import choices
-from .validation import service_errors, service_warnings
+from . import choices, locking
+from .validation import service_conflict, service_errors, service_warnings
 
 MAX_FWMARK = 2**32 - 1
+KEY_FIELDS = {"label", "vip", "ports", "protocol", "fwmark"}
 
 
 class VirtualService(Audited):
@@ -137,6 +138,20 @@ class VirtualService(Audited):
         errors = service_errors(self)
         if errors:
             raise ValidationError(errors)
+        conflict = self._conflict()
+        self.duplicate_of = conflict.existing_id if conflict else None  # full_clean() drops the subclass
+        if conflict:
+            raise conflict
+
+    def _conflict(self):
+        """Uniqueness against saved services: label, VIP/protocol/ports, mark (a bundle checks its own)."""
+        in_bundle = getattr(self, "_peers", None) is not None
+        return (None if in_bundle else locking.label_conflict(VirtualService.objects, self)) \
+            or service_conflict(self)
+
+    def validate_unique(self, exclude=None):
+        # clean() checks the label, naming the holder and its id; Django's check would say it again.
+        super().validate_unique(exclude={*(exclude or ()), "label"})
 
     def warnings(self, dr_vips: dict[str, int] | None = None) -> dict[str, list[str]]:
         """`dr_vips` (from `dr_vip_counts()`, shared by a list of services) saves a query per service:
@@ -153,9 +168,16 @@ class VirtualService(Audited):
         return service_warnings(self, own_servers=own, dr_neighbours=neighbours)
 
     def save(self, *args, **kwargs):
-        if self.needs_fwmark and self.fwmark is None:
-            return self._save_with_new_mark(*args, **kwargs)
-        return super().save(*args, **kwargs)
+        # Checked again under the lock: a concurrent request may have saved the same key since clean().
+        if not locking.touches(kwargs, KEY_FIELDS):
+            return super().save(*args, **kwargs)
+        with locking.held("virtual-service-keys"):
+            conflict = self._conflict()
+            if conflict:
+                raise conflict
+            if self.needs_fwmark and self.fwmark is None:
+                return self._save_with_new_mark(*args, **kwargs)
+            return super().save(*args, **kwargs)
 
     def _save_with_new_mark(self, *args, **kwargs):
         # Unique constraint + retry keeps concurrent creations collision-free.

@@ -10,14 +10,18 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
+from django.core.exceptions import ValidationError
+
 from dataplane import config as dp
 from dataplane.compiler import normalise_netmask
 from dataplane.ports import PortSyntaxError, parse_ports, ranges_overlap
+from healthchecks.checks.patterns import pattern_error
 
 from . import choices
 
 IKE_PORTS = {500, 4500}
 TRANSPARENT_METHODS = {dp.DR, dp.NAT, dp.TUN}
+WEB_CHECKS = {choices.CHECK_HTTP, choices.CHECK_HTTPS, choices.CHECK_SSTP}
 NO_PORT_TRANSLATION = {dp.DR: "Direct Routing", dp.TUN: "IP tunnelling"}
 
 
@@ -32,7 +36,16 @@ def _errors() -> defaultdict[str, list[str]]:
     return defaultdict(list)
 
 
+class Duplicate(ValidationError):
+    """A uniqueness rule refused the object: the API answers 409 and names the object already there."""
+
+    def __init__(self, errors: dict[str, list[str]], existing_id: int | None):
+        super().__init__(errors)
+        self.existing_id = existing_id
+
+
 def service_errors(svc) -> dict[str, list[str]]:
+    """Everything but uniqueness against other services (service_conflict, checked again under a lock)."""
     errors = _errors()
     _check_ports(svc, errors)
     _check_fwmark(svc, errors)
@@ -40,9 +53,14 @@ def service_errors(svc) -> dict[str, list[str]]:
     _check_persistence(svc, errors)
     _check_health(svc, errors)
     if not errors:
-        _check_collisions(svc, errors)
         _check_existing_real_servers(svc, errors)
     return dict(errors)
+
+
+def service_conflict(svc) -> Duplicate | None:
+    errors = _errors()
+    existing = _check_collisions(svc, errors)
+    return Duplicate(dict(errors), existing) if errors else None
 
 
 def _check_ports(svc, errors):
@@ -101,6 +119,10 @@ def _check_health(svc, errors):
     if kind in (choices.CHECK_HTTP, choices.CHECK_HTTPS) and svc.check_request \
             and not svc.check_request.startswith("/"):
         errors["check_request"].append("An HTTP check's request is a path starting with '/'.")
+    if kind in WEB_CHECKS and svc.check_response:
+        message = pattern_error(svc.check_response)
+        if message:
+            errors["check_response"].append(message)
     if kind == choices.CHECK_DNS and not svc.check_request:
         errors["check_request"].append("A DNS check needs the name to query.")
     if svc.protocol == dp.FWMARK and kind not in (choices.CHECK_NONE, choices.CHECK_DOWN, choices.CHECK_ICMP,
@@ -108,18 +130,30 @@ def _check_health(svc, errors):
         errors["check_port"].append("A firewall-mark service has no port of its own: give the check a port.")
 
 
-def _check_collisions(svc, errors):
+def named(obj) -> str:
+    """'label' (id N): the id only once saved (a bundle's objects have none yet)."""
+    return f"'{obj.label}' (id {obj.pk})" if obj.pk else f"'{obj.label}'"
+
+
+def _check_collisions(svc, errors) -> int | None:
+    """Append collisions with other services; return the id of the first one collided with."""
     ranges = parse_ports(svc.ports) if svc.ports else ()
+    first = None
     for other in svc.peers():
+        hit = False
         if svc.fwmark and other.fwmark == svc.fwmark:
-            errors["fwmark"].append(f"Firewall mark {svc.fwmark} is already used by service '{other.label}'.")
-        if str(other.vip) != str(svc.vip) or not other.ports or not ranges:
-            continue
+            errors["fwmark"].append(f"Firewall mark {svc.fwmark} is already used by service {named(other)}.")
+            hit = True
         shared = svc.l4_protocols & other.l4_protocols
-        if shared and ranges_overlap(ranges, parse_ports(other.ports)):
+        if str(other.vip) == str(svc.vip) and other.ports and ranges and shared \
+                and ranges_overlap(ranges, parse_ports(other.ports)):
             errors["ports"].append(
                 f"{'/'.join(sorted(shared)).upper()} {svc.vip} port(s) {svc.ports} overlap service "
-                f"'{other.label}' ({other.ports}).")
+                f"{named(other)}, which has {other.ports}.")
+            hit = True
+        if hit and first is None:
+            first = other.pk
+    return first
 
 
 def _check_existing_real_servers(svc, errors):

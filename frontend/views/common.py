@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -49,10 +49,20 @@ def query_without(request, *names) -> str:
     return params.urlencode()
 
 
+def saved(form):
+    """form.save(), or None with the errors on the form when a rule checked again under the save's lock
+    refuses (another request saved the same real server or service key a moment before)."""
+    try:
+        return form.save()
+    except ValidationError as exc:
+        for field, errors in exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.error_list)]:
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+
+
 def model_form_page(request, form, *, kind: str, back: str, intro: str, saved_note: str = ""):
     """Add/modify one object on the generic form page: POST valid → save, say so, back to `back`."""
-    if request.method == "POST" and form.is_valid():
-        obj = form.save()
+    if request.method == "POST" and form.is_valid() and (obj := saved(form)) is not None:
         messages.success(request, f"{kind[:1].upper()}{kind[1:]} {obj} saved.{saved_note}")
         return redirect(back)
     obj = form.instance if form.instance.pk else None

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts import service as accounts
 from accounts.models import ApiToken
 from accounts.roles import CONFIGURE, role_of
+from appliance.gate import parse_json_bytes
 from audit.models import ChangeRecord
 from audit.recording import record
 from cluster.bundle import export_bundle, import_bundle, preview
@@ -58,9 +59,9 @@ def backup(request):
         if form.is_valid():
             upload = form.cleaned_data["bundle"]
             try:
-                bundle = json.loads(upload.read().decode("utf-8"))
+                bundle = parse_json_bytes(upload.read())
                 diff = preview(bundle)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except ValueError as exc:
                 form.add_error("bundle", f"Not a JSON file: {exc}.")
             except ValidationError as exc:
                 errors = getattr(exc, "message_dict", {"bundle": exc.messages})
@@ -101,7 +102,7 @@ def restore_confirm(request):
         messages.error(request, "The uploaded file is gone; upload it again.")
         return redirect("backup")
     try:
-        summary = import_bundle(json.loads(files[0].read_text()))
+        summary = import_bundle(parse_json_bytes(files[0].read_bytes()))
     except ValidationError as exc:
         messages.error(request, f"Restore refused, nothing changed: {'; '.join(exc.messages[:5])}")
         return redirect("backup")

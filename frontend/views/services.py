@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from accounts.roles import CONFIGURE
+from appliance.inputgate import ascii_digits
 from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
 from realservers.models import RealServer
 from virtualservices.choices import METHODS
@@ -17,7 +18,7 @@ from virtualservices.models import VirtualService, dr_vip_counts
 from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
 from ..overview_data import health_notes
-from .common import back_to, confirm_delete, paginate, query_without, require
+from .common import back_to, confirm_delete, paginate, query_without, require, saved
 
 
 def _warn(request, svc):
@@ -61,8 +62,8 @@ def service_edit(request, pk=None):
     require(request, CONFIGURE)
     svc = get_object_or_404(VirtualService, pk=pk) if pk else None
     form = VirtualServiceForm(request.POST or None, instance=svc)
-    if request.method == "POST" and form.is_valid():
-        svc = form.save()
+    if request.method == "POST" and form.is_valid() and saved(form) is not None:
+        svc = form.instance
         messages.success(request, f"Virtual service '{svc.label}' saved.")
         _warn(request, svc)
         if pk is None:
@@ -136,8 +137,8 @@ def server_edit(request, service_pk=None, pk=None):
     else:
         rs = RealServer(service=get_object_or_404(VirtualService, pk=service_pk))
     form = RealServerForm(request.POST or None, instance=rs)
-    if request.method == "POST" and form.is_valid():
-        rs = form.save()
+    if request.method == "POST" and form.is_valid() and saved(form) is not None:
+        rs = form.instance
         messages.success(request, f"Real server '{rs}' saved.")
         return redirect(back_to(request, "overview"))
     title = f"Modify real server {rs}" if pk else f"Add a real server to {rs.service.label}"
@@ -185,7 +186,7 @@ def aovpn_wizard(request):
 
 
 def checklists(request):
-    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if ascii_digits(i)]
     services = VirtualService.objects.filter(pk__in=ids).prefetch_related("real_servers")
     blocks = [{"service": s, "items": checklist(s, list(s.real_servers.all()))} for s in services]
     return render(request, "frontend/checklists.html", {"blocks": blocks})

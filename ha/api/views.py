@@ -6,7 +6,6 @@ credentials (or a one-time token) in the offer; every other message by its HMAC 
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.core.exceptions import ValidationError
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import APPLY
+from appliance.gate import parse_json_bytes
 from cluster.bundle import BundleError
 from cluster.tasks import start_apply
 
@@ -161,7 +161,7 @@ class _PeerEndpoint(APIView):
         peer = Peer.current()
         verify(peer, request.headers, request.method, request.path, body, remote=self.remote(request))
         try:
-            payload = json.loads(body or b"{}")
+            payload = parse_json_bytes(body or b"{}")
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
@@ -176,7 +176,7 @@ def _refused(exc: Refused) -> Response:
 class PeerAcceptView(_PeerEndpoint):
     def post(self, request):
         try:
-            offer = json.loads(request.body or b"{}")
+            offer = parse_json_bytes(request.body or b"{}")
         except ValueError:
             return Response({"detail": "The body must be a JSON object."}, status=400)
         try:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 
 from healthchecks.checks import HTTPS, SSTP, SSTP_DEFAULT_STATUS, SSTP_PATH, CheckFailed, CheckSpec, Context
+from healthchecks.checks.patterns import body_matches
 
 MAX_BODY = 64 * 1024  # what is read of the answer to look for the pattern
 _contexts: dict[bool, ssl.SSLContext] = {}
@@ -44,13 +44,6 @@ def request_bytes(spec: CheckSpec) -> bytes:
     method = spec.method or "GET"
     return (f"{method} {path} HTTP/1.1\r\nHost: {_host_header(spec)}\r\nUser-Agent: Fulcrum-healthcheck\r\n"
             "Accept: */*\r\nConnection: close\r\n\r\n").encode("latin-1")
-
-
-def body_matches(pattern: str, body: str) -> bool:
-    try:
-        return re.search(pattern, body) is not None
-    except re.error:
-        return pattern in body
 
 
 async def check(spec: CheckSpec, ctx: Context) -> str:

@@ -1,10 +1,12 @@
 from rest_framework import serializers
 
+from appliance.gate import GatedSerializerMixin
+
 from ..lockdown import lockout_error_after
 from ..models import ManagementNetwork, canonical_network
 
 
-class ManagementNetworkSerializer(serializers.ModelSerializer):
+class ManagementNetworkSerializer(GatedSerializerMixin, serializers.ModelSerializer):
     # A plain field: uniqueness is checked on the canonical form by canonical_network.
     network = serializers.CharField(max_length=49,
                                     help_text=ManagementNetwork._meta.get_field("network").help_text)

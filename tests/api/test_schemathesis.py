@@ -2,7 +2,9 @@
 
 Every operation is called with generated (valid and invalid) input as an admin with an API token; no response
 may be a 5xx, and every response must match the schema (body, content type). At least 500 cases run in total,
-derandomized so a failure reproduces.
+derandomized so a failure reproduces. Then stateful scenarios: sequences of calls chained by the links
+schemathesis infers from the schema (POST a service → GET/PATCH/PUT/DELETE it, its real servers, their
+drain/halt/online...), at least STATEFUL_MIN_CALLS calls, none a 5xx.
 
 Operations that reach outside this process are adjusted: the apply and HA-sync starters are replaced by stubs
 that only queue (no worker, Redis or peer here); pairing dials a peer address, so it is left out.
@@ -17,6 +19,7 @@ import time
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
+from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, Phase
@@ -193,6 +196,42 @@ def test_api_conforms_to_its_schema(case, keep_connection, seeded, admin_key, no
     if response.status_code == 401:
         UNAUTHORIZED.append(f"{case.method} {case.formatted_path} {response.text[:200]}")
     SECONDS[key] = SECONDS.get(key, 0.0) + time.monotonic() - started
+
+
+STATEFUL_SCENARIOS, STATEFUL_STEPS, STATEFUL_MIN_CALLS = 80, 8, 400
+STATEFUL: dict[str, int] = {"calls": 0, "linked": 0}
+
+
+def test_api_statefully_through_inferred_links(keep_connection, seeded, admin_key, no_outbound):
+    machine = schema.as_state_machine()
+    assert len(machine.bundles) >= 20, "schemathesis found too few links between operations"
+
+    class Scenario(machine):
+        # Each scenario starts from the seeded database: Hypothesis replays scenarios and needs the same
+        # responses (the same links to follow) each time.
+        def setup(self):
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Bearer {keep_admin(admin_key)}"}}
+
+        def after_call(self, response, case):
+            STATEFUL["calls"] += 1
+            STATEFUL["linked"] += bool(case.path_parameters)
+            STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[not_a_server_error, content_type_conformance])
+
+    Scenario.run(settings=hypothesis_settings(
+        max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS, derandomize=True, deadline=None,
+        database=None, suppress_health_check=list(HealthCheck)))
+    print(f"schemathesis stateful: {STATEFUL['calls']} calls, {STATEFUL['linked']} on ids from earlier responses")
+    assert STATEFUL["calls"] >= STATEFUL_MIN_CALLS
+    assert STATEFUL["linked"] >= STATEFUL_MIN_CALLS // 10
 
 
 def test_enough_cases_ran():

@@ -161,8 +161,8 @@ def test_vrrp_settings_and_links_re_render(api, quiet, settings):
                     format="json").status_code == 201
     text = keepalived.render()
     assert "advert_int 0.2" in text and "state MASTER" in text and "unicast_peer {\n        10.9.0.3" in text
-    assert f'notify "/usr/bin/flock {keepalived.workdir()}/hanotify.lock /usr/bin/env' in text
-    assert f"FULCRUM_DATA_DIR={settings.DATA_DIR}" in text and "manage.py hanotify" in text
+    assert f'notify "/usr/bin/flock {keepalived.workdir()}/hanotify.lock ' in text
+    assert f"notifyenv.py {keepalived.workdir()}/notify.env " in text and "manage.py hanotify" in text
     assert api.patch(f"{V1}/ha/", {"advert_int": 0}, format="json").status_code == 400
 
 
@@ -208,3 +208,34 @@ def test_a_notification_that_loses_the_race_for_the_lock_is_ignored(tmp_path):
     # and a later transition is recorded again
     subprocess.run(["/usr/bin/flock", lock, *hanotify, "MASTER"], **run, check=True, timeout=60)
     assert (tmp_path / "keepalived" / "state").read_text().split()[0] == "MASTER"
+
+
+def test_the_notify_line_carries_no_secret_its_environment_is_a_0600_file(db, settings, tmp_path, monkeypatch):
+    """The notify line is shown to every role (View Configuration): DATABASE_URL (with the PostgreSQL
+    password under docker-compose) must not be on it. hanotify gets it from notify.env, 0600 in a 0700
+    directory, loaded by the wrapper keepalived runs."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from ha import keepalived
+
+    secret_url = "postgres://fulcrum:Pw-0f-the-DB-9s3cr3t@db.example.test:5432/fulcrum"
+    monkeypatch.setenv("DATABASE_URL", secret_url)
+    settings.DATA_DIR = tmp_path
+    Peer.objects.create(address="10.8.0.3", role="master", secret="ab" * 32, node_name="lb1")
+    text = keepalived.render()
+    assert "Pw-0f-the-DB" not in text and "DATABASE_URL" not in text and "ab" * 32 not in text
+    keepalived.write_config(text)
+    env_file = keepalived.notify_env_path()
+    assert f"DATABASE_URL={secret_url}\n" in env_file.read_text()
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keepalived.conf_path().stat().st_mode) == 0o600
+    assert stat.S_IMODE(keepalived.workdir().stat().st_mode) == 0o700
+    # the wrapper keepalived runs (with an empty environment) hands the file's settings to the command
+    wrapper = [a for a in keepalived.notify_argv() if a.endswith("notifyenv.py")][0]
+    out = subprocess.run([sys.executable, wrapper, str(env_file), "-c", "import os; print(os.environ['DATABASE_URL'])"],
+                         env={}, capture_output=True, text=True, check=True, timeout=30)
+    assert out.stdout.strip() == secret_url
+    assert os.environ["DATABASE_URL"] == secret_url  # (the test's own, untouched)

@@ -110,6 +110,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(3)
             code, text = 200, b"slow"
+        elif self.path == "/redos":  # the body a catastrophic-backtracking pattern chokes on
+            code, text = 200, b"x" * 60000
         elif self.path == "/vhost":
             code = 200 if self.headers.get("Host") == "vpn.example.com" else 421
             text = b"vhost"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from healthchecks.checks import CheckSpec, run_check_sync
+from healthchecks.checks import CheckSpec, run_check, run_check_sync
 from healthchecks.checks import ikev2 as ike
 from healthchecks.checks import radius as rad
 from tests.healthchecks import servers
@@ -109,6 +111,24 @@ def test_http_status_and_body_pattern(web):
     assert not r.ok and r.reason == "HTTP status 404, expected 2xx/3xx"
     assert check("http", "127.0.0.13", plain.port, request="/nothing-here", status=404).ok
     assert check("http", "127.0.0.13", plain.port, method="HEAD").ok
+
+
+def test_a_backtracking_pattern_against_a_hostile_body_does_not_stall_other_checks(web):
+    """(x+x+)+y takes exponential time in a backtracking engine; with RE2 the check finishes at once and a
+    check of another server running beside it in the same event loop is not held up."""
+    plain, _ = web
+
+    async def both():
+        hostile = run_check(CheckSpec("http", "127.0.0.13", plain.port, request="/redos", response="(x+x+)+y",
+                                      timeout=5.0))
+        other = run_check(CheckSpec("http", "127.0.0.13", plain.port, response="hello", timeout=5.0))
+        return await asyncio.gather(hostile, other)
+
+    started = time.monotonic()
+    hostile, other = asyncio.run(both())
+    assert time.monotonic() - started < 2.0
+    assert not hostile.ok and "does not contain" in hostile.reason
+    assert other.ok and other.seconds < 1.0
 
 
 def test_http_virtual_host_header(web):

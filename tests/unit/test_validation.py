@@ -38,6 +38,14 @@ def assert_error(response, field, *fragments):
     return text
 
 
+def assert_conflict(response, field, *fragments):
+    """A uniqueness rule: 409, the field's message and the id of the object already there."""
+    assert response.status_code == 409, (response.status_code, response.content)
+    assert isinstance(response.json()["existing_id"], int), response.json()
+    response.status_code = 400  # the rest as for any refusal
+    return assert_error(response, field, *fragments)
+
+
 def assert_created(response):
     assert response.status_code == 201, (response.status_code, response.content)
     return response.json()
@@ -129,13 +137,13 @@ def test_automatic_mark_kept_on_unrelated_edit(api):
 def test_manual_fwmark_unique(api):
     assert_created(post_vs(api, label="a", ports="", protocol="fwm", fwmark=7, check_port=80))
     r = post_vs(api, label="b", vip="192.0.2.11", ports="", protocol="fwm", fwmark=7, check_port=80)
-    assert_error(r, "fwmark", "7")
+    assert_conflict(r, "fwmark", "7")
 
 
 def test_manual_fwmark_cannot_take_an_automatic_one(api):
     auto = assert_created(post_vs(api, label="auto", ports="500,4500", protocol="udp"))
     r = post_vs(api, label="b", vip="192.0.2.11", ports="", protocol="fwm", fwmark=auto["fwmark"], check_port=80)
-    assert_error(r, "fwmark")
+    assert_conflict(r, "fwmark")
 
 
 # ---------------------------------------------------------------- port translation (DR / TUN)
@@ -227,7 +235,7 @@ def test_vip_must_be_an_address(api, vip):
 # ---------------------------------------------------------------- overlap between services
 def test_same_vip_port_protocol_refused(api):
     assert_created(post_vs(api, label="a"))
-    assert_error(post_vs(api, label="b"), "ports", "overlap", "'a'")
+    assert_conflict(post_vs(api, label="b"), "ports", "overlap", "'a'")
 
 
 def test_tcp_and_udp_on_same_port_fine(api):
@@ -238,12 +246,12 @@ def test_tcp_and_udp_on_same_port_fine(api):
 @pytest.mark.parametrize("protocol", ["tcp", "udp", "ops"])
 def test_tcp_udp_overlaps_both(api, protocol):
     assert_created(post_vs(api, label="a", ports="53", protocol="tcpudp"))
-    assert_error(post_vs(api, label="b", ports="53", protocol=protocol), "ports", "overlap")
+    assert_conflict(post_vs(api, label="b", ports="53", protocol=protocol), "ports", "overlap")
 
 
 def test_ranges_overlap(api):
     assert_created(post_vs(api, label="a", ports="8000-8010"))
-    assert_error(post_vs(api, label="b", ports="443,8010"), "ports", "overlap", "'a'")
+    assert_conflict(post_vs(api, label="b", ports="443,8010"), "ports", "overlap", "'a'")
     assert_created(post_vs(api, label="c", ports="8011-8020"))
 
 
@@ -260,7 +268,7 @@ def test_editing_a_service_does_not_collide_with_itself(api):
 
 def test_label_unique(api):
     assert_created(post_vs(api, label="a"))
-    assert_error(post_vs(api, label="a", vip="192.0.2.11"), "label")
+    assert_conflict(post_vs(api, label="a", vip="192.0.2.11"), "label")
 
 
 # ---------------------------------------------------------------- IKEv2 on SNAT: a warning
@@ -388,17 +396,17 @@ def test_thresholds_min_below_max(api, make_service):
 def test_duplicate_address_port_within_service(api, make_service):
     svc = make_service(servers=[{"label": "a", "address": "10.0.0.1", "port": 8080}])
     r = api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1", "port": 8080}, format="json")
-    assert_error(r, "address", "10.0.0.1:8080", "'a'")
+    assert_conflict(r, "address", "10.0.0.1:8080", "'a'")
     assert_created(api.post(nested_url(svc), {"label": "c", "address": "10.0.0.1", "port": 8081}, format="json"))
 
 
 def test_blank_port_and_the_vip_port_are_the_same_destination(api, make_service):
     # One IPVS destination twice (blank = the VIP's port 80) would make every apply fail with EEXIST.
     svc = make_service(ports="80", servers=[{"label": "a", "address": "10.0.0.1"}])
-    assert_error(api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1", "port": 80}, format="json"),
+    assert_conflict(api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1", "port": 80}, format="json"),
                  "address", "'a'")
     svc = make_service(ports="80", servers=[{"label": "a", "address": "10.0.0.1", "port": 80}])
-    assert_error(api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1"}, format="json"), "address", "'a'")
+    assert_conflict(api.post(nested_url(svc), {"label": "b", "address": "10.0.0.1"}, format="json"), "address", "'a'")
     multi = make_service(ports="500,4500", protocol="udp", servers=[{"label": "a", "address": "10.0.0.1"}])
     assert_created(api.post(nested_url(multi), {"label": "b", "address": "10.0.0.1", "port": 500}, format="json"))
 
@@ -412,8 +420,7 @@ def test_same_address_in_another_service_fine(api, make_service):
 def test_duplicate_label_within_service(api, make_service):
     svc = make_service(servers=[{"label": "a", "address": "10.0.0.1"}])
     r = api.post(nested_url(svc), {"label": "a", "address": "10.0.0.2"}, format="json")
-    assert r.status_code == 400, r.content
-    assert "already exists" in str(r.json())
+    assert_conflict(r, "label", "already used by 'a'")
 
 
 def test_fallback_equal_to_a_real_server_refused(api, make_service):
@@ -484,3 +491,18 @@ def test_ui_switch_to_dr_refused_on_method(admin, client, make_service):
     response = client.post(f"/services/{svc.pk}/edit/", ui_service_data(label=svc.label, vip=svc.vip, method="dr"))
     assert response.status_code == 200
     assert "cannot translate ports" in " ".join(response.context["form"].errors["method"])
+
+
+def test_ui_radius_secret_is_write_only_and_blank_keeps_it(api, admin, client):
+    secret = "Radius-Shared-S3cret"
+    svc = assert_created(post_vs(api, protocol="udp", ports="1812", check_type="radius", check_secret=secret))
+    client.force_login(admin)
+    page = client.get(f"/services/{svc['id']}/edit/")
+    assert page.status_code == 200 and secret not in page.content.decode()
+    fields = {"protocol": "udp", "ports": "1812", "check_type": "radius", "check_secret": "", "label": "renamed"}
+    assert client.post(f"/services/{svc['id']}/edit/", ui_service_data(**fields)).status_code == 302
+    stored = VirtualService.objects.get()
+    assert stored.label == "renamed" and stored.check_secret == secret
+    fields["check_secret"] = "New-S3cret"
+    assert client.post(f"/services/{svc['id']}/edit/", ui_service_data(**fields)).status_code == 302
+    assert VirtualService.objects.get().check_secret == "New-S3cret"

@@ -6,12 +6,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from appliance.exceptions import django_errors_to_dict
+from appliance.exceptions import Conflict, django_errors_to_dict
+from appliance.gate import GatedSerializerMixin
 
 from ..models import VirtualService, dr_vip_counts
 
 
-class CleanModelSerializer(serializers.ModelSerializer):
+class CleanModelSerializer(GatedSerializerMixin, serializers.ModelSerializer):
     """Validates through the model's full_clean(): the one set of rules the UI and import use too.
 
     DRF's own unique/unique-together validators are dropped: they would answer before the model's rules
@@ -36,6 +37,8 @@ class CleanModelSerializer(serializers.ModelSerializer):
         try:
             instance.full_clean()
         except DjangoValidationError as exc:
+            if getattr(instance, "duplicate_of", None) is not None:
+                raise Conflict(exc, instance.duplicate_of) from exc
             raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
         self._clean_instance = instance
         return attrs

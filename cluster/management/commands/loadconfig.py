@@ -3,6 +3,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from appliance.gate import parse_json_bytes
 from audit.context import acting_as
 from cluster.bundle import import_bundle, preview
 
@@ -19,11 +20,11 @@ class Command(BaseCommand):
             if file == "-":
                 import sys
 
-                bundle = json.load(sys.stdin)
+                bundle = parse_json_bytes(sys.stdin.buffer.read())
             else:
-                with open(file) as fh:
-                    bundle = json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
+                with open(file, "rb") as fh:
+                    bundle = parse_json_bytes(fh.read())
+        except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot read {file}: {exc}") from exc
         try:
             with acting_as(None, "cli:loadconfig"):

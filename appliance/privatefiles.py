@@ -1,0 +1,43 @@
+"""Files that hold secrets (the SQLite database with password hashes, session keys and the RADIUS secret;
+the generated secret key; keepalived's notify environment) are 0600 in a 0700 directory, whichever way the
+appliance is started (scripts/run, systemd, docker) and whatever the umask.
+
+No Django: settings.py uses these before Django is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # not ours (a packaged, read-only layout): leave it
+        os.chmod(path, 0o700)
+    return path
+
+
+def make_private(*paths: Path) -> None:
+    """0600 for those of `paths` that exist (an existing install's 0644 database, its -wal and -shm)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(path, 0o600)
+
+
+def create_private(path: Path) -> None:
+    """An empty 0600 file unless one exists (SQLite takes an empty file as a new database)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    make_private(path)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically, and 0600 from the first byte."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
