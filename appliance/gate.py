@@ -29,10 +29,13 @@ from appliance.inputgate import (
 
 _MODEL_KINDS = ((models.TextField, MULTILINE), (models.CharField, TEXT), (models.GenericIPAddressField, TEXT),
                 (models.IntegerField, INTEGER), (models.FloatField, DECIMAL), (models.DecimalField, DECIMAL))
-_SERIALIZER_KINDS = ((serializers.IntegerField, INTEGER), (serializers.FloatField, DECIMAL),
+# Multiple choices are lists checked against fixed choices by the field itself: nothing to gate.
+_SERIALIZER_KINDS = ((serializers.MultipleChoiceField, None), (serializers.IntegerField, INTEGER),
+                     (serializers.FloatField, DECIMAL),
                      (serializers.DecimalField, DECIMAL), (serializers.CharField, TEXT),
                      (serializers.ChoiceField, TEXT), (serializers.IPAddressField, TEXT))
-_FORM_KINDS = ((forms.IntegerField, INTEGER), (forms.FloatField, DECIMAL), (forms.DecimalField, DECIMAL),
+_FORM_KINDS = ((forms.MultipleChoiceField, None), (forms.IntegerField, INTEGER), (forms.FloatField, DECIMAL),
+               (forms.DecimalField, DECIMAL),
                (forms.CharField, TEXT), (forms.ChoiceField, TEXT), (forms.GenericIPAddressField, TEXT))
 
 

@@ -3,6 +3,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from appliance.gate import GatedSerializerMixin
+
 from .. import service
 from ..models import ApiToken
 from ..roles import ROLE_CHOICES, SCOPES, role_of
@@ -13,7 +15,7 @@ def rule_error(exc: service.AccountRuleError) -> serializers.ValidationError:
     return serializers.ValidationError({exc.field: [exc.message]})
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(GatedSerializerMixin, serializers.ModelSerializer):
     user = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.all(), required=False,
         help_text="Whose token (admins only; e.g. a service account). Default: yours.")
@@ -49,9 +51,10 @@ class RoleField(serializers.ChoiceField):
         return role_of(instance)
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(GatedSerializerMixin, serializers.ModelSerializer):
     role = RoleField(choices=ROLE_CHOICES)
-    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"},
+                                     trim_whitespace=False)  # a password is taken as typed, never gated
     service_account = serializers.BooleanField(
         required=False, default=False,
         help_text="A user for API tokens only: no password, cannot log in interactively.")

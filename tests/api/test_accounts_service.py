@@ -132,6 +132,7 @@ def test_token_api_scopes_expiry_admin_listing_and_service_accounts(api, admin, 
     assert Client().post("/login/", {"username": "monitor", "password": ""}).status_code == 200  # no session
     made = api.post(f"{V1}/tokens/", {"name": "prometheus", "user": bot.json()["id"], "scopes": ["read"]},
                     format="json")
+    assert made.status_code == 201, made.json()
     assert made.status_code == 201 and made.json()["scopes"] == ["read"] and made.json()["username"] == "monitor"
     assert token_client(made.json()["key"]).get(f"{V1}/virtual-services/").status_code == 200
     # the admin lists and revokes every user's tokens; an operator sees only their own and cannot make others'

@@ -181,6 +181,7 @@ def test_http_check_patterns_are_validated_with_re2_at_save_time(api):
 
 def test_cli_aovpn_refuses_a_control_character_with_the_field_named(db):
     with pytest.raises(CommandError, match="radius secret|check_secret|Must not contain"):
-        call_command("aovpn", "--vip", "192.0.2.30", "--vpn-server", "10.0.0.1", "--nps-server", "10.0.0.9",
+        call_command("aovpn", "--vip", "192.0.2.30", "--nps-vip", "192.0.2.31", "--vpn-server", "10.0.0.1",
+                     "--nps-server", "10.0.0.9",
                      "--radius-secret", "s3cret\x1b[2J", stdout=io.StringIO())
     assert not VirtualService.objects.exists()
