@@ -10,13 +10,14 @@ class ClusterSettingsSerializer(CleanModelSerializer):
     class Meta:
         model = ClusterSettings
         exclude = ["id"]
-        read_only_fields = ["updated_at"]
+        read_only_fields = ["version", "updated_at"]
 
 
 class FloatingIPSerializer(CleanModelSerializer):
     class Meta:
         model = FloatingIP
-        fields = ["id", "address", "prefixlen", "interface", "description"]
+        fields = ["id", "address", "prefixlen", "interface", "description", "version"]
+        read_only_fields = ["version"]
 
 
 class AovpnSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import AdminOnly
+from appliance.concurrency import VersionedViewMixin
 from realservers.models import RealServer
 from virtualservices.api.serializers import VirtualServiceSerializer
 from virtualservices.models import VirtualService
@@ -23,7 +24,7 @@ from .serializers import (
 )
 
 
-class ClusterSettingsView(generics.RetrieveUpdateAPIView):
+class ClusterSettingsView(VersionedViewMixin, generics.RetrieveUpdateAPIView):
     """Appliance-wide Layer 4 settings: VIP interface, Autonat, IPVS timeouts, lock, auto-apply."""
 
     serializer_class = ClusterSettingsSerializer
@@ -32,7 +33,7 @@ class ClusterSettingsView(generics.RetrieveUpdateAPIView):
         return ClusterSettings.load()
 
 
-class FloatingIPViewSet(viewsets.ModelViewSet):
+class FloatingIPViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     """Floating IPs: addresses held by the active node, e.g. the NAT real servers' gateway."""
 
     queryset = FloatingIP.objects.all()

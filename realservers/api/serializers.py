@@ -11,8 +11,17 @@ class RealServerSerializer(CleanModelSerializer):
     class Meta:
         model = RealServer
         fields = ["id", "service", "service_label", "label", "address", "port", "weight", "min_conns",
-                  "max_conns", "admin_state", "health", "health_since", "created_at", "updated_at"]
-        read_only_fields = ["health", "health_since", "created_at", "updated_at"]
+                  "max_conns", "admin_state", "health", "health_since", "version", "created_at", "updated_at"]
+        read_only_fields = ["health", "health_since", "version", "created_at", "updated_at"]
+        extra_kwargs = {"admin_state": {"help_text": "Set when creating; afterwards only by POST …/online/, "
+                                                     "…/drain/ or …/halt/, which act at once."}}
+
+    def validate_admin_state(self, value):
+        # Runtime state: an edit that read it before an operator's drain must not undo the drain.
+        if self.instance is not None and value != self.instance.admin_state:
+            raise serializers.ValidationError(
+                "Runtime state is not edited with the configuration: use POST …/online/, …/drain/ or …/halt/.")
+        return value
 
 
 class NestedRealServerSerializer(RealServerSerializer):

@@ -88,9 +88,13 @@ def test_real_server_crud_flat(api, make_service):
     assert ok(api.get(f"{V1}/real-servers/{pk}/"))["weight"] == 5
     assert ok(api.patch(f"{V1}/real-servers/{pk}/", {"weight": 0}, format="json"))["weight"] == 0
     full = {"service": svc.pk, "label": "b", "address": "10.0.0.2", "port": 8081, "weight": 7, "min_conns": 0,
-            "max_conns": 10, "admin_state": "drain"}
+            "max_conns": 10, "admin_state": "online"}
     put = ok(api.put(f"{V1}/real-servers/{pk}/", full, format="json"))
     assert {k: put[k] for k in full} == full
+    # Runtime state is not configuration: an edit cannot change it (online/drain/halt do).
+    refused = api.put(f"{V1}/real-servers/{pk}/", {**full, "admin_state": "drain"}, format="json")
+    assert refused.status_code == 400 and "admin_state" in refused.json()
+    assert RealServer.objects.get(pk=pk).admin_state == "online"
     ok(api.delete(f"{V1}/real-servers/{pk}/"), 204)
     assert not RealServer.objects.exists()
 

@@ -6,7 +6,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from appliance.concurrency import PreconditionFailed
 from appliance.exceptions import django_errors_to_dict
+from audit.versioning import StaleVersion, update_changed
 
 from ..models import VirtualService
 
@@ -48,8 +50,16 @@ class CleanModelSerializer(serializers.ModelSerializer):
         return self._clean_instance
 
     def update(self, instance, validated_data):
-        self._clean_instance.save()
-        return self._clean_instance
+        """Only the fields that change are written, to the row as saved now (not as this request read
+        it), so concurrent edits of other fields survive; If-Match names the version it must be."""
+        try:
+            return update_changed(type(instance), instance.pk, validated_data,
+                                  expected_versions=self.context.get("if_match"),
+                                  prepare=self.prepare_instance)
+        except StaleVersion as exc:
+            raise PreconditionFailed() from exc
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
 
 
 class RealServerSummarySerializer(serializers.Serializer):
@@ -70,7 +80,7 @@ class VirtualServiceSerializer(CleanModelSerializer):
     class Meta:
         model = VirtualService
         exclude = []
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["version", "created_at", "updated_at"]
         extra_kwargs = {"check_secret": {"write_only": True}}
 
     def get_warnings(self, obj) -> dict[str, list[str]]:

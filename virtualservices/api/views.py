@@ -1,12 +1,14 @@
 from django.db.models import Prefetch
 from rest_framework import viewsets
 
+from appliance.concurrency import VersionedViewMixin
+
 from ..filtersets import VirtualServiceFilterSet
 from ..models import VirtualService
 from .serializers import VirtualServiceSerializer
 
 
-class VirtualServiceViewSet(viewsets.ModelViewSet):
+class VirtualServiceViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     """Layer 4 virtual services (VIPs). Their real servers are listed inline and under
     `/virtual-services/{id}/real-servers/`."""
 
