@@ -1,23 +1,74 @@
-"""API errors: every validation failure is a 400 naming its field, never a 500."""
+"""API errors: one JSON shape for every /api/ answer that is not a success.
+
+    {"type": "validation_error" | "client_error" | "server_error",
+     "errors": [{"code": "required", "detail": "This field is required.", "attr": "vip"}, ...],
+     "detail": "vip: This field is required."}
+
+`type` and `errors` are drf-standardized-errors' shape (`attr` is the field path, nested with dots,
+e.g. "virtual_services.0.vip"; null when the error is not about one field); `detail` repeats the
+messages in one line for people and for clients that only read DRF's usual `detail`.
+Every validation failure is a 400 naming its field, never a 500.
+"""
+
+from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from rest_framework import status
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from drf_standardized_errors.formatter import ExceptionFormatter, flatten_errors
+from drf_standardized_errors.handler import ExceptionHandler
+from drf_standardized_errors.types import CLIENT_ERROR, SERVER_ERROR, VALIDATION_ERROR, ErrorResponse
+from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflicts with saved data."
+    default_code = "conflict"
 
 
 def django_errors_to_dict(exc: DjangoValidationError) -> dict:
+    non_field = api_settings.NON_FIELD_ERRORS_KEY
     if hasattr(exc, "error_dict"):
-        return {("non_field_errors" if field == "__all__" else field): [str(m) for m in messages]
+        return {(non_field if field == "__all__" else field): [str(m) for m in messages]
                 for field, messages in exc.message_dict.items()}
-    return {"non_field_errors": [str(m) for m in exc.messages]}
+    return {non_field: [str(m) for m in exc.messages]}
+
+
+class ErrorHandler(ExceptionHandler):
+    def convert_known_exceptions(self, exc):
+        if isinstance(exc, DjangoValidationError):
+            return exceptions.ValidationError(django_errors_to_dict(exc))
+        if isinstance(exc, IntegrityError):
+            # A race lost against a unique constraint: report it, the saved data is untouched.
+            return Conflict("Conflicts with saved data (another request saved the same key first); "
+                            "read it again and retry.")
+        return super().convert_known_exceptions(exc)
+
+
+class ErrorFormatter(ExceptionFormatter):
+    def format_error_response(self, error_response: ErrorResponse) -> dict:
+        return error_body(error_response)
+
+
+def error_body(error_response: ErrorResponse) -> dict:
+    errors = [{"code": e.code, "detail": e.detail, "attr": e.attr} for e in error_response.errors]
+    summary = "; ".join(f"{e['attr']}: {e['detail']}" if e["attr"] else e["detail"] for e in errors)
+    return {"type": error_response.type, "errors": errors, "detail": summary}
+
+
+def body_for(exc: exceptions.APIException) -> dict:
+    """The error shape for a DRF exception raised or built outside DRF's exception handler."""
+    if isinstance(exc, exceptions.ValidationError):
+        kind = VALIDATION_ERROR
+    else:
+        kind = CLIENT_ERROR if status.is_client_error(exc.status_code) else SERVER_ERROR
+    return error_body(ErrorResponse(kind, flatten_errors(exc.detail)))
+
+
+def is_error_body(data) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("errors"), list) and "type" in data
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):
-        return Response(django_errors_to_dict(exc), status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, IntegrityError):
-        # A race lost against a unique constraint: report it, the saved data is untouched.
-        return Response({"non_field_errors": [f"Conflicts with saved data: {exc}"]}, status=409)
-    return drf_exception_handler(exc, context)
+    return ErrorHandler(exc, context).run()

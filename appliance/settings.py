@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "drf_standardized_errors",
     "accounts",
     "audit",
     "virtualservices",
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "appliance.api_errors.ApiErrorMiddleware",  # every /api/ answer JSON, one error shape
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn: no CDN, no extra server
     "operations.lockdown.LockdownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,6 +166,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "appliance.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_FORMATTER_CLASS": "appliance.exceptions.ErrorFormatter",
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "409", "412", "415", "429", "500"],
 }
 
 SPECTACULAR_SETTINGS = {
