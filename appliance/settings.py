@@ -162,8 +162,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    # JSON only: a form-encoded body would turn a missing boolean into False (e.g. a disabled service).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "appliance.pagination.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "appliance.schema.FulcrumAutoSchema",
     "EXCEPTION_HANDLER": "appliance.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -183,6 +185,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",  # tags: the first path part after it, one per resource
+    # Stable enum names: a generated client's types must not be renamed by an unrelated change.
+    "ENUM_NAME_OVERRIDES": {
+        "HealthStateEnum": "realservers.models.HEALTH_STATES",
+        "AdminStateEnum": "realservers.models.ADMIN_STATES",
+        "UserRoleEnum": "accounts.roles.ROLE_CHOICES",
+        "HaRoleEnum": "ha.models.ROLES",
+        "CheckStatusEnum": "checklists.api.serializers.STATUSES",
+    },
 }
 
 EMAIL_BACKEND = os.environ.get("FULCRUM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,5 +1,5 @@
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -53,8 +53,13 @@ class ConfigBundleView(APIView):
     def get(self, request):
         return Response(export_bundle())
 
-    @extend_schema(request=BundleSerializer, responses={200: ImportResultSerializer, 400: dict},
-                   parameters=[OpenApiParameter("dry_run", bool, description="Validate and preview only.")],
+    @extend_schema(request=BundleSerializer,
+                   responses={200: PolymorphicProxySerializer(
+                       component_name="ImportOrPreview", resource_type_field_name=None,
+                       serializers=[ImportResultSerializer, PreviewSerializer])},
+                   parameters=[OpenApiParameter("dry_run", bool, description=(
+                       "Validate and preview only: the answer is then the preview (added, removed, changed) "
+                       "instead of the import's counts."))],
                    summary="Import a configuration bundle (replaces everything)")
     def post(self, request):
         if request.query_params.get("dry_run") in ("1", "true", "yes"):

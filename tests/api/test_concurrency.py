@@ -1,13 +1,12 @@
 """Optimistic concurrency: no lost updates between clients racing on one object, If-Match → 412.
 
-The races use real concurrent HTTP requests against a live threaded server, each request on its own
-database connection, so they run with the database's own locking (PostgreSQL, or SQLite in WAL mode
-on a file: an in-memory SQLite test database would be one connection shared by every thread).
+The races use real concurrent HTTP requests against a live threaded server (`live_url`, in
+tests/api/conftest.py), each request on its own database connection, so the database's own locking
+is what is tested.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,49 +17,6 @@ from tests.conftest import error_fields
 
 ROUNDS = 40
 V1 = "/api/v1"
-
-
-# ---------------------------------------------------------------- a live server on real connections
-def _move_sqlite_to_file(conn, path):
-    """Copy the in-memory test database to a file and point every new connection at it."""
-    conn.ensure_connection()
-    with sqlite3.connect(path) as target:
-        conn.connection.backup(target)
-    memory, name = conn.connection, conn.settings_dict["NAME"]
-    conn.connection = None
-    conn.settings_dict["NAME"] = str(path)
-
-    def restore():
-        conn.close()
-        conn.settings_dict["NAME"] = name
-        conn.connection = memory
-
-    return restore
-
-
-@pytest.fixture
-def live_url(transactional_db, settings, tmp_path):
-    from django.db import connections
-    from django.test.testcases import LiveServerThread
-
-    settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    conn = connections["default"]
-    restore = None
-    if conn.vendor == "sqlite" and conn.is_in_memory_db():
-        restore = _move_sqlite_to_file(conn, tmp_path / "live.sqlite3")
-    # Each server thread closes its connection after each request, so none outlives the test database.
-    max_age, conn.settings_dict["CONN_MAX_AGE"] = conn.settings_dict["CONN_MAX_AGE"], 0
-    server = LiveServerThread("127.0.0.1", lambda app: app, connections_override={}, port=0)
-    server.daemon = True
-    server.start()
-    server.is_ready.wait(timeout=30)
-    if server.error:
-        raise server.error
-    yield f"http://127.0.0.1:{server.port}"
-    server.terminate()
-    conn.settings_dict["CONN_MAX_AGE"] = max_age
-    if restore:
-        restore()
 
 
 def _session(user) -> requests.Session:

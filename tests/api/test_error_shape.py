@@ -122,3 +122,20 @@ def test_a_stale_if_match_is_a_412_in_the_error_shape(api, make_service):
                          HTTP_IF_MATCH='"7"')
     fields = assert_error_shape(response, 412)
     assert response.json()["errors"][0]["code"] == "precondition_failed" and fields
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["multipart", "form"])
+def test_form_bodies_are_refused_so_a_missing_boolean_never_means_false(api, fmt):
+    from virtualservices.models import VirtualService
+
+    body = {"label": "web", "vip": "192.0.2.10", "ports": "80", "protocol": "tcp", "method": "nat"}
+    if fmt == "form":
+        from urllib.parse import urlencode
+
+        response = api.post("/api/v1/virtual-services/", urlencode(body),
+                            content_type="application/x-www-form-urlencoded")
+    else:
+        response = api.post("/api/v1/virtual-services/", body, format="multipart")
+    assert_error_shape(response, 415)
+    assert not VirtualService.objects.exists()
