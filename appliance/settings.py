@@ -158,12 +158,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "appliance.filtering.StrictFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     # JSON only: a form-encoded body would turn a missing boolean into False (e.g. a disabled service).
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",  # DRF's test client speaks what the API accepts
     "DEFAULT_PAGINATION_CLASS": "appliance.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "appliance.schema.FulcrumAutoSchema",
     "EXCEPTION_HANDLER": "appliance.exceptions.exception_handler",

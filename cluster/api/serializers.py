@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from dataplane import config as dp
-from virtualservices.api.serializers import CleanModelSerializer, VirtualServiceSerializer
+from virtualservices.api.serializers import CleanModelSerializer, RefuseUnknownFields, VirtualServiceSerializer
 
 from ..models import ClusterSettings, FloatingIP
 
@@ -20,7 +20,7 @@ class FloatingIPSerializer(CleanModelSerializer):
         read_only_fields = ["version"]
 
 
-class AovpnSerializer(serializers.Serializer):
+class AovpnSerializer(RefuseUnknownFields, serializers.Serializer):
     vip = serializers.IPAddressField(help_text="The VIP clients use for SSTP and IKEv2.")
     vpn_servers = serializers.ListField(child=serializers.IPAddressField(), min_length=1, max_length=64,
                                         help_text="Addresses of the RRAS VPN servers.")

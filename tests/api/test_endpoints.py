@@ -499,7 +499,11 @@ def test_filters_and_search(api, many_services):
     assert ok(api.get(f"{V1}/virtual-services/?protocol=udp"))["count"] == 40
     assert ok(api.get(f"{V1}/virtual-services/?method=dr"))["count"] == 60
     assert ok(api.get(f"{V1}/virtual-services/?enabled=false"))["count"] == 24
-    assert ok(api.get(f"{V1}/virtual-services/?label=svc-01"))["count"] == 10
+    assert ok(api.get(f"{V1}/virtual-services/?label__ic=SVC-01"))["count"] == 10
+    assert ok(api.get(f"{V1}/virtual-services/?label=svc-01"))["count"] == 0  # exact: no such label
+    assert [s["label"] for s in ok(api.get(f"{V1}/virtual-services/?label=svc-011"))["results"]] == ["svc-011"]
+    assert ok(api.get(f"{V1}/virtual-services/?label__n=svc-011"))["count"] == 119
+    assert ok(api.get(f"{V1}/virtual-services/?label__isw=svc-11"))["count"] == 10
     assert ok(api.get(f"{V1}/virtual-services/?search=svc-11"))["count"] == 10
     assert ok(api.get(f"{V1}/virtual-services/?vip=192.0.2.1"))["count"] == 1
     assert ok(api.get(f"{V1}/virtual-services/?protocol=udp&method=dr"))["count"] == 20

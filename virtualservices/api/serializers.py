@@ -13,7 +13,20 @@ from audit.versioning import StaleVersion, update_changed
 from ..models import VirtualService
 
 
-class CleanModelSerializer(serializers.ModelSerializer):
+class RefuseUnknownFields:
+    """A body field the serializer does not know is a 400 naming it, not silently dropped (a typo
+    such as `wieght` must not answer 200 and change nothing). Read-only fields are known: a GET
+    body sent back with PUT is accepted."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class CleanModelSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     """Validates through the model's full_clean(): the one set of rules the UI and import use too.
 
     DRF's own unique/unique-together validators are dropped: they would answer before the model's rules
@@ -76,6 +89,7 @@ class VirtualServiceSerializer(CleanModelSerializer):
     real_servers = RealServerSummarySerializer(many=True, read_only=True)
     warnings = serializers.SerializerMethodField(
         help_text="Advice that does not block saving, by field (e.g. IKEv2 on a non-transparent method).")
+    check_secret_set = serializers.SerializerMethodField(help_text="Whether a RADIUS secret is stored.")
 
     class Meta:
         model = VirtualService
@@ -86,7 +100,5 @@ class VirtualServiceSerializer(CleanModelSerializer):
     def get_warnings(self, obj) -> dict[str, list[str]]:
         return obj.warnings()
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["check_secret_set"] = bool(instance.check_secret)
-        return data
+    def get_check_secret_set(self, obj) -> bool:
+        return bool(obj.check_secret)
