@@ -39,9 +39,13 @@ def if_match_versions(request) -> set[int] | None:
 class VersionedViewMixin:
     """For views of Versioned objects: an object's answer carries its ETag, writes honour If-Match."""
 
+    extra_query_params = ("brief",)
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        context["if_match"] = if_match_versions(self.request) if hasattr(self, "request") else None
+        request = getattr(self, "request", None)
+        context["if_match"] = if_match_versions(request) if request is not None else None
+        context["brief"] = request is not None and request.query_params.get("brief") in ("1", "true", "yes")
         return context
 
     def finalize_response(self, request, response, *args, **kwargs):

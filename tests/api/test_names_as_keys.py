@@ -102,3 +102,26 @@ def test_upsert_by_label_creates_then_replaces(api, readonly):
     assert api.put(url, SERVICE, format="json", HTTP_IF_MATCH='"1"').status_code == 412
     assert VirtualService.objects.filter(label="AOVPN-SSTP").count() == 1
     assert "label" in error_fields(api.put(url, {**SERVICE, "label": "other"}, format="json"))
+
+
+@pytest.mark.django_db
+def test_the_api_root_lists_every_resource(api):
+    root = api.get(f"{V1}/")
+    assert root.status_code == 200
+    for name in ("virtual-services", "real-servers", "floating-ips", "changes", "cluster", "config",
+                 "templates/aovpn", "apply", "status", "drift", "ha"):
+        assert root.json()[name].startswith("http://testserver/api/v1/"), name
+
+
+@pytest.mark.django_db
+def test_brief_and_limit_offset_and_the_stated_page_size(api, make_service):
+    for n in range(5):
+        make_service(label=f"svc{n}")
+    brief = api.get(f"{V1}/virtual-services/?brief=1&ordering=label").json()
+    assert brief["results"][0] == {"id": brief["results"][0]["id"], "label": "svc0", "version": 1}
+    page = api.get(f"{V1}/virtual-services/?limit=2&offset=3&ordering=label").json()
+    assert [s["label"] for s in page["results"]] == ["svc3", "svc4"] and page["count"] == 5
+    assert page["page_size"] == 2 and "offset=1" in page["previous"]
+    capped = api.get(f"{V1}/virtual-services/?page_size=100000").json()
+    assert capped["page_size"] == 1000  # capped, and it says so
+    assert api.get(f"{V1}/virtual-services/?limit=100000").json()["page_size"] == 1000

@@ -58,6 +58,12 @@ class CleanModelSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     def prepare_instance(self, instance):
         """Hook: set what the request does not carry (e.g. the parent from the URL)."""
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("brief"):  # ?brief=1: enough to name and address the object
+            return {name: data[name] for name in ("id", "label", "version") if name in data}
+        return data
+
     def create(self, validated_data):
         self._clean_instance.save()
         return self._clean_instance
