@@ -51,13 +51,42 @@ class BundleSerializer(serializers.Serializer):
     virtual_services = serializers.ListField(child=serializers.DictField())
 
 
+class ChangeCountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+
+
+class ImportCountsSerializer(serializers.Serializer):
+    virtual_services = ChangeCountsSerializer()
+    real_servers = ChangeCountsSerializer()
+    floating_ips = ChangeCountsSerializer()
+    cluster = ChangeCountsSerializer()
+
+
 class ImportResultSerializer(serializers.Serializer):
-    virtual_services = serializers.IntegerField()
+    virtual_services = serializers.IntegerField(help_text="How many the configuration now has from the bundle.")
     real_servers = serializers.IntegerField()
     floating_ips = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=["replace", "merge"])
+    changed = serializers.BooleanField(help_text="Whether anything was created, updated or deleted.")
+    counts = ImportCountsSerializer(help_text="Created / updated / deleted, per kind of object.")
 
 
-class PreviewSerializer(serializers.Serializer):
+class ChangedObjectSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="The object's key: service label, service/label, or address.")
+    fields = serializers.ListField(child=serializers.CharField())
+
+
+class DiffSerializer(serializers.Serializer):
     added = serializers.ListField(child=serializers.CharField())
     removed = serializers.ListField(child=serializers.CharField())
-    changed = serializers.ListField(child=serializers.DictField())
+    changed = ChangedObjectSerializer(many=True)
+
+
+class PreviewSerializer(DiffSerializer):
+    """Virtual services at the top level (by label); the other kinds under their own keys."""
+
+    real_servers = DiffSerializer()
+    floating_ips = DiffSerializer()
+    cluster = serializers.ListField(child=serializers.CharField(), help_text="Cluster settings that change.")

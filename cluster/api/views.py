@@ -11,7 +11,7 @@ from virtualservices.api.serializers import VirtualServiceSerializer
 from virtualservices.models import VirtualService
 
 from ..aovpn import AovpnRequest, create_aovpn
-from ..bundle import export_bundle, import_bundle, preview
+from ..bundle import DELETE_ALL_CONFIRMATION, MODES, REPLACE, BundleError, export_bundle, import_bundle, preview
 from ..models import ClusterSettings, FloatingIP
 from .serializers import (
     AovpnResultSerializer,
@@ -48,6 +48,7 @@ class ConfigBundleView(APIView):
     a bundle is a backup, so it carries the secrets (RADIUS) that the rest of the API never shows."""
 
     permission_classes = [AdminOnly]
+    extra_query_params = ("dry_run", "mode", "confirm")
 
     @extend_schema(responses=BundleSerializer, summary="Export the configuration bundle")
     def get(self, request):
@@ -57,14 +58,25 @@ class ConfigBundleView(APIView):
                    responses={200: PolymorphicProxySerializer(
                        component_name="ImportOrPreview", resource_type_field_name=None,
                        serializers=[ImportResultSerializer, PreviewSerializer])},
-                   parameters=[OpenApiParameter("dry_run", bool, description=(
-                       "Validate and preview only: the answer is then the preview (added, removed, changed) "
-                       "instead of the import's counts."))],
-                   summary="Import a configuration bundle (replaces everything)")
+                   parameters=[
+                       OpenApiParameter("dry_run", bool, description=(
+                           "Validate and preview only: the answer is then the preview (added, removed, "
+                           "changed) instead of the import's counts.")),
+                       OpenApiParameter("mode", str, enum=list(MODES), description=(
+                           "replace (default): the bundle becomes the configuration, what it lacks is "
+                           "deleted; merge: what it names is added or updated, nothing is deleted.")),
+                       OpenApiParameter("confirm", str, description=(
+                           f"'{DELETE_ALL_CONFIRMATION}': let a replace whose bundle has no virtual services "
+                           "delete them all (refused otherwise)."))],
+                   summary="Import a configuration bundle (replace or merge; all or nothing)")
     def post(self, request):
+        mode = request.query_params.get("mode", REPLACE)
         if request.query_params.get("dry_run") in ("1", "true", "yes"):
-            return Response(PreviewSerializer(preview(request.data)).data)
-        return Response(import_bundle(request.data))
+            if mode not in MODES:
+                raise BundleError({"mode": [f"Must be one of: {', '.join(MODES)}."]})
+            return Response(PreviewSerializer(preview(request.data, mode)).data)
+        return Response(ImportResultSerializer(import_bundle(
+            request.data, mode=mode, confirm=request.query_params.get("confirm", ""))).data)
 
 
 class AovpnTemplateView(APIView):
