@@ -39,13 +39,18 @@ def if_match_versions(request) -> set[int] | None:
 class VersionedViewMixin:
     """For views of Versioned objects: an object's answer carries its ETag, writes honour If-Match."""
 
-    extra_query_params = ("brief",)
+    brief_fields: tuple[str, ...] = ()  # what ?brief=1 answers, where a view offers it
+
+    @property
+    def extra_query_params(self):
+        return ("brief",) if self.brief_fields else ()
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
         request = getattr(self, "request", None)
         context["if_match"] = if_match_versions(request) if request is not None else None
-        context["brief"] = request is not None and request.query_params.get("brief") in ("1", "true", "yes")
+        if self.brief_fields and request is not None and request.query_params.get("brief") in ("1", "true", "yes"):
+            context["brief"] = self.brief_fields
         return context
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -4,6 +4,8 @@
      "errors": [{"code": "required", "detail": "This field is required.", "attr": "vip"}, ...],
      "detail": "vip: This field is required."}
 
+A 409 for a key another object holds adds `"existing_id": <that object's id>`.
+
 `type` and `errors` are drf-standardized-errors' shape (`attr` is the field path, nested with dots,
 e.g. "virtual_services.0.vip"; null when the error is not about one field); `detail` repeats the
 messages in one line for people and for clients that only read DRF's usual `detail`.
@@ -22,9 +24,15 @@ from rest_framework.settings import api_settings
 
 
 class Conflict(exceptions.APIException):
+    """409; `existing_id` names the saved object that holds the key (a client can then use it)."""
+
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflicts with saved data."
     default_code = "conflict"
+
+    def __init__(self, detail=None, code=None, existing_id=None):
+        super().__init__(detail, code)
+        self.existing_id = existing_id
 
 
 def django_errors_to_dict(exc: DjangoValidationError) -> dict:
@@ -48,7 +56,10 @@ class ErrorHandler(ExceptionHandler):
 
 class ErrorFormatter(ExceptionFormatter):
     def format_error_response(self, error_response: ErrorResponse) -> dict:
-        return error_body(error_response)
+        body = error_body(error_response)
+        if getattr(self.exc, "existing_id", None) is not None:
+            body["existing_id"] = self.exc.existing_id
+        return body
 
 
 def error_body(error_response: ErrorResponse) -> dict:

@@ -4,7 +4,6 @@ the one error shape of appliance.exceptions."""
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -43,13 +42,6 @@ class FulcrumAutoSchema(AutoSchema):
         if view.get_throttles():
             found["429"] = "Too many requests: retry after the Retry-After header's seconds."
         return found
-
-    def get_override_parameters(self):
-        parameters = super().get_override_parameters()
-        if isinstance(self.view, VersionedViewMixin) and self.method == "GET":
-            parameters = [*parameters, OpenApiParameter(
-                "brief", bool, description="Only id, label and version: enough to name the object.")]
-        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

@@ -32,6 +32,20 @@ class Versioned(models.Model):
         abstract = True
 
 
+def holder_of_key(instance: models.Model) -> tuple[int, str] | None:
+    """(id, field) of another saved object with `instance`'s natural key (the model's
+    `natural_key_fields`, e.g. a service's label), or None."""
+    fields = getattr(type(instance), "natural_key_fields", ())
+    if not fields:
+        return None
+    meta = instance._meta
+    values = {meta.get_field(name).attname: getattr(instance, meta.get_field(name).attname) for name in fields}
+    if None in values.values() or "" in values.values():
+        return None
+    holder = type(instance).objects.filter(**values).exclude(pk=instance.pk).values_list("pk", flat=True).first()
+    return None if holder is None else (holder, fields[-1])
+
+
 def field_values(instance: models.Model) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 

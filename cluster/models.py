@@ -59,6 +59,7 @@ class ClusterSettings(Versioned, Audited):
 
 
 class FloatingIP(Versioned, Audited):
+    natural_key_fields = ("address",)  # the name clients use as its key (409 names the holder)
     address = models.GenericIPAddressField(unique=True)
     prefixlen = models.PositiveSmallIntegerField("prefix length", default=24,
                                                  validators=[MinValueValidator(1), MaxValueValidator(128)])

@@ -19,6 +19,7 @@ HEALTH_STATES = [(dp.HEALTH_UNKNOWN, "Unknown"), (dp.HEALTH_UP, "Up"), (dp.HEALT
 
 
 class RealServer(Versioned, Audited):
+    natural_key_fields = ("service", "label")  # the name clients use as its key (409 names the holder)
     service = models.ForeignKey(VirtualService, on_delete=models.CASCADE, related_name="real_servers")
     label = models.CharField(max_length=64)
     address = models.GenericIPAddressField(db_index=True)

@@ -17,6 +17,7 @@ MAX_FWMARK = 2**32 - 1
 
 
 class VirtualService(Versioned, Audited):
+    natural_key_fields = ("label",)  # the name clients use as its key (409 names the holder)
     label = models.CharField(max_length=64, unique=True,
                              validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]*$",
                                                         "Use letters, digits, space, _ . : -.")])

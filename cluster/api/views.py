@@ -40,6 +40,7 @@ class FloatingIPViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     serializer_class = FloatingIPSerializer
     filterset_fields = ["interface"]
     search_fields = ["address", "description"]
+    brief_fields = ("id", "address", "version")
     lookup_value_regex = r"\d+"
 
 

@@ -62,6 +62,7 @@ class RealServerViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     search_fields = ["label", "address", "service__label"]
     ordering_fields = ["label", "address", "service", "id", "weight"]
     lookup_value_regex = r"\d+"
+    brief_fields = ("id", "service", "label", "address", "port", "version")
     action_capabilities = {name: OPERATE for name in
                            [*ACTIONS, *(f"by_address_{n}" for n in ACTIONS)]}
 

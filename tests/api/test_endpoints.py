@@ -194,9 +194,9 @@ def test_floating_ip_validation(api, body, field):
 
 
 def test_floating_ip_unique(api):
-    ok(api.post(f"{V1}/floating-ips/", {"address": "10.0.0.1"}, format="json"), 201)
+    first = ok(api.post(f"{V1}/floating-ips/", {"address": "10.0.0.1"}, format="json"), 201)
     r = api.post(f"{V1}/floating-ips/", {"address": "10.0.0.1"}, format="json")
-    assert r.status_code == 400 and "address" in error_fields(r)
+    assert r.status_code == 409 and "address" in error_fields(r) and r.json()["existing_id"] == first["id"]
 
 
 def test_cluster_settings_get_put_patch(api):

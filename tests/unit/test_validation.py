@@ -260,8 +260,10 @@ def test_editing_a_service_does_not_collide_with_itself(api):
 
 
 def test_label_unique(api):
-    assert_created(post_vs(api, label="a"))
-    assert_error(post_vs(api, label="a", vip="192.0.2.11"), "label")
+    first = assert_created(post_vs(api, label="a"))
+    again = post_vs(api, label="a", vip="192.0.2.11")
+    assert again.status_code == 409 and again.json()["existing_id"] == first["id"]  # a repeated POST
+    assert "label" in error_fields(again)
 
 
 # ---------------------------------------------------------------- IKEv2 on SNAT: a warning
@@ -413,8 +415,8 @@ def test_same_address_in_another_service_fine(api, make_service):
 def test_duplicate_label_within_service(api, make_service):
     svc = make_service(servers=[{"label": "a", "address": "10.0.0.1"}])
     r = api.post(nested_url(svc), {"label": "a", "address": "10.0.0.2"}, format="json")
-    assert r.status_code == 400, r.content
-    assert "already exists" in str(r.json())
+    assert r.status_code == 409, r.content
+    assert "already exists" in str(r.json()) and r.json()["existing_id"] == svc.real_servers.get().pk
 
 
 def test_fallback_equal_to_a_real_server_refused(api, make_service):

@@ -4,11 +4,12 @@ import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 from rest_framework.validators import UniqueValidator
 
 from appliance.concurrency import PreconditionFailed
-from appliance.exceptions import django_errors_to_dict
-from audit.versioning import StaleVersion, update_changed
+from appliance.exceptions import Conflict, django_errors_to_dict
+from audit.versioning import StaleVersion, holder_of_key, update_changed
 
 from ..models import VirtualService
 
@@ -51,7 +52,13 @@ class CleanModelSerializer(RefuseUnknownFields, serializers.ModelSerializer):
         try:
             instance.full_clean()
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
+            errors = django_errors_to_dict(exc)
+            held = holder_of_key(instance)
+            if held is not None:  # e.g. a repeated create: 409, with the id of the object holding the name
+                holder_id, field = held
+                messages = errors.get(field) or errors.get(api_settings.NON_FIELD_ERRORS_KEY) or ["Already taken."]
+                raise Conflict({field: messages}, existing_id=holder_id) from exc
+            raise serializers.ValidationError(errors) from exc
         self._clean_instance = instance
         return attrs
 
@@ -61,7 +68,7 @@ class CleanModelSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         if self.context.get("brief"):  # ?brief=1: enough to name and address the object
-            return {name: data[name] for name in ("id", "label", "version") if name in data}
+            return {name: data[name] for name in self.context["brief"]}
         return data
 
     def create(self, validated_data):

@@ -20,6 +20,7 @@ class VirtualServiceViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     search_fields = ["label", "description", "vip"]
     ordering_fields = ["label", "vip", "id", "updated_at"]
     lookup_value_regex = r"\d+"
+    brief_fields = ("id", "label", "version")
 
     def get_queryset(self):
         from django.apps import apps
