@@ -22,7 +22,7 @@ from accounts.models import ApiToken, Profile
 from accounts.roles import CONFIGURE, can, role_of
 from audit.models import ChangeRecord
 from audit.recording import record
-from cluster.bundle import export_bundle, import_bundle, preview
+from cluster.bundle import DELETE_ALL_CONFIRMATION, export_bundle, import_bundle, preview
 from cluster.models import ApplyRun
 
 from ..applyinfo import apply_summary
@@ -100,7 +100,8 @@ def restore_confirm(request):
         messages.error(request, "The uploaded file is gone; upload it again.")
         return redirect("backup")
     try:
-        summary = import_bundle(json.loads(files[0].read_text()))
+        # Confirmed after a preview that listed every deletion: emptying the configuration was asked for.
+        summary = import_bundle(json.loads(files[0].read_text()), confirm=DELETE_ALL_CONFIRMATION)
     except ValidationError as exc:
         messages.error(request, f"Restore refused, nothing changed: {'; '.join(exc.messages[:5])}")
         return redirect("backup")
