@@ -174,3 +174,18 @@ def test_singleton_and_floating_ips_carry_etags(api):
     assert stale.status_code == 412
     fip = api.post(f"{V1}/floating-ips/", {"address": "192.0.2.254", "interface": "eth1"}, format="json")
     assert fip.status_code == 201 and fip["ETag"] == '"1"'
+
+
+def test_racing_duplicate_posts_create_one_object_and_answer_409(racers):
+    from virtualservices.models import VirtualService
+
+    url = f"{racers['url']}{V1}/virtual-services/"
+    for n in range(1, ROUNDS + 1):
+        body = {"label": f"dup{n}", "vip": "203.0.113.10", "ports": str(1000 + n), "protocol": "tcp",
+                "method": "nat"}
+        first, second = race(lambda body=body: racers["a"].post(url, json=body),
+                             lambda body=body: racers["b"].post(url, json=body))
+        assert sorted([first.status_code, second.status_code]) == [201, 409], (n, first.text, second.text)
+        loser = first if first.status_code == 409 else second
+        assert loser.json()["errors"] and loser.json()["type"] == "client_error"
+        assert VirtualService.objects.filter(label=f"dup{n}").count() == 1
