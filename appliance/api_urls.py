@@ -1,7 +1,7 @@
 """REST API v1."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from accounts.api.views import ApiTokenViewSet, UserViewSet
 from audit.api.views import ChangeRecordViewSet
@@ -9,7 +9,23 @@ from cluster.api.views import AovpnTemplateView, ClusterSettingsView, ConfigBund
 from realservers.api.views import RealServerViewSet, ServiceRealServerViewSet
 from virtualservices.api.views import VirtualServiceViewSet
 
-router = DefaultRouter()
+
+class ApiRootView(APIRootView):
+    """The API root lists every resource, also those that are not viewsets (apply, config, ...)."""
+
+    more = ("cluster", "config", "templates/aovpn", "apply", "apply/rendered", "status", "drift", "ha")
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response.data.update({name: request.build_absolute_uri(f"{name}/") for name in self.more})
+        return response
+
+
+class ApiRouter(DefaultRouter):
+    APIRootView = ApiRootView
+
+
+router = ApiRouter()
 router.register("virtual-services", VirtualServiceViewSet, basename="virtualservice")
 router.register(r"virtual-services/(?P<service_pk>\d+)/real-servers", ServiceRealServerViewSet,
                 basename="service-realserver")

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "drf_standardized_errors",
     "accounts",
     "audit",
     "virtualservices",
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "appliance.api_errors.ApiErrorMiddleware",  # every /api/ answer JSON, one error shape
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn: no CDN, no extra server
     "operations.lockdown.LockdownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -215,17 +217,23 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "appliance.filtering.StrictFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
+    # JSON only: a form-encoded body would turn a missing boolean into False (e.g. a disabled service);
+    # bodies bounded in size and depth (the input gate).
+    "DEFAULT_PARSER_CLASSES": ["appliance.gate.GatedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",  # DRF's test client speaks what the API accepts
     "DEFAULT_PAGINATION_CLASS": "appliance.pagination.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "appliance.schema.FulcrumAutoSchema",
     "EXCEPTION_HANDLER": "appliance.exceptions.exception_handler",
-    # JSON bodies bounded in size and depth (the input gate); forms stay for the browsable API.
-    "DEFAULT_PARSER_CLASSES": ["appliance.gate.GatedJSONParser", "rest_framework.parsers.FormParser",
-                               "rest_framework.parsers.MultiPartParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_FORMATTER_CLASS": "appliance.exceptions.ErrorFormatter",
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "409", "412", "415", "429", "500"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -238,6 +246,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",  # tags: the first path part after it, one per resource
+    # Stable enum names: a generated client's types must not be renamed by an unrelated change.
+    "ENUM_NAME_OVERRIDES": {
+        "HealthStateEnum": "realservers.models.HEALTH_STATES",
+        "AdminStateEnum": "realservers.models.ADMIN_STATES",
+        "UserRoleEnum": "accounts.roles.ROLE_CHOICES",
+        "HaRoleEnum": "ha.models.ROLES",
+        "CheckStatusEnum": "checklists.api.serializers.STATUSES",
+    },
 }
 
 EMAIL_BACKEND = os.environ.get("FULCRUM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

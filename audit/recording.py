@@ -68,8 +68,16 @@ def paused():
 
 
 def record(action: str, instance=None, *, object_type: str = "", summary: str = "", before=None, after=None):
+    entry = change_record(action, instance, object_type=object_type, summary=summary, before=before, after=after)
+    entry.save()
+    return entry
+
+
+def change_record(action: str, instance=None, *, object_type: str = "", summary: str = "", before=None,
+                  after=None) -> ChangeRecord:
+    """An unsaved change-log entry by the current actor (bulk work saves many at once)."""
     user, name = current_actor()
-    return ChangeRecord.objects.create(
+    return ChangeRecord(
         user=user if getattr(user, "pk", None) else None,
         username=name,
         action=action,

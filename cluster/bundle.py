@@ -15,9 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from appliance.gate import gate_model_data
-from audit.diff import service_changes
+from audit.diff import field_changes
 from audit.models import ChangeRecord
-from audit.recording import paused, record, snapshot
+from audit.recording import change_record, masked, paused, record, snapshot
+from audit.versioning import Versioned
 from netconfig.bundle import export_network, parse_network, replace_network
 from realservers.models import RealServer
 from virtualservices.models import VirtualService, next_free_fwmark
@@ -25,7 +26,11 @@ from virtualservices.models import VirtualService, next_free_fwmark
 from .models import ClusterSettings, FloatingIP
 
 FORMAT, VERSION = "fulcrum-config", 1
-RUNTIME_FIELDS = {"id", "created_at", "updated_at", "health", "health_since", "service"}
+RUNTIME_FIELDS = {"id", "created_at", "updated_at", "health", "health_since", "service", "version"}
+REPLACE, MERGE = "replace", "merge"
+MODES = (REPLACE, MERGE)
+# The words that let a replace empty the configuration: an empty list must never do it by accident.
+DELETE_ALL_CONFIRMATION = "delete-all"
 
 
 def config_fields(model) -> list[str]:
@@ -209,33 +214,59 @@ def _assign_marks(services):
             taken.add(svc.fwmark)
 
 
-def preview(bundle) -> dict:
-    """What importing this bundle would change, by service label (for a restore preview)."""
-    parse_bundle(bundle)
-    current = {s["label"]: s for s in export_bundle()["virtual_services"]}
-    incoming = {s["label"]: s for s in bundle["virtual_services"]}
+def _diff(current: dict, incoming: dict, removing: bool) -> dict:
+    """Added / removed / changed keys between two {key: fields} maps; `changed` names the fields."""
     changed = []
-    for label in sorted(current.keys() & incoming.keys()):
-        fields = sorted(k for k in set(current[label]) | set(incoming[label])
-                        if current[label].get(k) != incoming[label].get(k))
+    for key in sorted(current.keys() & incoming.keys()):
+        fields = sorted(k for k in set(current[key]) | set(incoming[key])
+                        if current[key].get(k) != incoming[key].get(k))
         if fields:
-            changed.append({"label": label, "fields": fields,
-                            "changes": service_changes(current[label], incoming[label])})
+            changed.append({"label": key, "fields": fields,
+                            "changes": field_changes(current[key], incoming[key], fields)})
     return {"added": sorted(incoming.keys() - current.keys()),
-            "removed": sorted(current.keys() - incoming.keys()),
+            "removed": sorted(current.keys() - incoming.keys()) if removing else [],
             "changed": changed}
 
 
-def _merge(model, incoming: list, key, batch_size: int) -> dict[str, int]:
-    """Make the table hold exactly `incoming`, matched by `key`: rows that stay keep their primary key
-    (so health history, checklist results and charts that point at them survive), unchanged rows are
-    not written, the rest are created or deleted (with their dependants, as on_delete says)."""
+def _servers_by_key(services: list[dict]) -> dict:
+    return {f"{s['label']}/{rs['label']}": rs for s in services for rs in s.get("real_servers", [])}
+
+
+def preview(bundle, mode: str = REPLACE) -> dict:
+    """What importing this bundle would change: services (by label, at the top level), and under
+    their own keys real servers ("service/label"), floating IPs (by address) and cluster settings."""
+    parse_bundle(bundle)
+    now = export_bundle()
+    removing = mode == REPLACE
+
+    def strip(services):
+        return {s["label"]: {k: v for k, v in s.items() if k != "real_servers"} for s in services}
+
+    result = _diff(strip(now["virtual_services"]), strip(bundle["virtual_services"]), removing)
+    result["real_servers"] = _diff(_servers_by_key(now["virtual_services"]),
+                                   _servers_by_key(bundle["virtual_services"]), removing)
+    result["floating_ips"] = _diff({f["address"]: f for f in now["floating_ips"]},
+                                   {str(f["address"]): f for f in bundle.get("floating_ips", [])}, removing)
+    incoming_cluster = bundle.get("cluster", {})
+    result["cluster"] = sorted(k for k in incoming_cluster if now["cluster"].get(k) != incoming_cluster[k])
+    return result
+
+
+def _merge(model, incoming: list, key, batch_size: int, records: list, delete_missing: bool = True
+           ) -> dict[str, int]:
+    """Make the table hold `incoming` (and, when delete_missing, nothing else), matched by `key`: rows
+    that stay keep their primary key (so health history, checklist results and charts that point at
+    them survive), unchanged rows are not written, the rest are created or deleted (with their
+    dependants, as on_delete says). Each change is added to `records`, as the change log's entries."""
     fields = [f for f in config_fields(model)]
+    versioned = issubclass(model, Versioned)  # the host network's rows carry no ETag
     existing = {key(obj): obj for obj in model.objects.all()}
     wanted = {key(obj) for obj in incoming}
-    gone = [obj.pk for k, obj in existing.items() if k not in wanted]
+    gone = [obj for k, obj in existing.items() if k not in wanted] if delete_missing else []
     if gone:
-        model.objects.filter(pk__in=gone).delete()
+        model.objects.filter(pk__in=[obj.pk for obj in gone]).delete()
+        records += [change_record(ChangeRecord.DELETE, obj, before=masked(obj, snapshot(obj)),
+                                  summary="deleted by configuration import") for obj in gone]
     create, update = [], []
     for obj in incoming:
         old = existing.get(key(obj))
@@ -243,41 +274,75 @@ def _merge(model, incoming: list, key, batch_size: int) -> dict[str, int]:
             create.append(obj)
             continue
         obj.pk = old.pk
-        if any(getattr(old, f) != getattr(obj, f) for f in fields):
+        if versioned:
+            obj.version = old.version
+        changed = [f for f in fields if getattr(old, f) != getattr(obj, f)]
+        if changed:
+            if versioned:
+                obj.version += 1
             update.append(obj)
+            records.append(change_record(ChangeRecord.UPDATE, obj, before=masked(old, snapshot(old)),
+                                         after=masked(obj, snapshot(obj)),
+                                         summary="changed by configuration import: " + ", ".join(changed)))
     if update:
-        model.objects.bulk_update(update, fields, batch_size=batch_size)
+        model.objects.bulk_update(update, [*fields, *(["version"] if versioned else [])], batch_size=batch_size)
     model.objects.bulk_create(create, batch_size=batch_size)
+    records += [change_record(ChangeRecord.CREATE, obj, after=masked(obj, snapshot(obj)),
+                              summary="created by configuration import") for obj in create]
     return {"created": len(create), "updated": len(update), "deleted": len(gone)}
 
 
-def import_bundle(bundle, batch_size: int = 2000) -> dict:
-    """Make the configuration the bundle's, all or nothing; logged once, as a whole."""
+def _refuse_emptying(services: list, mode: str, confirm: str):
+    if mode != REPLACE or services or confirm == DELETE_ALL_CONFIRMATION:
+        return
+    count = VirtualService.objects.count()
+    if count:
+        raise BundleError({"virtual_services": [
+            f"This bundle has no virtual services: importing it would delete all {count}. To do that, "
+            f"ask for it in so many words: confirm={DELETE_ALL_CONFIRMATION}."]})
+
+
+def import_bundle(bundle, batch_size: int = 2000, mode: str = REPLACE, confirm: str = "") -> dict:
+    """Make the configuration the bundle's (replace), or add and update only what it names (merge);
+    all or nothing. Logged as a whole, and per object changed."""
+    if mode not in MODES:
+        raise BundleError({"mode": [f"Must be one of: {', '.join(MODES)}."]})
     settings, floating, services, servers, network = parse_bundle(bundle)
+    _refuse_emptying(services, mode, confirm)
+    replacing = mode == REPLACE
+    records: list[ChangeRecord] = []
     with transaction.atomic(), paused():
         current = ClusterSettings.objects.filter(pk=1).first()
         before = snapshot(current) if current else None
+        if current is not None:
+            settings.version = current.version + (before != snapshot(settings))
         settings.save()
         # Marks move freely between services in a bundle: free them first so no unique check trips.
         marks = {s.label: s.fwmark for s in services}
         VirtualService.objects.exclude(fwmark=None).filter(
             pk__in=[pk for label, pk, mark in VirtualService.objects.values_list("label", "pk", "fwmark")
-                    if marks.get(label, -1) != mark]).update(fwmark=None)
+                    if label in marks and marks[label] != mark]).update(fwmark=None)
         counts = {
-            "floating_ips": _merge(FloatingIP, floating, lambda f: str(f.address), batch_size),
-            "virtual_services": _merge(VirtualService, services, lambda s: s.label, batch_size),
+            "floating_ips": _merge(FloatingIP, floating, lambda f: str(f.address), batch_size, records, replacing),
+            "virtual_services": _merge(VirtualService, services, lambda s: s.label, batch_size, records,
+                                       replacing),
         }
         for rs in servers:
             rs.service = rs.service  # picks up the service's primary key, kept or just created
-        counts["real_servers"] = _merge(RealServer, servers, lambda r: (r.service_id, r.label), batch_size)
+        counts["real_servers"] = _merge(RealServer, servers, lambda r: (r.service_id, r.label), batch_size,
+                                        records, replacing)
         if network is not None:
-            counts["network"] = replace_network(*network, merge=lambda *a: _merge(*a, batch_size))
-    summary = {"virtual_services": len(services), "real_servers": len(servers), "floating_ips": len(floating)}
+            counts["network"] = replace_network(
+                *network, merge=lambda model, rows, key: _merge(model, rows, key, batch_size, records, replacing))
+        cluster_changed = before is not None and before != snapshot(settings)
+        counts["cluster"] = {"created": int(before is None), "updated": int(cluster_changed), "deleted": 0}
+        ChangeRecord.objects.bulk_create(records, batch_size=batch_size)
     changes = "; ".join(f"{k.replace('_', ' ')}: " + ", ".join(f"{n} {what}" for what, n in c.items() if n)
                         for k, c in counts.items() if any(c.values()))
+    totals = {"virtual_services": len(services), "real_servers": len(servers), "floating_ips": len(floating)}
     record(ChangeRecord.ACTION, object_type="config",
-           summary=("imported configuration bundle: " + (changes or "no change"))[:300], after=summary)
-    if before is not None and before != snapshot(settings):
+           summary=(f"imported configuration bundle ({mode}): " + (changes or "no change"))[:300], after=totals)
+    if cluster_changed:
         record(ChangeRecord.UPDATE, settings, before=before, after=snapshot(settings),
                summary="changed by configuration import")
-    return summary
+    return {**totals, "mode": mode, "changed": any(any(c.values()) for c in counts.values()), "counts": counts}

@@ -8,12 +8,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from audit.recording import Audited
+from audit.versioning import Versioned
 
 interface_name = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$",
                                 "A Linux interface name: up to 15 letters, digits, _ . @ -.")
 
 
-class ClusterSettings(Audited):
+class ClusterSettings(Versioned, Audited):
     vip_interface = models.CharField(
         "VIP interface", max_length=15, default="eth0", validators=[interface_name],
         help_text="Interface that carries the virtual IPs on this appliance.")
@@ -66,7 +67,8 @@ class ClusterSettings(Audited):
         return obj
 
 
-class FloatingIP(Audited):
+class FloatingIP(Versioned, Audited):
+    natural_key_fields = ("address",)  # the name clients use as its key (409 names the holder)
     address = models.GenericIPAddressField(unique=True)
     prefixlen = models.PositiveSmallIntegerField("prefix length", default=24,
                                                  validators=[MinValueValidator(1), MaxValueValidator(128)])

@@ -198,7 +198,7 @@ def heartbeat() -> dict:
 def receive_config(peer: Peer, payload: dict) -> dict:
     """Validate, import and apply a configuration the peer sent. BundleError when invalid."""
     from cluster.apply import apply_now
-    from cluster.bundle import import_bundle, parse_bundle
+    from cluster.bundle import DELETE_ALL_CONFIRMATION, import_bundle, parse_bundle
 
     version = payload.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version <= 0:
@@ -210,7 +210,8 @@ def receive_config(peer: Peer, payload: dict) -> dict:
     bundle = payload.get("bundle")
     parse_bundle(bundle)  # all-or-nothing: a bad bundle changes nothing here
     with transaction.atomic():
-        import_bundle(bundle)
+        # The peer mirrors the master exactly, even when the master's admin deleted every service.
+        import_bundle(bundle, confirm=DELETE_ALL_CONFIRMATION)
     run = apply_now(actor=f"peer {peer.peer_name or peer.address}", reason=SYNC_REASON)
     now = timezone.now()
     if run.status != run.SUCCESS:

@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from audit.recording import Audited
+from audit.versioning import Versioned
 from dataplane import config as dp
 from virtualservices import locking
 from virtualservices.models import VirtualService
@@ -18,7 +19,8 @@ ADMIN_STATE_HELP = ("Online: takes traffic. Drain: weight 0, existing connection
 HEALTH_STATES = [(dp.HEALTH_UNKNOWN, "Unknown"), (dp.HEALTH_UP, "Up"), (dp.HEALTH_DOWN, "Down")]
 
 
-class RealServer(Audited):
+class RealServer(Versioned, Audited):
+    natural_key_fields = ("service", "label")  # the name clients use as its key (409 names the holder)
     service = models.ForeignKey(VirtualService, on_delete=models.CASCADE, related_name="real_servers")
     label = models.CharField(max_length=64)
     address = models.GenericIPAddressField(db_index=True)
@@ -38,6 +40,9 @@ class RealServer(Audited):
     health_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Runtime state: set by online/drain/halt and healthcheckd, never by a configuration edit.
+    runtime_fields = ("admin_state", "health", "health_since")
 
     class Meta:
         ordering = ["service_id", "label"]

@@ -31,6 +31,21 @@ def _host_interfaces():
         yield
 
 
+def error_fields(response) -> dict[str, list[str]]:
+    """An API error answer as {field path: [messages]}, after checking it has the one error shape
+    (appliance/exceptions.py). A nested path ("vpn_servers.0") also counts for its parents."""
+    data = response.json()
+    assert set(data) - {"existing_id"} == {"type", "errors", "detail"} and data["errors"], data
+    fields: dict[str, list[str]] = {}
+    for error in data["errors"]:
+        assert set(error) == {"code", "detail", "attr"} and error["code"], error
+        path = error["attr"] or "non_field_errors"
+        parts = path.split(".")
+        for depth in range(1, len(parts) + 1):
+            fields.setdefault(".".join(parts[:depth]), []).append(error["detail"])
+    return fields
+
+
 @pytest.fixture
 def fast_passwords(settings):
     """PBKDF2 costs most of a second per user on a small machine; tests need no key stretching."""

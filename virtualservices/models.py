@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import IntegrityError, models, transaction
 
 from audit.recording import Audited
+from audit.versioning import Versioned
 from dataplane import config as dp
 from dataplane.ports import PortSyntaxError, is_single_port, parse_ports
 
@@ -16,7 +17,8 @@ MAX_FWMARK = 2**32 - 1
 KEY_FIELDS = {"label", "vip", "ports", "protocol", "fwmark"}
 
 
-class VirtualService(Audited):
+class VirtualService(Versioned, Audited):
+    natural_key_fields = ("label",)  # the name clients use as its key (409 names the holder)
     label = models.CharField(max_length=64, unique=True,
                              validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]*$",
                                                         "Use letters, digits, space, _ . : -.")])
@@ -181,6 +183,8 @@ class VirtualService(Audited):
 
     def _save_with_new_mark(self, *args, **kwargs):
         # Unique constraint + retry keeps concurrent creations collision-free.
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "fwmark"}  # a changed-fields save
         for _ in range(5):
             self.fwmark = next_free_fwmark()
             try:

@@ -4,6 +4,7 @@ POST to the same URL: re-check (queues the probes in the worker; needs the OPERA
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +14,7 @@ from virtualservices.models import VirtualService
 
 from ..catalogue import build
 from ..tasks import start_recheck
+from .serializers import ChecklistSerializer, RecheckSerializer
 
 
 class ChecklistView(APIView):
@@ -22,10 +24,12 @@ class ChecklistView(APIView):
 
     required_capability = OPERATE  # probes change nothing; operators may run them, like a drain
 
+    @extend_schema(responses=ChecklistSerializer, summary="A virtual service's checklist")
     def get(self, request, pk: int):
         svc = get_object_or_404(VirtualService, pk=pk)
         return Response(build(svc))
 
+    @extend_schema(request=None, responses={202: RecheckSerializer}, summary="Re-run the checklist's probes")
     def post(self, request, pk: int):
         svc = get_object_or_404(VirtualService, pk=pk)
         run = start_recheck(svc, user=request.user, actor=request.user.get_username(), reason="manual")

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from dataplane import config as dp
-from virtualservices.api.serializers import CleanModelSerializer, VirtualServiceSerializer
+from virtualservices.api.serializers import CleanModelSerializer, RefuseUnknownFields, VirtualServiceSerializer
 
 from ..models import ClusterSettings, FloatingIP
 
@@ -10,16 +10,17 @@ class ClusterSettingsSerializer(CleanModelSerializer):
     class Meta:
         model = ClusterSettings
         exclude = ["id"]
-        read_only_fields = ["updated_at"]
+        read_only_fields = ["version", "updated_at"]
 
 
 class FloatingIPSerializer(CleanModelSerializer):
     class Meta:
         model = FloatingIP
-        fields = ["id", "address", "prefixlen", "interface", "description"]
+        fields = ["id", "address", "prefixlen", "interface", "description", "version"]
+        read_only_fields = ["version"]
 
 
-class AovpnSerializer(serializers.Serializer):
+class AovpnSerializer(RefuseUnknownFields, serializers.Serializer):
     vip = serializers.IPAddressField(help_text="The VIP clients use for SSTP and IKEv2.")
     vpn_servers = serializers.ListField(child=serializers.IPAddressField(), min_length=1, max_length=64,
                                         help_text="Addresses of the RRAS VPN servers.")
@@ -53,13 +54,42 @@ class BundleSerializer(serializers.Serializer):
     network = serializers.DictField(required=False, help_text="This host's interfaces and routes (netconfig).")
 
 
+class ChangeCountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+
+
+class ImportCountsSerializer(serializers.Serializer):
+    virtual_services = ChangeCountsSerializer()
+    real_servers = ChangeCountsSerializer()
+    floating_ips = ChangeCountsSerializer()
+    cluster = ChangeCountsSerializer()
+
+
 class ImportResultSerializer(serializers.Serializer):
-    virtual_services = serializers.IntegerField()
+    virtual_services = serializers.IntegerField(help_text="How many the configuration now has from the bundle.")
     real_servers = serializers.IntegerField()
     floating_ips = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=["replace", "merge"])
+    changed = serializers.BooleanField(help_text="Whether anything was created, updated or deleted.")
+    counts = ImportCountsSerializer(help_text="Created / updated / deleted, per kind of object.")
 
 
-class PreviewSerializer(serializers.Serializer):
+class ChangedObjectSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="The object's key: service label, service/label, or address.")
+    fields = serializers.ListField(child=serializers.CharField())
+
+
+class DiffSerializer(serializers.Serializer):
     added = serializers.ListField(child=serializers.CharField())
     removed = serializers.ListField(child=serializers.CharField())
-    changed = serializers.ListField(child=serializers.DictField())
+    changed = ChangedObjectSerializer(many=True)
+
+
+class PreviewSerializer(DiffSerializer):
+    """Virtual services at the top level (by label); the other kinds under their own keys."""
+
+    real_servers = DiffSerializer()
+    floating_ips = DiffSerializer()
+    cluster = serializers.ListField(child=serializers.CharField(), help_text="Cluster settings that change.")

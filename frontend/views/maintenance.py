@@ -24,7 +24,7 @@ from accounts.roles import CONFIGURE, role_of
 from appliance.gate import parse_json_bytes
 from audit.models import ChangeRecord
 from audit.recording import record
-from cluster.bundle import export_bundle, import_bundle, preview
+from cluster.bundle import DELETE_ALL_CONFIRMATION, export_bundle, import_bundle, preview
 from cluster.models import ApplyRun
 
 from ..applyinfo import apply_summary
@@ -75,6 +75,9 @@ def backup(request):
                 request.session["restore_key"] = key
                 return render(request, "frontend/restore_preview.html", {
                     "diff": diff, "name": upload.name, "key": key,
+                    "parts": [("Real server", diff["real_servers"]), ("Floating IP", diff["floating_ips"])],
+                    "anything": any(diff[k] for k in ("added", "removed", "changed", "cluster")) or any(
+                        diff[p][k] for p in ("real_servers", "floating_ips") for k in ("added", "removed", "changed")),
                     "counts": {"services": len(bundle.get("virtual_services", [])),
                                "servers": sum(len(s.get("real_servers", []))
                                               for s in bundle.get("virtual_services", [])),
@@ -102,7 +105,8 @@ def restore_confirm(request):
         messages.error(request, "The uploaded file is gone; upload it again.")
         return redirect("backup")
     try:
-        summary = import_bundle(parse_json_bytes(files[0].read_bytes()))
+        # Confirmed after a preview that listed every deletion: emptying the configuration was asked for.
+        summary = import_bundle(parse_json_bytes(files[0].read_bytes()), confirm=DELETE_ALL_CONFIRMATION)
     except ValidationError as exc:
         messages.error(request, f"Restore refused, nothing changed: {'; '.join(exc.messages[:5])}")
         return redirect("backup")

@@ -43,7 +43,9 @@ class PairSerializer(serializers.Serializer):
                                      style={"input_type": "password"}, write_only=True)
     token = serializers.CharField(required=False, allow_blank=True, max_length=100, default="", write_only=True)
     role = serializers.ChoiceField(choices=ROLES, default="master", help_text="This appliance's role.")
-    node_name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", required=False, default="")
+    # Blank (the default) means this host's name; the pattern says so too, or the schema contradicts itself.
+    node_name = serializers.RegexField(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})?$", required=False, default="",
+                                       allow_blank=True)
     my_port = serializers.IntegerField(min_value=1, max_value=65535, default=443,
                                        help_text="The port of this appliance's API, as the peer will reach it.")
     advert_int = serializers.FloatField(min_value=0.01, max_value=40.95, required=False)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import APPLY
+from appliance.exceptions import django_errors_to_dict
 from appliance.gate import parse_json_bytes
 from cluster.bundle import BundleError
 from cluster.tasks import start_apply
@@ -197,7 +198,7 @@ class PeerConfigView(_PeerEndpoint):
             return Response(receive_config(peer, payload))
         except BundleError as exc:
             Event.objects.create(kind=Event.SYNC, message=f"refused an invalid bundle: {exc.message_dict}"[:500])
-            return Response({"detail": "invalid bundle", "errors": exc.message_dict}, status=400)
+            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
         except (ValueError, ValidationError) as exc:
             return Response({"detail": str(exc)}, status=400)
 

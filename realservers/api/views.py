@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import OPERATE
+from appliance.concurrency import VersionedViewMixin
 from virtualservices.models import VirtualService
 
 from ..filtersets import RealServerFilterSet
@@ -52,7 +53,7 @@ def _state_action(state_name: str, detail: bool):
                url_name=f"by-address-{state_name}")(by_address))
 
 
-class RealServerViewSet(viewsets.ModelViewSet):
+class RealServerViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     """Real servers of every service. Operators may only online/drain/halt them."""
 
     queryset = RealServer.objects.select_related("service").all()
@@ -61,6 +62,7 @@ class RealServerViewSet(viewsets.ModelViewSet):
     search_fields = ["label", "address", "service__label"]
     ordering_fields = ["label", "address", "service", "id", "weight"]
     lookup_value_regex = r"\d+"
+    brief_fields = ("id", "service", "label", "address", "port", "version")
     action_capabilities = {name: OPERATE for name in
                            [*ACTIONS, *(f"by_address_{n}" for n in ACTIONS)]}
 
@@ -72,7 +74,8 @@ class RealServerViewSet(viewsets.ModelViewSet):
     by_address_halt = _state_action("halt", detail=False)
 
 
-class ServiceRealServerViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class ServiceRealServerViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
+                               viewsets.GenericViewSet):
     """The real servers of one virtual service."""
 
     serializer_class = NestedRealServerSerializer

@@ -23,6 +23,10 @@ def without_time(bundle: dict) -> dict:
     return {k: v for k, v in bundle.items() if k != "exported_at"}
 
 
+def totals(result: dict) -> dict:
+    return {k: result[k] for k in ("virtual_services", "real_servers", "floating_ips")}
+
+
 @pytest.fixture
 def rich_config(make_service):
     """A configuration using every kind of field: both families, marks, persistence, checks, fallback."""
@@ -55,7 +59,8 @@ def test_exact_round_trip(rich_config):
     first = export_bundle()
     assert json.loads(json.dumps(first)) == first  # plain JSON
     result = import_bundle(json.loads(json.dumps(first)))
-    assert result == {"virtual_services": 5, "real_servers": 3, "floating_ips": 2}
+    assert totals(result) == {"virtual_services": 5, "real_servers": 3, "floating_ips": 2}
+    assert result["changed"] is False and result["mode"] == "replace"
     second = export_bundle()
     assert without_time(second) == without_time(first)
     assert any(s["real_servers"] for s in second["virtual_services"])  # not trivially empty
@@ -80,7 +85,7 @@ def test_round_trip_through_the_api(api, rich_config):
 def test_import_into_an_empty_appliance(rich_config):
     bundle = export_bundle()
     import_bundle({"format": "fulcrum-config", "version": 1, "cluster": {}, "floating_ips": [],
-                   "virtual_services": []})
+                   "virtual_services": []}, confirm="delete-all")
     assert not VirtualService.objects.exists() and not FloatingIP.objects.exists()
     assert ClusterSettings.load().tcp_timeout == 900  # defaults
     import_bundle(bundle)
@@ -168,7 +173,9 @@ def test_aovpn_bundle_round_trip():
 def test_import_replaces_and_reports_counts(rich_config):
     bundle = export_bundle()
     bundle["virtual_services"] = [s for s in bundle["virtual_services"] if s["label"] == "web"]
-    assert import_bundle(bundle) == {"virtual_services": 1, "real_servers": 2, "floating_ips": 2}
+    result = import_bundle(bundle)
+    assert totals(result) == {"virtual_services": 1, "real_servers": 2, "floating_ips": 2}
+    assert result["counts"]["virtual_services"]["deleted"] == 4 and result["changed"]
     assert list(VirtualService.objects.values_list("label", flat=True)) == [bundle["virtual_services"][0]["label"]]
 
 
@@ -190,7 +197,7 @@ def test_exportconfig_to_file_and_loadconfig_round_trip(rich_config, tmp_path):
     first = json.loads(path.read_text())
     VirtualService.objects.all().delete()
     out, _ = run("loadconfig", str(path))
-    assert json.loads(out) == {"virtual_services": 5, "real_servers": 3, "floating_ips": 2}
+    assert totals(json.loads(out)) == {"virtual_services": 5, "real_servers": 3, "floating_ips": 2}
     assert without_time(export_bundle()) == without_time(first)
     rec = ChangeRecord.objects.filter(object_type="config").first()
     assert rec.username == "cli:loadconfig"

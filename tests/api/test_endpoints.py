@@ -12,6 +12,7 @@ from accounts.models import ApiToken
 from audit.models import ChangeRecord
 from cluster.models import ClusterSettings, FloatingIP
 from realservers.models import RealServer
+from tests.conftest import error_fields
 from virtualservices.models import VirtualService
 
 pytestmark = pytest.mark.django_db
@@ -88,9 +89,13 @@ def test_real_server_crud_flat(api, make_service):
     assert ok(api.get(f"{V1}/real-servers/{pk}/"))["weight"] == 5
     assert ok(api.patch(f"{V1}/real-servers/{pk}/", {"weight": 0}, format="json"))["weight"] == 0
     full = {"service": svc.pk, "label": "b", "address": "10.0.0.2", "port": 8081, "weight": 7, "min_conns": 0,
-            "max_conns": 10, "admin_state": "drain"}
+            "max_conns": 10, "admin_state": "online"}
     put = ok(api.put(f"{V1}/real-servers/{pk}/", full, format="json"))
     assert {k: put[k] for k in full} == full
+    # Runtime state is not configuration: an edit cannot change it (online/drain/halt do).
+    refused = api.put(f"{V1}/real-servers/{pk}/", {**full, "admin_state": "drain"}, format="json")
+    assert refused.status_code == 400 and "admin_state" in error_fields(refused)
+    assert RealServer.objects.get(pk=pk).admin_state == "online"
     ok(api.delete(f"{V1}/real-servers/{pk}/"), 204)
     assert not RealServer.objects.exists()
 
@@ -118,9 +123,9 @@ def test_real_server_nested(api, make_service):
 
 def test_real_server_needs_a_service(api):
     r = api.post(f"{V1}/real-servers/", {"label": "a", "address": "10.0.0.1"}, format="json")
-    assert r.status_code == 400 and "service" in r.json()
+    assert r.status_code == 400 and "service" in error_fields(r)
     r = api.post(f"{V1}/real-servers/", {"service": 999, "label": "a", "address": "10.0.0.1"}, format="json")
-    assert r.status_code == 400 and "service" in r.json()
+    assert r.status_code == 400 and "service" in error_fields(r)
 
 
 # ---------------------------------------------------------------- online / drain / halt
@@ -155,9 +160,9 @@ def test_state_action_by_address_errors(api, make_service):
     assert api.post(f"{V1}/real-servers/by-address/drain/", {"address": "10.9.9.9"},
                     format="json").status_code == 404
     r = api.post(f"{V1}/real-servers/by-address/drain/", {"address": "nope"}, format="json")
-    assert r.status_code == 400 and "address" in r.json()
+    assert r.status_code == 400 and "address" in error_fields(r)
     r = api.post(f"{V1}/real-servers/by-address/drain/", {"address": "10.0.0.1", "port": 70000}, format="json")
-    assert r.status_code == 400 and "port" in r.json()
+    assert r.status_code == 400 and "port" in error_fields(r)
 
 
 # ---------------------------------------------------------------- floating IPs and cluster settings
@@ -185,13 +190,13 @@ def test_floating_ip_crud(api):
 ])
 def test_floating_ip_validation(api, body, field):
     r = api.post(f"{V1}/floating-ips/", body, format="json")
-    assert r.status_code == 400 and field in r.json(), r.content
+    assert r.status_code == 400 and field in error_fields(r), r.content
 
 
 def test_floating_ip_unique(api):
-    ok(api.post(f"{V1}/floating-ips/", {"address": "10.0.0.1"}, format="json"), 201)
+    first = ok(api.post(f"{V1}/floating-ips/", {"address": "10.0.0.1"}, format="json"), 201)
     r = api.post(f"{V1}/floating-ips/", {"address": "10.0.0.1"}, format="json")
-    assert r.status_code == 400 and "address" in r.json()
+    assert r.status_code == 409 and "address" in error_fields(r) and r.json()["existing_id"] == first["id"]
 
 
 def test_cluster_settings_get_put_patch(api):
@@ -205,7 +210,7 @@ def test_cluster_settings_get_put_patch(api):
     assert (settings.tcp_timeout, settings.udp_timeout, settings.autonat_interface) == (3600, 60, "eth1")
     assert ClusterSettings.objects.count() == 1
     r = api.patch(f"{V1}/cluster/", {"tcp_timeout": 0, "vip_interface": "bad name"}, format="json")
-    assert r.status_code == 400 and {"tcp_timeout", "vip_interface"} <= set(r.json())
+    assert r.status_code == 400 and {"tcp_timeout", "vip_interface"} <= set(error_fields(r))
     assert api.delete(f"{V1}/cluster/").status_code == 405
     assert api.post(f"{V1}/cluster/", {}, format="json").status_code == 405
 
@@ -234,7 +239,7 @@ def test_changes_read_only_and_filters(api, make_service):
     assert ok(api.get(f"{V1}/changes/", {"until": "0815-08-09T04:03:05+20:17"}))["count"] == 0
     assert ok(api.get(f"{V1}/changes/", {"since": "2000-01-01T00:00:00+20:17"}))["count"] == everything["count"]
     r = api.get(f"{V1}/changes/", {"until": "9999-12-31T23:00:00-05:00"})
-    assert r.status_code == 400 and "until" in str(r.json()), r.json()
+    assert r.status_code == 400 and "until" in str(error_fields(r)), error_fields(r)
     assert api.get(f"{V1}/changes/?action=explode").status_code == 400
 
 
@@ -330,7 +335,7 @@ def test_tokens_are_per_user(client_for, admin, operator):
 
 def test_token_name_required(api):
     r = api.post(f"{V1}/tokens/", {}, format="json")
-    assert r.status_code == 400 and "name" in r.json()
+    assert r.status_code == 400 and "name" in error_fields(r)
 
 
 # ---------------------------------------------------------------- users
@@ -356,7 +361,7 @@ def test_users_admin_crud(api):
 ])
 def test_user_validation(api, body, field):
     r = api.post(f"{V1}/users/", body, format="json")
-    assert r.status_code == 400 and field in r.json(), r.content
+    assert r.status_code == 400 and field in error_fields(r), r.content
 
 
 # ---------------------------------------------------------------- config bundle
@@ -367,7 +372,9 @@ def test_bundle_get_and_post(api, make_service):
     assert [s["label"] for s in bundle["virtual_services"]] == ["web"]
     bundle["virtual_services"].append({**bundle["virtual_services"][0], "label": "web2", "vip": "192.0.2.99"})
     result = ok(api.post(f"{V1}/config/", bundle, format="json"))
-    assert result == {"virtual_services": 2, "real_servers": 2, "floating_ips": 0}
+    assert {k: result[k] for k in ("virtual_services", "real_servers", "floating_ips")} == {
+        "virtual_services": 2, "real_servers": 2, "floating_ips": 0}
+    assert result["counts"]["virtual_services"] == {"created": 1, "updated": 0, "deleted": 0}
     assert sorted(VirtualService.objects.values_list("label", flat=True)) == ["web", "web2"]
 
 
@@ -380,12 +387,13 @@ def test_bundle_dry_run_previews_without_saving(api, make_service):
     bundle["virtual_services"].append({**bundle["virtual_services"][0], "label": "new", "vip": "192.0.2.99"})
     before = ChangeRecord.objects.count()
     preview = ok(api.post(f"{V1}/config/?dry_run=1", bundle, format="json"))
-    assert preview == {"added": ["new"], "removed": ["gone"],
-                       "changed": [{"label": "web", "fields": ["ports"], "changes": ["ports 80 → 8080"]}]}
+    assert {k: preview[k] for k in ("added", "removed", "changed")} == {
+        "added": ["new"], "removed": ["gone"],
+        "changed": [{"label": "web", "fields": ["ports"], "changes": ["ports 80 → 8080"]}]}
     assert sorted(VirtualService.objects.values_list("label", flat=True)) == ["gone", "web"]
     assert ChangeRecord.objects.count() == before
     r = api.post(f"{V1}/config/?dry_run=1", {**bundle, "version": 99}, format="json")
-    assert r.status_code == 400 and "version" in r.json()
+    assert r.status_code == 400 and "version" in error_fields(r)
 
 
 def test_bundle_bad_object_in_the_middle_saves_nothing(api, make_service):
@@ -399,7 +407,7 @@ def test_bundle_bad_object_in_the_middle_saves_nothing(api, make_service):
     ]
     r = api.post(f"{V1}/config/", bundle, format="json")
     assert r.status_code == 400, r.content
-    assert "virtual_services[1].ports" in r.json()
+    assert "virtual_services[1].ports" in error_fields(r)
     assert list(VirtualService.objects.values_list("label", flat=True)) == ["keep"]
     assert RealServer.objects.count() == 1
 
@@ -410,7 +418,7 @@ def test_bundle_unknown_fields_400_naming_path(api, make_service):
     bundle["virtual_services"][0]["real_servers"][0]["colour"] = "blue"
     r = api.post(f"{V1}/config/", bundle, format="json")
     assert r.status_code == 400
-    assert "colour" in str(r.json()["virtual_services[0].real_servers[0]"])
+    assert "colour" in str(error_fields(r)["virtual_services[0].real_servers[0]"])
 
 
 # ---------------------------------------------------------------- AOVPN template
@@ -442,7 +450,7 @@ def test_aovpn_template_without_nps(api):
 def test_aovpn_ikev2_on_snat_refused(api):
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.11"],
                                             "ikev2_method": "snat"}, format="json")
-    assert r.status_code == 400 and "ikev2_method" in r.json()
+    assert r.status_code == 400 and "ikev2_method" in error_fields(r)
     assert not VirtualService.objects.exists()
 
 
@@ -452,21 +460,21 @@ def test_aovpn_all_or_nothing(api, make_service):
                                             "nps_servers": ["10.0.1.1"], "radius_secret": "x",
                                             "ikev2_method": "nat"}, format="json")
     assert r.status_code == 400, r.content
-    assert "ports" in r.json()
+    assert "ports" in error_fields(r)
     assert list(VirtualService.objects.values_list("label", flat=True)) == ["taken"]
 
 
 def test_aovpn_errors(api):
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": []}, format="json")
-    assert r.status_code == 400 and "vpn_servers" in r.json()
+    assert r.status_code == 400 and "vpn_servers" in error_fields(r)
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["2001:db8::1"]}, format="json")
     assert r.status_code == 400, r.content
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.1"],
                                             "nps_vip": "192.0.2.11", "nps_servers": ["10.0.1.1"]}, format="json")
-    assert r.status_code == 400 and "check_secret" in r.json(), r.content
+    assert r.status_code == 400 and "check_secret" in error_fields(r), r.content
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.1"],
                                             "nps_servers": ["10.0.1.1"], "radius_secret": "x"}, format="json")
-    assert r.status_code == 400 and "separate internal VIP" in r.json()["nps_vip"][0], r.content
+    assert r.status_code == 400 and "separate internal VIP" in error_fields(r)["nps_vip"][0], r.content
     assert not VirtualService.objects.exists()
 
 
@@ -499,7 +507,11 @@ def test_filters_and_search(api, many_services):
     assert ok(api.get(f"{V1}/virtual-services/?protocol=udp"))["count"] == 40
     assert ok(api.get(f"{V1}/virtual-services/?method=dr"))["count"] == 60
     assert ok(api.get(f"{V1}/virtual-services/?enabled=false"))["count"] == 24
-    assert ok(api.get(f"{V1}/virtual-services/?label=svc-01"))["count"] == 10
+    assert ok(api.get(f"{V1}/virtual-services/?label__ic=SVC-01"))["count"] == 10
+    assert ok(api.get(f"{V1}/virtual-services/?label=svc-01"))["count"] == 0  # exact: no such label
+    assert [s["label"] for s in ok(api.get(f"{V1}/virtual-services/?label=svc-011"))["results"]] == ["svc-011"]
+    assert ok(api.get(f"{V1}/virtual-services/?label__n=svc-011"))["count"] == 119
+    assert ok(api.get(f"{V1}/virtual-services/?label__isw=svc-11"))["count"] == 10
     assert ok(api.get(f"{V1}/virtual-services/?search=svc-11"))["count"] == 10
     assert ok(api.get(f"{V1}/virtual-services/?vip=192.0.2.1"))["count"] == 1
     assert ok(api.get(f"{V1}/virtual-services/?protocol=udp&method=dr"))["count"] == 20
@@ -544,7 +556,7 @@ def test_wrong_types_and_huge_numbers_are_400(api, field, value):
     r = api.post(f"{V1}/virtual-services/", body, format="json")
     assert r.status_code in (201, 400), (r.status_code, r.content)
     if r.status_code == 400:
-        assert field in r.json(), r.content
+        assert field in error_fields(r), r.content
 
 
 @pytest.mark.parametrize("body", [
@@ -617,7 +629,7 @@ def test_bad_bundles_are_400_naming_the_path(api, make_service, mutate, path):
         assert r.status_code == 200, r.content
         return
     assert r.status_code == 400, (r.status_code, r.content[:1000])
-    assert path in r.json(), r.json()
+    assert path in error_fields(r), error_fields(r)
     after = json.dumps({k: v for k, v in ok(api.get(f"{V1}/config/")).items() if k != "exported_at"})
     assert after == before
 

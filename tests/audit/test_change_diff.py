@@ -54,9 +54,11 @@ def test_the_restore_preview_shows_values(make_service):
     servers = bundle["virtual_services"][0]["real_servers"]
     servers[1]["weight"] = 75
     servers.append({**servers[0], "label": "SSTP3", "address": "10.0.0.3"})
-    changed = preview(bundle)["changed"]
-    assert changed == [{"label": "AOVPN-SSTP", "fields": ["real_servers"],
-                        "changes": ["SSTP2 weight 100 → 75", "SSTP3 added"]}]
+    diff = preview(bundle)
+    assert diff["changed"] == []  # the service's own fields are the same; its real servers are listed apart
+    assert diff["real_servers"]["changed"] == [{"label": "AOVPN-SSTP/SSTP2", "fields": ["weight"],
+                                                "changes": ["weight 100 → 75"]}]
+    assert diff["real_servers"]["added"] == ["AOVPN-SSTP/SSTP3"]
 
 
 @pytest.mark.django_db

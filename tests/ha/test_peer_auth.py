@@ -13,6 +13,7 @@ from cluster.bundle import export_bundle
 from cluster.models import ApplyRun
 from ha import sync
 from ha.models import Event, Peer, SeenNonce
+from tests.conftest import error_fields
 from virtualservices.models import VirtualService
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +121,7 @@ def test_invalid_bundle_changes_nothing(client, paired, make_service):
     bad = export_bundle()
     bad["virtual_services"][0]["ports"] = "99999"
     resp = send(client, {"version": 2, "bundle": bad})
-    assert resp.status_code == 400 and "virtual_services[0].ports" in resp.json()["errors"]
+    assert resp.status_code == 400 and "virtual_services[0].ports" in error_fields(resp)
     assert VirtualService.objects.get().label == "keep" and not ApplyRun.objects.exists()
     assert send(client, {"version": "2"}).status_code == 400
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from realservers.models import RealServer
+from tests.conftest import error_fields
 from virtualservices.models import VirtualService
 
 VS_URL = "/api/v1/virtual-services/"
@@ -30,7 +31,7 @@ def post_vs(api, **fields):
 
 def assert_error(response, field, *fragments):
     assert response.status_code == 400, (response.status_code, response.content)
-    data = response.json()
+    data = error_fields(response)
     assert field in data, f"expected an error on {field!r}, got {data}"
     text = " ".join(str(m) for m in data[field])
     for fragment in fragments:

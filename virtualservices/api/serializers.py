@@ -4,15 +4,31 @@ import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 from rest_framework.validators import UniqueValidator
 
+from appliance.concurrency import PreconditionFailed
 from appliance.exceptions import Conflict, django_errors_to_dict
 from appliance.gate import GatedSerializerMixin
+from audit.versioning import StaleVersion, holder_of_key, update_changed
 
 from ..models import VirtualService, dr_vip_counts
 
 
-class CleanModelSerializer(GatedSerializerMixin, serializers.ModelSerializer):
+class RefuseUnknownFields:
+    """A body field the serializer does not know is a 400 naming it, not silently dropped (a typo
+    such as `wieght` must not answer 200 and change nothing). Read-only fields are known: a GET
+    body sent back with PUT is accepted."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializers.ModelSerializer):
     """Validates through the model's full_clean(): the one set of rules the UI and import use too.
 
     DRF's own unique/unique-together validators are dropped: they would answer before the model's rules
@@ -37,22 +53,42 @@ class CleanModelSerializer(GatedSerializerMixin, serializers.ModelSerializer):
         try:
             instance.full_clean()
         except DjangoValidationError as exc:
-            if getattr(instance, "duplicate_of", None) is not None:
-                raise Conflict(exc, instance.duplicate_of) from exc
-            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
+            errors = django_errors_to_dict(exc)
+            if getattr(instance, "duplicate_of", None) is not None:  # the domain rules found the holder
+                raise Conflict(errors, existing_id=instance.duplicate_of) from exc
+            held = holder_of_key(instance)  # models without such rules (floating IPs): their natural key
+            if held is not None:  # e.g. a repeated create: 409, with the id of the object holding the name
+                holder_id, field = held
+                messages = errors.get(field) or errors.get(api_settings.NON_FIELD_ERRORS_KEY) or ["Already taken."]
+                raise Conflict({field: messages}, existing_id=holder_id) from exc
+            raise serializers.ValidationError(errors) from exc
         self._clean_instance = instance
         return attrs
 
     def prepare_instance(self, instance):
         """Hook: set what the request does not carry (e.g. the parent from the URL)."""
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("brief"):  # ?brief=1: enough to name and address the object
+            return {name: data[name] for name in self.context["brief"]}
+        return data
+
     def create(self, validated_data):
         self._clean_instance.save()
         return self._clean_instance
 
     def update(self, instance, validated_data):
-        self._clean_instance.save()
-        return self._clean_instance
+        """Only the fields that change are written, to the row as saved now (not as this request read
+        it), so concurrent edits of other fields survive; If-Match names the version it must be."""
+        try:
+            return update_changed(type(instance), instance.pk, validated_data,
+                                  expected_versions=self.context.get("if_match"),
+                                  prepare=self.prepare_instance)
+        except StaleVersion as exc:
+            raise PreconditionFailed() from exc
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
 
 
 class RealServerSummarySerializer(serializers.Serializer):
@@ -69,11 +105,12 @@ class VirtualServiceSerializer(CleanModelSerializer):
     real_servers = RealServerSummarySerializer(many=True, read_only=True)
     warnings = serializers.SerializerMethodField(
         help_text="Advice that does not block saving, by field (e.g. IKEv2 on a non-transparent method).")
+    check_secret_set = serializers.SerializerMethodField(help_text="Whether a RADIUS secret is stored.")
 
     class Meta:
         model = VirtualService
         exclude = []
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["version", "created_at", "updated_at"]
         extra_kwargs = {"check_secret": {"write_only": True}}
 
     def get_warnings(self, obj) -> dict[str, list[str]]:
@@ -81,7 +118,5 @@ class VirtualServiceSerializer(CleanModelSerializer):
             self.context["dr_vips"] = dr_vip_counts()
         return obj.warnings(dr_vips=self.context["dr_vips"])
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["check_secret_set"] = bool(instance.check_secret)
-        return data
+    def get_check_secret_set(self, obj) -> bool:
+        return bool(obj.check_secret)

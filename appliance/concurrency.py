@@ -1,0 +1,71 @@
+"""HTTP side of optimistic concurrency: ETag out, If-Match in, 412 on a stale version.
+
+An object's ETag is its configuration version (audit.versioning.Versioned), quoted.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class PreconditionFailed(APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The object changed since you read it: read it again (its ETag) and retry."
+    default_code = "precondition_failed"
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_versions(request) -> set[int] | None:
+    """The versions If-Match accepts; None when it is absent or `*` (any version).
+
+    An entity tag that is not one of ours can never match: the write is refused, not let through.
+    """
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag.isascii() and tag.isdigit():
+            versions.add(int(tag))
+    return versions
+
+
+class VersionedViewMixin:
+    """For views of Versioned objects: an object's answer carries its ETag, writes honour If-Match."""
+
+    brief_fields: tuple[str, ...] = ()  # what ?brief=1 answers, where a view offers it
+
+    @property
+    def extra_query_params(self):
+        return ("brief",) if self.brief_fields else ()
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        request = getattr(self, "request", None)
+        context["if_match"] = if_match_versions(request) if request is not None else None
+        if self.brief_fields and request is not None and request.query_params.get("brief") in ("1", "true", "yes"):
+            context["brief"] = self.brief_fields
+        return context
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # One object's representation (never a list page or an action's result) carries its version.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if status.is_success(response.status_code) and isinstance(data, dict) \
+                and isinstance(data.get("version"), int):
+            response["ETag"] = etag(data["version"])
+        return response
+
+    def perform_destroy(self, instance):
+        wanted = if_match_versions(self.request)
+        with transaction.atomic():
+            fresh = type(instance).objects.select_for_update().get(pk=instance.pk)
+            if wanted is not None and fresh.version not in wanted:
+                raise PreconditionFailed()
+            fresh.delete()

@@ -1,0 +1,75 @@
+"""The checklist's answer, described for the API schema (the data itself is built by catalogue.build)."""
+
+from rest_framework import serializers
+
+from ..probes import engine as E
+
+STATUSES = [E.PASS, E.FAIL, E.WARN, E.NOT_RUN]
+
+
+class CheckItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    evidence = serializers.CharField(help_text="What the probes found, or why nothing ran.")
+    facts = serializers.DictField(help_text="Raw probe facts (e.g. which MAC answered ARP).")
+    fix = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField(), help_text="Names of the step blocks to follow.")
+    checked_at = serializers.DateTimeField(allow_null=True)
+    stale = serializers.BooleanField(help_text="The service or server changed since this was checked.")
+
+
+class CheckRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    username = serializers.CharField()
+    service = serializers.IntegerField(allow_null=True)
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    result_count = serializers.IntegerField()
+    error = serializers.CharField()
+
+
+class ServerChecksSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    address = serializers.CharField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    items = CheckItemSerializer(many=True)
+
+
+class StepSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    commands = serializers.CharField(help_text="Copied as a whole.")
+    lang = serializers.CharField()
+    note = serializers.CharField()
+
+
+class StepBlockSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    steps = StepSerializer(many=True)
+
+
+class ChecklistServiceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    vip = serializers.CharField()
+    method = serializers.CharField()
+
+
+class ChecklistSerializer(serializers.Serializer):
+    service = ChecklistServiceSerializer()
+    status = serializers.ChoiceField(choices=STATUSES, help_text="The worst status of all items.")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Items per status.")
+    last_run = CheckRunSerializer(allow_null=True)
+    running = serializers.BooleanField()
+    items = CheckItemSerializer(many=True)
+    real_servers = ServerChecksSerializer(many=True)
+    steps = serializers.DictField(child=StepBlockSerializer(), help_text="Step blocks by name.")
+
+
+class RecheckSerializer(serializers.Serializer):
+    run = CheckRunSerializer()
+    checklist = ChecklistSerializer()
