@@ -79,6 +79,8 @@ class ImportResultSerializer(serializers.Serializer):
 class ChangedObjectSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The object's key: service label, service/label, or address.")
     fields = serializers.ListField(child=serializers.CharField())
+    changes = serializers.ListField(child=serializers.CharField(),
+                                    help_text='Before → after per field, e.g. "weight 100 → 75"; secrets hidden.')
 
 
 class DiffSerializer(serializers.Serializer):

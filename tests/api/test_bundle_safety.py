@@ -42,7 +42,8 @@ def test_merge_adds_and_updates_but_deletes_nothing(api, two_services):
     web["real_servers"] = [{**web["real_servers"][0], "label": "w2", "address": "198.51.100.12"}]
     bundle["virtual_services"] = [web]
     preview = api.post(f"{URL}?dry_run=1&mode=merge", bundle, format="json").json()
-    assert preview["removed"] == [] and preview["changed"] == [{"label": "web", "fields": ["description"]}]
+    assert preview["removed"] == [] and preview["changed"] == [
+        {"label": "web", "fields": ["description"], "changes": ['description "" → front door']}]
     assert preview["real_servers"]["added"] == ["web/w2"] and preview["real_servers"]["removed"] == []
     result = api.post(f"{URL}?mode=merge", bundle, format="json").json()
     assert result["mode"] == "merge" and result["changed"]
@@ -88,5 +89,6 @@ def test_the_preview_covers_cluster_settings_floating_ips_and_real_servers(api, 
     assert preview["floating_ips"]["added"] == ["192.0.2.254"]
     label = bundle["virtual_services"][0]["label"]
     rs_label = bundle["virtual_services"][0]["real_servers"][0]["label"]
-    assert preview["real_servers"]["changed"] == [{"label": f"{label}/{rs_label}", "fields": ["weight"]}]
+    assert preview["real_servers"]["changed"] == [{"label": f"{label}/{rs_label}", "fields": ["weight"],
+                                                   "changes": ["weight 100 → 5"]}]
     assert preview["added"] == preview["removed"] == preview["changed"] == []
