@@ -6,6 +6,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from cluster.run_liveness import QueueUnavailable
+
 
 def django_errors_to_dict(exc: DjangoValidationError) -> dict:
     if hasattr(exc, "error_dict"):
@@ -17,6 +19,8 @@ def django_errors_to_dict(exc: DjangoValidationError) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         return Response(django_errors_to_dict(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, QueueUnavailable):  # Redis down: the run is already marked failed with this reason
+        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, IntegrityError):
         # A race lost against a unique constraint: report it, the saved data is untouched.
         return Response({"non_field_errors": [f"Conflicts with saved data: {exc}"]}, status=409)

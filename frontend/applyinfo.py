@@ -5,10 +5,12 @@ from __future__ import annotations
 from audit.models import ChangeRecord
 from cluster.apply import CONFIG_OBJECT_TYPES
 from cluster.models import ApplyRun
+from cluster.run_liveness import sweep_stale_runs
 
 
 def apply_summary() -> dict:
     """Three small queries: last successful run, last finished run, running run, pending count."""
+    sweep_stale_runs()  # a run whose worker died must not show "Apply running…" forever
     last_ok = ApplyRun.objects.filter(status=ApplyRun.SUCCESS).order_by("-id").only(
         "id", "change_id", "started_at", "finished_at").first()
     since = last_ok.change_id if last_ok else 0

@@ -98,7 +98,10 @@ def logging_config(env: dict | None = None) -> dict:
         "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
                                 "formatter": "structured"}},
         "root": {"handlers": ["stdout"], "level": level},
-        "loggers": {"django.request": {"level": "ERROR"}},
+        # Beat's "Sending due task" and the worker's "Task … succeeded" would say so every 2 s for the
+        # status publisher; task failures are still logged (ERROR).
+        "loggers": {"django.request": {"level": "ERROR"}, "celery.beat": {"level": "WARNING"},
+                    "celery.app.trace": {"level": "WARNING"}},
     }
     target = env.get("FULCRUM_SYSLOG", "").strip()
     if target:
