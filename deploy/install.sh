@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install Fulcrum on a plain Debian host (12 "bookworm") as systemd services:
-#   fulcrum-web (gunicorn, HTTPS, unprivileged), fulcrum-worker and fulcrum-healthcheckd (only
-#   CAP_NET_ADMIN + CAP_NET_RAW), fulcrum-beat (no capabilities); Redis from Debian; SQLite by default
-#   (set DATABASE_URL in /etc/fulcrum/fulcrum.env for PostgreSQL).
+#   fulcrum-web (gunicorn, HTTPS, unprivileged); fulcrum-worker (the kernel worker: Celery queue
+#   "kernel"), fulcrum-keepalived (VRRP, supervised apart from the worker) and fulcrum-healthcheckd,
+#   with only CAP_NET_ADMIN + CAP_NET_RAW; fulcrum-tasks (Celery default queue: peer sync, stats,
+#   mail) and fulcrum-beat, with no capabilities; Redis from Debian; SQLite by default (set
+#   DATABASE_URL in /etc/fulcrum/fulcrum.env for PostgreSQL).
 #
 #   sudo deploy/install.sh
 #
@@ -24,7 +26,7 @@ ETC="${ETC:-/etc/fulcrum}"
 DATA="${DATA:-/var/lib/fulcrum}"
 UNITDIR="${UNITDIR:-/etc/systemd/system}"
 USER_NAME=fulcrum
-UNITS=(fulcrum-web fulcrum-worker fulcrum-healthcheckd fulcrum-beat)
+UNITS=(fulcrum-web fulcrum-worker fulcrum-tasks fulcrum-keepalived fulcrum-healthcheckd fulcrum-beat)
 say() { echo "== $*"; }
 
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
