@@ -132,7 +132,12 @@ run_py() {
   && run_py manage.py firstrun)
 
 say "services"
-systemctl daemon-reload
-systemctl enable --now redis-server
-systemctl enable --now "${UNITS[@]}"
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable --now redis-server
+  systemctl enable --now "${UNITS[@]}"
+else  # a chroot or an image build: systemd is not running here; the units start at the next boot
+  systemctl enable redis-server "${UNITS[@]}"
+  say "systemd is not running: services enabled, they start at boot"
+fi
 say "Fulcrum is at https://$(hostname -f 2>/dev/null || hostname)/ (self-signed certificate)"

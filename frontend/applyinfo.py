@@ -10,13 +10,15 @@ from cluster.run_liveness import sweep_stale_runs
 
 def apply_summary() -> dict:
     """Three small queries: last successful run, last finished run, running run, pending count."""
-    sweep_stale_runs()  # a run whose worker died must not show "Apply running…" forever
     last_ok = ApplyRun.objects.filter(status=ApplyRun.SUCCESS).order_by("-id").only(
         "id", "change_id", "started_at", "finished_at").first()
     since = last_ok.change_id if last_ok else 0
     pending = ChangeRecord.objects.filter(object_type__in=CONFIG_OBJECT_TYPES, id__gt=since).count()
-    running = ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).order_by("-id").only(
-        "id", "status", "progress_done", "progress_total", "progress_text").first()
+    open_runs = ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).order_by("-id").only(
+        "id", "status", "progress_done", "progress_total", "progress_text")
+    running = open_runs.first()
+    if running is not None and sweep_stale_runs():  # its worker died: never "Apply running…" forever
+        running = open_runs.first()
     return {
         "pending": pending,
         "last_ok": last_ok,
