@@ -11,6 +11,14 @@
 # Prints "DEBIAN-HOST RESULT: PASS" or "... FAIL <why>"; exit 0 only on PASS. Everything is under
 # WORKDIR (default: a new temp dir), nothing is cached elsewhere. FULCRUM_WHEELS=DIR: install the Python
 # packages offline from wheels built on the host (when the chroot cannot reach PyPI).
+#
+# STATUS (2026-11-29): not passing yet, and not part of the suite. Run with FULCRUM_WHEELS, it builds,
+# installs (install.sh in the chroot) and boots with systemd; fulcrum-keepalived starts as its own
+# unit. The probe never runs because, in this UML guest on hostfs: (1) files on the hostfs root do not
+# take the guest's ownership, so the units' `fulcrum` user gets EACCES in /var/lib/fulcrum (beat) and
+# Celery finds no usable temp dir (tasks); (2) Debian's default iptables is nf_tables, which this UML
+# kernel lacks, so the worker's ExecStartPre (mgmt_firewall) fails. Next steps: boot from an ext4
+# ubd image instead of hostfs, and switch the guest to iptables-legacy before booting.
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 host=${FULCRUM_DEBIAN_HOST:-/work/shared/netlab/debian-host.sh}
