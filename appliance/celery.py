@@ -12,10 +12,13 @@ app.autodiscover_tasks()
 
 
 @setup_logging.connect
-def _use_fulcrum_logging(**kwargs):
-    """Keep Django's LOGGING (structured lines, optional syslog) in the worker and beat too."""
+def _use_fulcrum_logging(loglevel=None, **kwargs):
+    """Keep Django's LOGGING (structured lines, optional syslog) in the worker and beat too, at the
+    level given on the command line (`-l warning` must mean it: this handler replaces Celery's own)."""
     import logging.config
 
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)

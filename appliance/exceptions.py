@@ -23,6 +23,8 @@ from drf_standardized_errors.types import CLIENT_ERROR, SERVER_ERROR, VALIDATION
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 
+from cluster.run_liveness import QueueUnavailable
+
 
 class Conflict(exceptions.APIException):
     """409; `existing_id` names the saved object that holds the key (a client can then use it)."""
@@ -50,8 +52,16 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A part the appliance needs for this is down."
+    default_code = "service_unavailable"
+
+
 class ErrorHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc):
+        if isinstance(exc, QueueUnavailable):  # Redis down: the run is already marked failed with this reason
+            return ServiceUnavailable(str(exc))
         if isinstance(exc, DjangoValidationError) and getattr(exc, "existing_id", None) is not None:
             # A uniqueness rule (virtualservices.validation.Duplicate), also for the loser of a race.
             return Conflict(django_errors_to_dict(exc), existing_id=exc.existing_id)

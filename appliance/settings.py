@@ -180,10 +180,21 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = _env_bool("FULCRUM_CELERY_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Privilege split: tasks named "kernel.<name>" need CAP_NET_ADMIN/NET_RAW and go to the "kernel" queue,
+# consumed only by the privileged worker (celery worker -Q kernel); every other task stays on the
+# default queue ("celery"), consumed by the unprivileged worker.
+CELERY_TASK_ROUTES = {"kernel.*": {"queue": "kernel"}}
+# Queueing must fail fast when Redis is down (an Apply answers 503 at once, not after ~19 s of retries).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY = False
+# A queued apply nobody started within this many seconds, while no apply runs, is marked "worker lost".
+FULCRUM_APPLY_QUEUE_SECONDS = float(os.environ.get("FULCRUM_APPLY_QUEUE_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
-    "drift-check": {"task": "cluster.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
+    "drift-check": {"task": "kernel.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
     # The worker reads the kernel (CAP_NET_ADMIN) and publishes it; pages and the API read Redis.
-    "publish-status": {"task": "cluster.publish_status", "schedule": 2.0},
+    "publish-status": {"task": "kernel.publish_status", "schedule": 2.0},
+    "sweep-stale-applies": {"task": "cluster.sweep_stale_runs", "schedule": 15.0},
     "reports-sample-stats": {"task": "reports.sample_stats",
                              "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
     "prune-history": {"task": "operations.prune_history", "schedule": 3600.0},

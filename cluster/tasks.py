@@ -1,34 +1,55 @@
-"""Celery tasks of the cluster app: apply and the periodic drift check."""
+"""Celery tasks of the cluster app: apply, the periodic drift check, the status publisher.
+
+All three touch the kernel, so they are named "kernel.<name>" and run on the privileged worker's queue
+(CELERY_TASK_ROUTES)."""
 
 from __future__ import annotations
 
 import threading
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.db import connection
+from kombu.exceptions import OperationalError
 
 from .apply import execute, queue_run
 from .drift import check_drift
 from .models import ApplyRun
+from .run_liveness import claimable, fail_unqueued, sweep_stale_runs
 
 
-@shared_task(name="cluster.apply")
+@shared_task(name="kernel.apply", ignore_result=True)  # the ApplyRun row is its result
 def apply_task(run_id: int) -> str:
+    if not claimable(run_id):
+        return "skipped: no longer queued"  # failed meanwhile as lost: its change is still pending
     run = execute(ApplyRun.objects.get(pk=run_id))
     return run.status
 
 
-@shared_task(name="cluster.drift_check")
+@shared_task(name="kernel.drift_check")
 def drift_check_task() -> bool:
     return check_drift().drift
 
 
-@shared_task(name="cluster.publish_status", ignore_result=True)
+@shared_task(name="kernel.publish_status", ignore_result=True)
 def publish_status_task() -> None:
     from .status import publish_status
 
     publish_status()
+
+
+@shared_task(name="cluster.sweep_stale_runs", ignore_result=True)
+def sweep_stale_runs_task() -> int:
+    """Periodic (beat), unprivileged: it reads the database and tries the apply lock, nothing else."""
+    return sweep_stale_runs()
+
+
+@worker_ready.connect
+def _fail_runs_of_a_dead_worker(**kwargs) -> None:
+    # A worker (re)starting after a crash: the apply its predecessor was running is lost. Queued runs
+    # are left alone here: their messages may still be waiting in Redis for this very worker.
+    sweep_stale_runs(include_queued=False)
 
 
 def _in_thread(run_id: int) -> None:
@@ -44,6 +65,9 @@ def start_apply(user=None, actor: str = "system", reason: str = "apply") -> Appl
     run = queue_run(user, actor, reason)
     if settings.CELERY_TASK_ALWAYS_EAGER:
         threading.Thread(target=_in_thread, args=(run.pk,), name=f"apply-{run.pk}", daemon=True).start()
-    else:
+        return run
+    try:
         apply_task.delay(run.pk)
+    except OperationalError as exc:  # refused or timed out (CELERY_BROKER_CONNECTION_TIMEOUT): Redis is down
+        raise fail_unqueued(run, exc) from exc
     return run

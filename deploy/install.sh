@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install Fulcrum on a plain Debian host (12 "bookworm") as systemd services:
-#   fulcrum-web (gunicorn, HTTPS, unprivileged), fulcrum-worker and fulcrum-healthcheckd (only
-#   CAP_NET_ADMIN + CAP_NET_RAW), fulcrum-beat (no capabilities); Redis from Debian; SQLite by default
-#   (set DATABASE_URL in /etc/fulcrum/fulcrum.env for PostgreSQL).
+#   fulcrum-web (gunicorn, HTTPS, unprivileged); fulcrum-worker (the kernel worker: Celery queue
+#   "kernel"), fulcrum-keepalived (VRRP, supervised apart from the worker) and fulcrum-healthcheckd,
+#   with only CAP_NET_ADMIN + CAP_NET_RAW; fulcrum-tasks (Celery default queue: peer sync, stats,
+#   mail) and fulcrum-beat, with no capabilities; Redis from Debian; SQLite by default (set
+#   DATABASE_URL in /etc/fulcrum/fulcrum.env for PostgreSQL).
 #
 #   sudo deploy/install.sh
 #
@@ -24,7 +26,7 @@ ETC="${ETC:-/etc/fulcrum}"
 DATA="${DATA:-/var/lib/fulcrum}"
 UNITDIR="${UNITDIR:-/etc/systemd/system}"
 USER_NAME=fulcrum
-UNITS=(fulcrum-network fulcrum-web fulcrum-worker fulcrum-healthcheckd fulcrum-beat)
+UNITS=(fulcrum-network fulcrum-web fulcrum-worker fulcrum-tasks fulcrum-keepalived fulcrum-healthcheckd fulcrum-beat)
 say() { echo "== $*"; }
 
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
@@ -136,7 +138,12 @@ run_py() {
   && run_py manage.py firstrun)
 
 say "services"
-systemctl daemon-reload
-systemctl enable --now redis-server
-systemctl enable --now "${UNITS[@]}" fulcrum-system.path fulcrum-control.path
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable --now redis-server
+  systemctl enable --now "${UNITS[@]}" fulcrum-system.path fulcrum-control.path
+else  # a chroot or an image build: systemd is not running here; the units start at the next boot
+  systemctl enable redis-server "${UNITS[@]}" fulcrum-system.path fulcrum-control.path
+  say "systemd is not running: services enabled, they start at boot"
+fi
 say "Fulcrum is at https://$(hostname -f 2>/dev/null || hostname)/ (self-signed certificate)"

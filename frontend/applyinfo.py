@@ -5,6 +5,7 @@ from __future__ import annotations
 from audit.models import ChangeRecord
 from cluster.apply import CONFIG_OBJECT_TYPES
 from cluster.models import ApplyRun
+from cluster.run_liveness import sweep_stale_runs
 
 
 def apply_summary() -> dict:
@@ -13,8 +14,11 @@ def apply_summary() -> dict:
         "id", "change_id", "started_at", "finished_at").first()
     since = last_ok.change_id if last_ok else 0
     pending = ChangeRecord.objects.filter(object_type__in=CONFIG_OBJECT_TYPES, id__gt=since).count()
-    running = ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).order_by("-id").only(
-        "id", "status", "progress_done", "progress_total", "progress_text").first()
+    open_runs = ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).order_by("-id").only(
+        "id", "status", "progress_done", "progress_total", "progress_text")
+    running = open_runs.first()
+    if running is not None and sweep_stale_runs():  # its worker died: never "Apply running…" forever
+        running = open_runs.first()
     return {
         "pending": pending,
         "last_ok": last_ok,

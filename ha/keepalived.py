@@ -1,7 +1,9 @@
 """keepalived for the pair: render its configuration from the database, start or reload it.
 
-The text comes from the pure renderer (dataplane.keepalived). The worker (privileged) writes it
-under FULCRUM_DATA_DIR/keepalived/ and starts keepalived with its own pid files, so several
+The text comes from the pure renderer (dataplane.keepalived). The kernel worker writes it under
+FULCRUM_DATA_DIR/keepalived/ and reloads keepalived (SIGHUP through its pid file); keepalived itself
+runs under its own supervisor (ha/keepalived_service.py), never as the worker's child, so restarting
+or losing the worker leaves the VIPs where they are. Own pid files per data directory, so several
 appliances (the kernel lab runs two, one per network namespace) never touch each other's.
 keepalived's notify runs ``manage.py hanotify`` with this appliance's environment, loaded from a 0600
 file (notify.env) rather than written on the notify line: the line is shown to every role.
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -138,17 +139,24 @@ def write_config(text: str) -> bool:
     return True
 
 
-def ensure_running(text: str) -> str:
-    """Write ``text`` and make keepalived run it: 'started', 'reloaded' or 'unchanged'."""
+def keepalived_argv() -> list[str]:
+    """keepalived in the foreground (its supervisor watches it), VRRP only, with this appliance's pid files."""
+    files = _pidfiles()
+    return ["keepalived", "--dont-fork", "--log-console", "-P", "-f", str(conf_path()), "-p", str(files["main"]),
+            "-r", str(files["checkers"]), "--vrrp_pid", str(files["vrrp"])]
+
+
+def write_and_reload(text: str) -> str:
+    """The kernel worker's part: write ``text`` and, when it changed, have keepalived reload it.
+
+    keepalived is never the worker's child (a worker restart would drop the VIPs): it runs under its
+    own supervisor (``manage.py keepalived``: the fulcrum-keepalived unit, the compose service), which
+    starts it once this file exists. 'reloaded', 'unchanged', or 'written' (not running yet)."""
     changed = write_config(text)
     pid = main_pid()
     if pid is None:
-        files = _pidfiles()
-        subprocess.run(["keepalived", "-P", "-f", str(conf_path()), "-p", str(files["main"]),
-                        "-r", str(files["checkers"]), "--vrrp_pid", str(files["vrrp"])],
-                       check=True, capture_output=True, timeout=10)
-        log.info("HA: keepalived started with %s", conf_path())
-        return "started"
+        log.info("HA: keepalived configuration written to %s; its supervisor starts keepalived", conf_path())
+        return "written"
     if changed:
         os.kill(pid, signal.SIGHUP)
         log.info("HA: keepalived reloaded")
@@ -157,6 +165,8 @@ def ensure_running(text: str) -> str:
 
 
 def stop() -> bool:
+    """Unpaired: remove the configuration (so the supervisor does not start keepalived again), stop it."""
+    conf_path().unlink(missing_ok=True)
     pid = main_pid()
     if pid is None:
         return False

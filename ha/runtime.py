@@ -48,11 +48,11 @@ def refresh_kernel(peer: Peer) -> dict:
 
     out: dict = {}
     try:
-        out["keepalived"] = keepalived.ensure_running(keepalived.render(peer))
+        out["keepalived"] = keepalived.write_and_reload(keepalived.render(peer))
     except Exception as exc:  # reported, never fatal to the apply that already succeeded
-        log.exception("HA: keepalived could not be started")
+        log.exception("HA: keepalived could not be configured")
         out["keepalived_error"] = str(exc)
-        Event.objects.create(kind=Event.PEER, message=f"keepalived could not be started: {exc}"[:500])
+        Event.objects.create(kind=Event.PEER, message=f"keepalived could not be configured: {exc}"[:500])
     try:
         iface = peer.sync_interface or ClusterSettings.load().vip_interface
         out["connection_sync"] = connsync.ensure(iface, peer.virtual_router_id)

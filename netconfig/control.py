@@ -18,9 +18,11 @@ from django.conf import settings
 
 SERVICES = {  # what the page offers → the systemd unit
     "web": "fulcrum-web.service",
-    "worker": "fulcrum-worker.service",
+    "worker": "fulcrum-worker.service",  # the kernel worker
+    "tasks": "fulcrum-tasks.service",  # the unprivileged worker
+    "beat": "fulcrum-beat.service",
     "healthcheckd": "fulcrum-healthcheckd.service",
-    "keepalived": "keepalived.service",
+    "keepalived": "fulcrum-keepalived.service",  # supervised on its own, never the worker's child
 }
 HOST_ACTIONS = {"reboot": ["reboot"], "halt": ["poweroff"]}
 REQUEST_FILE = "control.request"

@@ -173,7 +173,10 @@ def logging_config(env: dict | None = None) -> dict:
                                 "formatter": "structured"}},
         "root": {"handlers": ["stdout"], "level": level},
         # axes: failures and lockouts (WARNING) are kept; its INFO line per login attempt is noise.
-        "loggers": {"django.request": {"level": "ERROR"}, "axes": {"level": "WARNING"}},
+        # Beat's "Sending due task" and the worker's "Task … succeeded" would say so every 2 s for the
+        # status publisher; task failures are still logged (ERROR).
+        "loggers": {"django.request": {"level": "ERROR"}, "axes": {"level": "WARNING"},
+                    "celery.beat": {"level": "WARNING"}, "celery.app.trace": {"level": "WARNING"}},
     }
     target = env.get("FULCRUM_SYSLOG", "").strip()
     # An explicit env without the switch follows the process's (the test suite turns it off there).

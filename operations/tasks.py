@@ -1,7 +1,7 @@
 from celery import shared_task
 
 
-@shared_task(name="operations.apply_mgmt_chain")
+@shared_task(name="kernel.apply_mgmt_chain")
 def apply_mgmt_chain() -> dict:
     """Worker side (CAP_NET_ADMIN): render the management networks into FULCRUM-MGMT."""
     from cluster.runtime import dataplane_mode

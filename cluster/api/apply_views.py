@@ -10,6 +10,7 @@ from ..apply import pending_changes
 from ..compile import cluster_spec
 from ..drift import check_drift
 from ..models import ApplyRun, DriftCheck
+from ..run_liveness import sweep_stale_runs
 from ..runtime import reported_dataplane_mode
 from ..status import kernel_status
 from ..tasks import start_apply
@@ -34,6 +35,7 @@ class ApplyView(APIView):
 
     @extend_schema(responses=ApplyStatusSerializer, summary="Apply status: pending changes, running and last run")
     def get(self, request):
+        sweep_stale_runs()
         return Response({
             "dataplane": reported_dataplane_mode(),
             "celery": "in-process" if settings.CELERY_TASK_ALWAYS_EAGER else "worker",

@@ -6,11 +6,11 @@ import yaml
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-KERNEL_TOUCHING = {"worker", "healthcheckd", "network-boot"}
+KERNEL_TOUCHING = {"worker", "keepalived", "healthcheckd", "network-boot"}
 
 
 def test_every_process_has_a_service():
-    assert {"web", "worker", "beat", "healthcheckd", "redis", "postgres"} <= set(SERVICES)
+    assert {"web", "worker", "tasks", "beat", "keepalived", "healthcheckd", "redis", "postgres"} <= set(SERVICES)
 
 
 def test_only_kernel_touching_processes_get_host_network_and_net_admin():
@@ -20,9 +20,22 @@ def test_only_kernel_touching_processes_get_host_network_and_net_admin():
 
 
 def test_fulcrum_processes_restart_and_web_is_checked():
-    for name in ("web", "worker", "beat", "healthcheckd"):
+    for name in ("web", "worker", "tasks", "beat", "keepalived", "healthcheckd"):
         assert SERVICES[name]["restart"] == "unless-stopped"
     assert "healthcheck" in SERVICES["web"]
+
+
+def _queue(name: str) -> str:
+    command = SERVICES[name]["command"]
+    return command[command.index("-Q") + 1]
+
+
+def test_kernel_queue_only_in_the_privileged_worker_and_keepalived_apart():
+    assert (_queue("worker"), _queue("tasks")) == ("kernel", "celery")
+    assert SERVICES["keepalived"]["command"] == ["python", "manage.py", "keepalived"]
+    assert "keepalived" not in " ".join(SERVICES["worker"]["command"])
+    # the worker reloads keepalived by pid (SIGHUP): it must see keepalived's processes
+    assert SERVICES["worker"]["pid"] == "service:keepalived"
 
 
 def test_static_files_are_served_without_debug_or_cdn(client, settings):

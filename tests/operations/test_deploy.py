@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-UNITS = ("fulcrum-web", "fulcrum-worker", "fulcrum-healthcheckd", "fulcrum-beat")
+UNITS = ("fulcrum-web", "fulcrum-worker", "fulcrum-tasks", "fulcrum-keepalived", "fulcrum-healthcheckd", "fulcrum-beat")
 
 
 def need(tool: str) -> str:
@@ -92,7 +92,8 @@ def test_verify_catches_a_broken_unit(staged, tmp_path):
 def test_privileges_per_process(staged):
     caps = {u: unit(staged, u)["Service"].get("CapabilityBoundingSet") for u in UNITS}
     assert caps == {"fulcrum-web": "CAP_NET_BIND_SERVICE", "fulcrum-worker": "CAP_NET_ADMIN CAP_NET_RAW",
-                    "fulcrum-healthcheckd": "CAP_NET_ADMIN CAP_NET_RAW", "fulcrum-beat": ""}
+                    "fulcrum-keepalived": "CAP_NET_ADMIN CAP_NET_RAW",
+                    "fulcrum-healthcheckd": "CAP_NET_ADMIN CAP_NET_RAW", "fulcrum-tasks": "", "fulcrum-beat": ""}
     for u in UNITS:
         svc = unit(staged, u)["Service"]
         assert svc["User"] == "fulcrum" and svc["NoNewPrivileges"] == "yes", u
@@ -100,6 +101,18 @@ def test_privileges_per_process(staged):
         text = (staged["units"] / f"{u}.service").read_text()
         assert not any(p in text for p in ("@PREFIX@", "@ETC@", "@DATA@")), u
         assert str(staged["prefix"]) + "/venv/bin/" in text, u
+
+
+def test_the_kernel_queue_has_one_privileged_worker_and_keepalived_its_own_unit(staged):
+    worker, tasks = unit(staged, "fulcrum-worker")["Service"], unit(staged, "fulcrum-tasks")["Service"]
+    assert " -Q kernel " in worker["ExecStart"] and " -Q celery " in tasks["ExecStart"]
+    keepalived = unit(staged, "fulcrum-keepalived")["Service"]
+    assert keepalived["ExecStart"].endswith("/venv/bin/python manage.py keepalived")
+    assert keepalived["Restart"] == "always" and keepalived["KillMode"] == "mixed"
+    assert "keepalived.pid" in keepalived["ExecReload"]
+    # no other unit starts keepalived (the worker only writes its configuration and reloads it)
+    for u in set(UNITS) - {"fulcrum-keepalived"}:
+        assert "keepalived" not in unit(staged, u)["Service"]["ExecStart"], u
 
 
 def _free_port() -> int:

@@ -7,7 +7,9 @@ Each lb namespace runs ``manage.py runserver`` on its front address with its own
 (Celery in-process, kernel dataplane). The pair is configured through the real API: floating
 IPs 10.8.0.1 (client gateway) and 10.9.0.1 (real servers' gateway), a DR service (TCP 80,
 UDP 53 on 10.8.0.50) and a NAT service (10.8.0.51:80 → real servers' 8080), then paired.
-keepalived is started by the appliances themselves from the rendered configuration.
+keepalived runs from the appliance's rendered configuration under its own supervisor
+(``manage.py keepalived``, one per namespace, as the fulcrum-keepalived unit does), never as a child of
+the appliance's process, which is the kernel worker here (Celery in-process).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +91,7 @@ class Appliance:
     data_dir: Path
     key: str = ""
     proc: subprocess.Popen | None = None
+    keepalived: subprocess.Popen | None = None
     _ipvs_fd: int | None = None
 
     @property
@@ -105,8 +109,13 @@ class Appliance:
         log = open(self.data_dir / "server.log", "ab")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.name, sys.executable, "manage.py", "runserver", f"{self.address}:8000",
-             "--noreload"], cwd=ROOT, env=self.env(), stdout=log, stderr=log)
+             "--noreload"], cwd=ROOT, env=self.env(), stdout=log, stderr=log, start_new_session=True)
         log.close()
+        if self.keepalived is None:  # its own session: killing the appliance's process group spares it
+            with open(self.data_dir / "keepalived.log", "ab") as ka_log:
+                self.keepalived = subprocess.Popen(
+                    ["ip", "netns", "exec", self.name, sys.executable, "manage.py", "keepalived"], cwd=ROOT,
+                    env=self.env(), stdout=ka_log, stderr=ka_log, start_new_session=True)
         try:
             wait_for(lambda: self._alive(), 60, f"{self.name} runserver", every=0.2)
         except AssertionError as exc:
@@ -120,7 +129,7 @@ class Appliance:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, keepalived: bool = False) -> None:
         if self._ipvs_fd is not None:
             os.close(self._ipvs_fd)
             self._ipvs_fd = None
@@ -128,6 +137,17 @@ class Appliance:
             self.proc.terminate()
             self.proc.wait(20)
             self.proc = None
+        if keepalived and self.keepalived:
+            self.keepalived.terminate()  # its supervisor stops keepalived, which gives up its addresses
+            self.keepalived.wait(20)
+            self.keepalived = None
+
+    def kill(self) -> None:
+        """kill -9 of the appliance's whole process group (web and in-process kernel worker), as a crash
+        or a systemd stop of the worker's unit would; keepalived's supervisor is not in it."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(20)
+        self.proc = None
 
     def request(self, method: str, path: str, body=None, timeout: float = 30):
         data = json.dumps(body).encode() if body is not None else None
@@ -161,6 +181,14 @@ class Appliance:
 
     def holds(self, address: str) -> bool:
         return f" {address}/" in lab.sh("ip", "-o", "addr", "show", ns=self.name)
+
+    def vrrp_transitions(self) -> list[str]:
+        """keepalived's own record of every VRRP state change, in order."""
+        try:
+            text = (self.data_dir / "keepalived.log").read_text()
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if "Entering" in line and "STATE" in line]
 
     def log(self) -> str:
         try:
@@ -200,7 +228,7 @@ class Pair:
     def close(self) -> None:
         for a in self.lb.values():
             try:
-                a.stop()
+                a.stop(keepalived=True)
             finally:
                 pid = a.data_dir / "keepalived" / "keepalived.pid"
                 if pid.exists():
@@ -308,6 +336,38 @@ class Prober:
             return float("inf")
         seq = [before[-1], *after]
         return max(b - a for a, b in zip(seq, seq[1:], strict=False))
+
+
+class LockstepProber:
+    """One UDP probe to the DR VIP at a time from the client: each is answered or lost (no answer within
+    ``timeout``), so a lost probe is counted exactly, whatever the guest's scheduling jitter."""
+
+    def __init__(self, net: lab.Net, address: str = DR_VIP, port: int = 53, timeout: float = 1.0):
+        self.sock = net.socket("client", socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(timeout)
+        self.target = (address, port)
+        self.answered = self.lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sock.sendto(b"?", self.target)
+            try:
+                self.sock.recvfrom(512)
+                self.answered += 1
+            except TimeoutError:
+                self.lost += 1
+            time.sleep(0.005)
 
 
 def failover_gap(pair: Pair, settle: float = 1.0) -> tuple[float, str, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.netlab import lab
-from tests.netlab.inside.ha_pair import DR_VIP, NAT_VIP, build_pair, cut, failover_gap, wait_for
+from tests.netlab.inside.ha_pair import DR_VIP, NAT_VIP, LockstepProber, build_pair, cut, failover_gap, wait_for
 
 pytestmark = pytest.mark.netlab
 
@@ -191,3 +191,33 @@ def test_backup_down_master_serves_and_reports_out_of_sync_then_catches_up(pair)
     wait_for(lambda: "10.8.0.50:8443" in lb2.ipvs(), 40, "the returned backup to catch up", every=0.1)
     # The heartbeat (every 5 s) catches the backup up; a slow guest may need several.
     wait_for(lambda: lb1.get("/api/v1/ha/")["in_sync"], 45, "in sync again")
+
+
+def test_killing_or_restarting_the_kernel_worker_keeps_vrrp_the_vips_and_every_probe(pair):
+    """keepalived is not the worker's child: kill -9 of the master's appliance process group (the kernel
+    worker: Celery runs in-process here), its restart with an apply, and a graceful restart of the
+    backup's cause no VRRP transition, no VIP loss and no lost probe."""
+    master = pair.master()
+    backup = next(a for a in pair.lb.values() if a is not master)
+    pids = {a.name: (a.data_dir / "keepalived" / "keepalived.pid").read_text() for a in (master, backup)}
+    before = {a.name: a.vrrp_transitions() for a in (master, backup)}
+    with LockstepProber(pair.net) as probe:
+        wait_for(lambda: probe.answered > 20, 10, "probes answered before the restarts")
+        answered = probe.answered
+        master.kill()
+        time.sleep(1.0)  # the worker stays dead a while; VRRP adverts every 50 ms would notice a loss
+        assert pair.holders() == [master.name] and pair.holders("10.9.0.1") == [master.name]
+        master.start()
+        run = master.request("POST", "/api/v1/apply/")
+        wait_for(lambda: master.get(f"/api/v1/apply/runs/{run['id']}/")["status"] in ("success", "failed"), 60,
+                 "the restarted worker's apply")
+        assert master.get(f"/api/v1/apply/runs/{run['id']}/")["status"] == "success"
+        backup.stop()
+        backup.start()
+        wait_for(lambda: probe.answered > answered + 50, 10, "probes answered after the restarts")
+    print(f"probes during the restarts: {probe.answered - answered} answered, {probe.lost} lost")
+    after = {a.name: a.vrrp_transitions() for a in (master, backup)}
+    assert after == before, f"VRRP transitions during the restarts: {after}"
+    assert {a.name: (a.data_dir / "keepalived" / "keepalived.pid").read_text() for a in (master, backup)} == pids
+    assert probe.lost == 0
+    assert pair.holders() == [master.name] and pair.holders("10.9.0.1") == [master.name]

@@ -1,0 +1,24 @@
+"""The privilege split: tasks named kernel.* go to the "kernel" queue (the privileged worker's only
+queue), every other task to the default queue of the unprivileged worker."""
+
+from appliance.celery import app
+
+KERNEL_TASKS = {"kernel.apply", "kernel.drift_check", "kernel.publish_status", "kernel.apply_mgmt_chain"}
+
+
+def _queue(task_name: str) -> str:
+    return app.amqp.router.route({}, task_name)["queue"].name
+
+
+def test_every_registered_task_goes_to_the_queue_its_name_says():
+    app.loader.import_default_modules()
+    names = {n for n in app.tasks if not n.startswith("celery.")}
+    assert KERNEL_TASKS <= names
+    for name in names:
+        assert _queue(name) == ("kernel" if name.startswith("kernel.") else "celery"), name
+
+
+def test_the_beat_schedule_names_existing_tasks(settings):
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry
