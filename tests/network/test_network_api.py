@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from netconfig.models import Interface, NetworkChange, Route
+from tests.conftest import error_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -142,11 +143,11 @@ def test_the_worker_refuses_where_it_does_not_own_the_network(api, settings, dja
 def test_interface_fields_elsewhere_choose_from_the_real_interfaces(api):
     r = api.post("/api/v1/floating-ips/", {"address": "192.0.2.254", "prefixlen": 24, "interface": "eth9"},
                  format="json")
-    assert r.status_code == 400 and "There is no interface 'eth9' on this host" in r.json()["interface"][0]
+    assert r.status_code == 400 and "There is no interface 'eth9' on this host" in error_fields(r)["interface"][0]
     post(api, IFACES, {"name": "eth1.30", "kind": "vlan", "parent": "eth1", "vlan_id": 30}, 201)
     post(api, "/api/v1/floating-ips/", {"address": "192.0.2.254", "prefixlen": 24, "interface": "eth1.30"}, 201)
     r = api.patch("/api/v1/cluster/", {"autonat_interface": "wan"}, format="json")
-    assert r.status_code == 400 and "eth0, eth1, eth1.30, eth2, eth3" in r.json()["autonat_interface"][0]
+    assert r.status_code == 400 and "eth0, eth1, eth1.30, eth2, eth3" in error_fields(r)["autonat_interface"][0]
     assert api.patch("/api/v1/cluster/", {"vip_interface": "eth1.30"}, format="json").status_code == 200
     r = api.post("/api/v1/ha/links/", {"interface": "eth8", "peer_address": "192.0.2.3"}, format="json")
     assert r.status_code in (400, 409), r.content

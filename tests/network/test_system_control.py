@@ -11,6 +11,7 @@ from django.test import Client
 
 from audit.models import ChangeRecord
 from netconfig import control
+from tests.conftest import error_fields
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/system/control/"
@@ -30,18 +31,18 @@ def test_unavailable_without_systemd_says_why(api, monkeypatch, tmp_path):
     monkeypatch.setattr(control, "SYSTEMD_DIR", str(tmp_path / "absent"))
     body = api.get(URL).json()
     assert body["available"] is False and "does not run systemd" in body["reason"]
-    assert [s["name"] for s in body["services"]] == ["web", "worker", "healthcheckd", "keepalived"]
+    assert [s["name"] for s in body["services"]] == ["web", "worker", "tasks", "beat", "healthcheckd", "keepalived"]
     r = api.post(URL, {"action": "restart", "service": "worker", "confirm": True}, format="json")
     assert r.status_code == 409 and "does not run systemd" in r.json()["detail"]
 
 
 def test_requests_need_confirmation_and_a_known_service(api, systemd):
     r = api.post(URL, {"action": "reboot", "confirm": False}, format="json")
-    assert r.status_code == 400 and "confirm" in r.json()
+    assert r.status_code == 400 and "confirm" in error_fields(r)
     r = api.post(URL, {"action": "restart", "service": "sshd", "confirm": True}, format="json")
-    assert r.status_code == 400 and "service" in r.json()
+    assert r.status_code == 400 and "service" in error_fields(r)
     r = api.post(URL, {"action": "restart", "confirm": True}, format="json")
-    assert r.status_code == 400 and "service" in r.json()
+    assert r.status_code == 400 and "service" in error_fields(r)
     assert not (systemd / control.REQUEST_FILE).exists()
 
 
@@ -91,7 +92,7 @@ def test_page_asks_before_acting(admin, systemd):
     page = c.get("/maintenance/control/").content.decode()
     assert "Reboot…" in page and "fulcrum-healthcheckd.service" in page
     page = c.get("/maintenance/control/restart/keepalived/").content.decode()
-    assert "systemctl restart keepalived.service" in page and "floating IPs" in page
+    assert "systemctl restart fulcrum-keepalived.service" in page and "floating IPs" in page
     assert not (systemd / control.REQUEST_FILE).exists()  # asking changes nothing
     r = c.post("/maintenance/control/halt/", follow=True)
     assert "Requested: systemctl poweroff." in r.content.decode()
