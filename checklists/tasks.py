@@ -11,7 +11,7 @@ from django.db import connection
 from .models import CheckRun
 
 
-@shared_task(name="checklists.run")
+@shared_task(name="kernel.checklists")  # raw sockets and the kernel's tables: the privileged worker
 def run_checklist_task(run_id: int) -> str:
     from .runner import execute
 
