@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import AdminOnly
+from appliance.exceptions import Conflict, body_for
 from audit.recording import record
 
 from .. import inventory
@@ -82,8 +83,9 @@ class NetworkView(OwnedNetworkMixin, APIView):
         try:
             change = start_change(request.user, request.user.get_username(), body.validated_data["timeout"],
                                   connected_address(request))
-        except ChangeRefused as exc:
-            return Response({"detail": str(exc), "reconnect_to": exc.reconnect_to}, status=status.HTTP_409_CONFLICT)
+        except ChangeRefused as exc:  # the one error shape, plus where the admin will find the appliance
+            return Response({**body_for(Conflict(str(exc), code="reconnect")), "reconnect_to": exc.reconnect_to},
+                            status=status.HTTP_409_CONFLICT)
         return Response(NetworkChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -15,9 +15,10 @@ NETWORK = "/api/v1/system/network/"
 
 
 def post(api, url, body, expect):
+    """The answer's body; for a 400, its field errors ({field: [messages]}) read from the one error shape."""
     r = api.post(url, body, format="json")
     assert r.status_code == expect, r.content
-    return r.json()
+    return error_fields(r) if expect == 400 else r.json()
 
 
 def test_an_interface_with_addresses_a_vlan_and_a_bond(api):

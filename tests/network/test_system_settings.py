@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from netconfig.models import SystemSettings
+from tests.conftest import error_fields
 from tests.network.smtpsink import SmtpSink
 
 pytestmark = pytest.mark.django_db
@@ -17,9 +18,10 @@ URL = "/api/v1/system/settings/"
 
 
 def patch(api, body, expect=200):
+    """The answer's body; for a 400, its field errors ({field: [messages]}) read from the one error shape."""
     r = api.patch(URL, body, format="json")
     assert r.status_code == expect, r.content
-    return r.json()
+    return error_fields(r) if expect == 400 else r.json()
 
 
 @pytest.mark.parametrize("body, field, words", [
