@@ -43,9 +43,12 @@ def test_every_endpoint_refuses_bad_auth_in_the_error_shape(auth):
     elif auth == "malformed-token":
         client.credentials(HTTP_AUTHORIZATION="Bearer")
     checked = 0
-    for endpoint in api_paths():
+    for n, endpoint in enumerate(api_paths()):
         for method in methods(endpoint):
-            response = call(client, method, endpoint.path, data={}, format="json")
+            # Each endpoint from its own address: a bad key is a guess, and 20 guesses from one address
+            # are throttled (429, accounts/throttle.py) before this sweep would reach the rest.
+            response = call(client, method, endpoint.path, data={}, format="json",
+                            REMOTE_ADDR=f"198.51.100.{n % 250 + 1}")
             if response.status_code < 400:
                 continue  # the few public endpoints (pairing offer, signed peer calls refuse below)
             fields = assert_error_shape(response, 400, 401, 403, 404, 405)
@@ -63,7 +66,9 @@ def test_unknown_ids_are_404_in_the_error_shape(api):
             path = endpoint.path.replace("/1/", f"/{bad}/", 1)
             for method in methods(endpoint):
                 response = call(api, method, path, data={}, format="json")
-                assert_error_shape(response, 400, 403, 404, 405)
+                # 409: writes to the host network are refused first on a host Fulcrum does not own
+                assert_error_shape(response, 400, 403, 404, 405,
+                                   *((409,) if "/system/" in path and method != "GET" else ()))
                 if method == "GET":
                     assert response.status_code == 404, path
 
