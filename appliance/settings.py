@@ -136,9 +136,9 @@ CELERY_TASK_ALWAYS_EAGER = _env_bool("FULCRUM_CELERY_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
-    "drift-check": {"task": "cluster.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
+    "drift-check": {"task": "kernel.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
     # The worker reads the kernel (CAP_NET_ADMIN) and publishes it; pages and the API read Redis.
-    "publish-status": {"task": "cluster.publish_status", "schedule": 2.0},
+    "publish-status": {"task": "kernel.publish_status", "schedule": 2.0},
     "reports-sample-stats": {"task": "reports.sample_stats",
                              "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
 }

@@ -13,18 +13,26 @@ from .drift import check_drift
 from .models import ApplyRun
 
 
-@shared_task(name="cluster.apply")
+@shared_task(name="kernel.apply")
 def apply_task(run_id: int) -> str:
     run = execute(ApplyRun.objects.get(pk=run_id))
     return run.status
 
 
-@shared_task(name="cluster.drift_check")
+@shared_task(name="kernel.runtime")
+def runtime_task(server_ids: list[int]) -> dict:
+    """Online/drain/halt in the kernel now (privileged: routed to the "kernel" queue)."""
+    from .runtime_state import push_runtime_state
+
+    return push_runtime_state(server_ids)
+
+
+@shared_task(name="kernel.drift_check")
 def drift_check_task() -> bool:
     return check_drift().drift
 
 
-@shared_task(name="cluster.publish_status", ignore_result=True)
+@shared_task(name="kernel.publish_status", ignore_result=True)
 def publish_status_task() -> None:
     from .status import publish_status
 

@@ -300,6 +300,11 @@ def _needs_forwarding(spec: ServiceSpec) -> bool:
     return spec.method in _FORWARDING_METHODS or bool(spec.fallback_address)
 
 
+# Every sysctl _sysctls() may set: what a writer reads when it must learn the kernel's state afresh.
+SYSCTL_NAMES = ("net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
+                "net.ipv4.vs.expire_quiescent_template", "net.ipv6.conf.all.forwarding")
+
+
 def _sysctls(
     compiled: list[tuple[ServiceSpec, ServiceKey]], autonat: tuple[int, ...]
 ) -> tuple[tuple[str, str], ...]:

@@ -112,6 +112,7 @@ class ReplaceRules(Op):
 
 
 IPVS_OPS = (SetTimeouts, AddService, EditService, DelService, AddDest, EditDest, DelDest)
+DEST_OPS = (AddDest, EditDest, DelDest)
 
 
 def dest_id(d: IpvsDestination) -> tuple[ServiceKey, str, int]:
@@ -165,6 +166,9 @@ def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:
     exists, editing what does not) are applied as if they had succeeded: feed this only
     the ops that were applied (``ApplyResult.applied``).
     """
+    ops = list(ops)
+    if all(isinstance(op, DEST_OPS) for op in ops):
+        return _simulate_destinations(state, ops)
     services = {s.key: s for s in state.services}
     dests = {dest_id(d): d for d in state.destinations}
     addresses = set(state.addresses)
@@ -204,6 +208,20 @@ def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:
         sysctls=tuple(sorted(sysctls.items())),
         timeouts=timeouts,
     )
+
+
+def _simulate_destinations(state: DesiredState, ops: list[Op]) -> DesiredState:
+    """simulate() for weight changes only (runtime actions, health): touches only their destinations,
+    so it costs little however large the table."""
+    ids = {dest_id(op.dest) for op in ops}
+    old = frozenset(d for d in state.destinations if dest_id(d) in ids)
+    dests = {dest_id(d): d for d in old}
+    for op in ops:
+        if isinstance(op, DelDest):
+            dests.pop(dest_id(op.dest), None)
+        else:
+            dests[dest_id(op.dest)] = op.dest
+    return replace(state, destinations=(state.destinations - old) | frozenset(dests.values()))
 
 
 def inverse(before: DesiredState, ops: Sequence[Op]) -> list[Op]:
