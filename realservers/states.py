@@ -40,12 +40,15 @@ def set_state(servers, state: str) -> list[RealServer]:
 def act(servers, state: str) -> tuple[list[RealServer], dict]:
     """Set the state and put it in the kernel now: (changed servers, the kernel's answer)."""
     from cluster.runtime_state import apply_runtime_state
+    from ha.runtime import after_runtime_change
 
     servers = list(servers)
     changed = set_state(servers, state)
     # Every named server, not only the changed ones: a state saved while the kernel was out of reach
     # is delivered by repeating the action.
-    return changed, apply_runtime_state(rs.pk for rs in servers)
+    answer = apply_runtime_state(rs.pk for rs in servers)
+    after_runtime_change(servers)  # the HA peer too
+    return changed, answer
 
 
 def kernel_answer_text(who: str, action: str, kernel: dict) -> str:
