@@ -26,13 +26,14 @@ from .compile import cluster_spec
 from .models import ApplyRun, ClusterSettings
 from .runtime import dataplane_mode
 from .writer import KernelBusy as ApplyBusy  # noqa: F401 (the name callers of apply know)
-from .writer import current_state, journal, kernel_lock, make_driver, record
+from .writer import append, current_state, journal, kernel_lock, make_driver, record
 from .writer import forget_view as forget_verified_view
 
 log = logging.getLogger("fulcrum.apply")
 
 CHUNK = 500  # ops per driver call: big enough to keep netlink batching, small enough for a live bar
 MAX_LOGGED_OPS = 2000
+SMALL_APPLY = 100  # ops: journalled as an entry after the base, not as a new base
 CONFIG_OBJECT_TYPES = ("virtualservice", "realserver", "floatingip", "clustersettings", "config")
 
 Progress = Callable[[int, int, str], None]
@@ -98,7 +99,7 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
                     _finish(run, ApplyRun.FAILED, ops, started, change_id,
                             error=_failure_text(failed, rollback_error))
                 else:
-                    record(desired, run)
+                    _journal(run, stored, ops, desired)
                     _finish(run, ApplyRun.SUCCESS, ops, started, change_id)
             finally:
                 driver.close()
@@ -107,6 +108,16 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
             forget_verified_view()
             _finish(run, ApplyRun.FAILED, [], started, 0, error=f"{type(exc).__name__}: {exc}")
     return run
+
+
+def _journal(run: ApplyRun, stored, ops: list[Op], desired) -> None:
+    """A small apply (one edit) adds an entry after the base; a big one, or one that planned from
+    a kernel read, writes a new base: encoding 40,000 destinations costs more than the edit."""
+    if stored is not None and len(ops) <= SMALL_APPLY:
+        if ops:
+            append(ops, desired)
+    else:
+        record(desired, run)
 
 
 def _roll_back(driver, before: DesiredState, applied: list[Op]) -> str:

@@ -147,18 +147,27 @@ def test_the_cli_acts_at_once(kernel, make_service, capsys):
         call_command("serverstate", "drain", "--address", "not-an-address")
 
 
-def test_runtime_changes_are_small_journal_entries_that_every_process_reads(kernel, client_for, make_service):
+def test_runtime_changes_are_small_journal_entries_that_every_process_reads(kernel, client_for, make_service,
+                                                                            monkeypatch):
     svc = make_service(servers=[{}, {}])
     apply_now()
     base = AppliedState.objects.get().journal
-    client_for("operator").post(f"/api/v1/real-servers/{svc.real_servers.get(label='rs1').pk}/drain/")
+    operator = client_for("operator")
+    operator.post(f"/api/v1/real-servers/{svc.real_servers.get(label='rs1').pk}/drain/")
     assert AppliedState.objects.get().journal == base  # the base is not rewritten...
     assert JournalEntry.objects.count() == 1  # ...one small entry is added
+    rs2 = svc.real_servers.get(label="rs2")
+    rs2.weight = 3
+    rs2.save()
+    assert apply_now().operation_count == 1
+    assert JournalEntry.objects.count() == 2  # a small apply is an entry too
     writer._view.update(base=None, last=0, entries=0, state=None)  # another process: no view in memory
     assert writer.journal()[1] == kernel.state
     assert not check_drift(repair=False).drift
-    apply_now()
-    assert JournalEntry.objects.count() == 0  # folded into the new base
+
+    monkeypatch.setattr(writer, "COMPACT_AFTER", 2)
+    operator.post(f"/api/v1/real-servers/{svc.real_servers.get(label='rs1').pk}/online/")
+    assert JournalEntry.objects.count() == 0 and AppliedState.objects.get().journal == encode(kernel.state)
 
 
 @pytest.mark.parametrize("row", [None, {"schema": 0, "state": "gAR..."}, {"schema": 99}, {"schema": 1}])
