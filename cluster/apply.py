@@ -26,8 +26,8 @@ from .compile import cluster_spec
 from .models import ApplyRun, ClusterSettings
 from .runtime import dataplane_mode
 from .writer import KernelBusy as ApplyBusy  # noqa: F401 (the name callers of apply know)
-from .writer import append, current_state, journal, kernel_lock, make_driver, record
-from .writer import forget_view as forget_verified_view
+from .writer import append, current_state, distrust, journal, kernel_lock, make_driver, record
+from .writer import forget_view as forget_verified_view  # noqa: F401 (tests and older callers)
 
 log = logging.getLogger("fulcrum.apply")
 
@@ -105,7 +105,7 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
                 driver.close()
         except Exception as exc:  # a bug or a broken host must still end the run, never leave it "running"
             log.exception("apply #%s crashed", run.pk)
-            forget_verified_view()
+            distrust()
             _finish(run, ApplyRun.FAILED, [], started, 0, error=f"{type(exc).__name__}: {exc}")
     return run
 

@@ -32,8 +32,9 @@ def service_spec(svc, real_servers) -> ServiceSpec:
 
 
 def cluster_spec() -> ClusterSpec:
-    """The whole configuration in three queries, whatever its size."""
+    """The whole configuration in a few queries, whatever its size."""
     from ha.state import keepalived_holds_addresses  # HA pair: keepalived holds VIPs/floating IPs
+    from operations.lockdown import management_spec
 
     settings = ClusterSettings.load()
     by_service: dict[int, list] = {}
@@ -45,5 +46,5 @@ def cluster_spec() -> ClusterSpec:
         vip_interface=settings.vip_interface, autonat_interface=settings.autonat_interface,
         tcp_timeout=settings.tcp_timeout, tcpfin_timeout=settings.tcpfin_timeout,
         udp_timeout=settings.udp_timeout, floating_ips=floating, services=services,
-        vrrp_holds_addresses=keepalived_holds_addresses(),
+        vrrp_holds_addresses=keepalived_holds_addresses(), management=management_spec(),
     )

@@ -10,7 +10,7 @@ import logging
 from dataplane.diff import plan
 
 from .models import ClusterSettings, DriftCheck
-from .writer import forget_view, kernel_lock, make_driver, record, recorded
+from .writer import distrust, kernel_lock, make_driver, record, recorded
 
 log = logging.getLogger("fulcrum.drift")
 
@@ -39,7 +39,7 @@ def check_drift(repair: bool | None = None) -> DriftCheck:
                     record(stored)
                     log.warning("drift repaired (lock is on)")
                 else:
-                    forget_view()  # the journal is not the kernel: the next writer reads the kernel
+                    distrust()  # the journal is not the kernel: the next writer reads the kernel
         finally:
             driver.close()
     return DriftCheck.objects.create(drift=bool(ops), differences=[op.describe() for op in ops[:2000]],

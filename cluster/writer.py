@@ -122,8 +122,13 @@ def append(ops: list[Op], state: DesiredState) -> None:
 
 
 def forget_view() -> None:
-    """Drift was suspected: the next change, in any process, reads the kernel again."""
+    """Drop this process's view: the next change reads the journal again."""
     _view.update(base=None, last=0, entries=0, state=None)
+
+
+def distrust() -> None:
+    """Drift was seen, or a change crashed half-way: the next change, in any process, reads the kernel."""
+    forget_view()
     AppliedState.objects.filter(pk=1).update(verified=False)
 
 

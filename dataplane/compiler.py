@@ -32,6 +32,7 @@ from dataplane.config import (
     RealServerSpec,
     ServiceSpec,
 )
+from dataplane.lockdown import management_rules
 from dataplane.state import (
     MASQ,
     OWNED_CHAINS,
@@ -222,14 +223,15 @@ def _addresses(cluster: ClusterSpec, compiled: list[tuple[ServiceSpec, ServiceKe
 def _rules(
     cluster: ClusterSpec, compiled: list[tuple[ServiceSpec, ServiceKey]], autonat: tuple[int, ...]
 ) -> tuple[Rule, ...]:
-    """Marks first (mangle), then SNAT, then Autonat (nat): netfilter order matters."""
+    """Marks first (mangle), then SNAT, then Autonat (nat): netfilter order matters. Then the
+    management lockdown (filter)."""
     marks = [rule for spec, key in compiled for rule in _mark_rules(spec, key)]
     snat = [_snat_rule(spec, key) for spec, key in compiled if spec.method == SNAT]
     masquerade = [
         Rule(family, "nat", NAT_CHAIN, ("-o", cluster.autonat_interface, "-j", "MASQUERADE"))
         for family in autonat
     ]
-    return (*marks, *snat, *masquerade)
+    return (*marks, *snat, *masquerade, *management_rules(cluster.management))
 
 
 def _hex(mark: int) -> str:
