@@ -62,24 +62,6 @@ def _until_weight(weight_of, where, want, seconds=30.0):
         time.sleep(0.001)
 
 
-def _worker_idle(seconds: float = 1200.0) -> float:
-    """Wait (bounded) until the one solo worker of the lab appliance has nothing queued or running.
-
-    After every apply the checklists re-run (checklists.run) on that same worker; with the ops
-    lane's queue split the kernel.* tasks have a worker of their own, here they would wait behind
-    it and the figures would measure the checklists. Returns the seconds waited."""
-    from checklists.models import CheckRun
-    from cluster.models import ApplyRun
-
-    t0 = time.monotonic()
-    while (CheckRun.objects.filter(status__in=[CheckRun.QUEUED, CheckRun.RUNNING]).exists()
-           or ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).exists()):
-        if time.monotonic() - t0 > seconds:
-            raise AssertionError(f"the worker was still busy after {seconds} s")
-        time.sleep(0.2)
-    return time.monotonic() - t0
-
-
 def measure(services: int, reals: int, samples: int) -> dict:
     """Runs inside the guest."""
     from bench.common import big_bundle
@@ -104,7 +86,9 @@ def measure(services: int, reals: int, samples: int) -> dict:
         run = app.apply(timeout=1800)
         out["cold_apply_s"] = time.perf_counter() - t0
         out["cold_apply_ops"] = run["operation_count"]
-        out["checklists_after_cold_apply_s"] = _worker_idle()
+        # After every apply the checklists re-run on the lab's one solo worker; with the ops lane's
+        # queue split kernel.* tasks have their own worker. Wait for it, so the figures measure ours.
+        out["checklists_after_cold_apply_s"] = A.worker_idle(1200)
 
         driver, weight_of = _weight_reader()
         try:
@@ -129,10 +113,10 @@ def measure(services: int, reals: int, samples: int) -> dict:
             out["pending_after_drains"] = app.get("/api/v1/apply/")["pending_changes"]
 
             app.ok("PATCH", "/api/v1/cluster/", {"auto_apply": True})
-            _worker_idle()  # turning it on applied what was pending (nothing); then the checklists
+            A.worker_idle()  # turning it on applied what was pending (nothing); then the checklists
             auto = []
             for n, w in enumerate(where):
-                _worker_idle()
+                A.worker_idle()
                 weight = 2 + n % 50
                 t0 = time.perf_counter()
                 app.ok("PATCH", f"/api/v1/real-servers/{w[0].pk}/", {"weight": weight})

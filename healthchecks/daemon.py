@@ -143,34 +143,34 @@ class KernelWeights:
     def __init__(self, driver):
         self.driver = driver
 
-    def current(self, key) -> dict | None:
-        """The service's destinations as the kernel holds them; None if the service is absent."""
+    def current(self, key, state) -> dict | None:
+        """The service's destinations as the kernel holds them; None if the service is absent.
+        ``state``: the kernel writer's view, what a render-only dataplane holds."""
         ipvs = getattr(self.driver, "ipvs", None)
         if ipvs is not None:
             try:
                 return {dest_id(e.dest): e.dest for e in ipvs.dests(key)}
             except OSError:
                 return None
-        state = self.driver.state
         if key not in {s.key for s in state.services}:
             return None
         return {dest_id(d): d for d in state.destinations if d.service == key}
 
-    def change(self, before: ServiceSpec, after: ServiceSpec, apply) -> str:
-        """Bring the service's destinations from ``before`` to ``after``; ``apply`` is the kernel
-        writer's (cluster/writer.py), so the change is locked and journalled like any other."""
+    def change(self, before: ServiceSpec, after: ServiceSpec, turn) -> str:
+        """Bring the service's destinations from ``before`` to ``after`` in a turn of the kernel writer
+        (cluster/writer.py session), so the change is locked and journalled like any other."""
         touched, want = destination_changes(before, after)
         if not touched:
             return "no kernel change"
         key = service_key(after)
-        have = self.current(key)
+        have = self.current(key, turn.state)
         if have is None:
             return "service not in the kernel (not applied yet): no kernel change"
         have = {i: d for i, d in have.items() if i in touched}
         ops = plan_destinations(touched, want, have)
         if not ops:
             return "kernel already right"
-        result = apply(ops)
+        result = turn.apply(ops)
         if not result.ok:
             op, error = result.failed[0] if result.failed else (ops[result.attempted - 1], "not attempted")
             return f"kernel refused {type(op).__name__}: {error}"
@@ -178,14 +178,20 @@ class KernelWeights:
 
 
 def make_driver(mode: str | None = None):
-    """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice."""
+    """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice.
+    Render-only: it records what the kernel writer's journal says the kernel would hold."""
     from dataplane.kernel import KernelDriver, RenderOnlyDriver
+    from dataplane.state import DesiredState
 
     if mode is None:
         from cluster.runtime import dataplane_mode
 
         mode = dataplane_mode()
-    return KernelDriver() if mode == "kernel" else RenderOnlyDriver()
+    if mode == "kernel":
+        return KernelDriver()
+    from cluster.writer import journal
+
+    return RenderOnlyDriver(state=journal()[1] or DesiredState.empty())
 
 
 # --------------------------------------------------------------------------- the daemon
@@ -418,7 +424,7 @@ class HealthDaemon:
         close_old_connections()
         # One turn of the kernel writer for the whole batch: one lock, one journal entry.
         with session(self.weights.driver) as turn:
-            return {svc_id: self.weights.change(before, after, turn.apply) for svc_id, before, after in changes}
+            return {svc_id: self.weights.change(before, after, turn) for svc_id, before, after in changes}
 
     def _record(self, records) -> None:
         from django.db import transaction
