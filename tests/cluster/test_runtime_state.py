@@ -204,3 +204,20 @@ def test_drift_seen_makes_the_next_apply_read_the_kernel(kernel, make_service):
     run = apply_now()
     assert run.operation_count == 1 and weights(kernel) == {"10.0.0.1": 100}
     assert not check_drift(repair=False).drift
+
+
+def test_the_state_field_of_the_real_server_page_acts_at_once(kernel, client, admin, make_service):
+    svc = make_service(servers=[{}, {}])
+    apply_now()
+    rs = svc.real_servers.get(label="rs1")
+    client.force_login(admin)
+    form = {"label": "rs1", "address": "10.0.0.1", "port": "", "weight": 100, "min_conns": 0, "max_conns": 0,
+            "admin_state": "drain"}
+    response = client.post(f"/servers/{rs.pk}/edit/", form, follow=True)
+    assert "is now drained in the kernel" in response.content.decode()
+    assert weights(kernel) == {"10.0.0.1": 0, "10.0.0.2": 100} and not pending_changes()
+    form.update(admin_state="online", weight=7)  # the weight is configuration: it waits for Apply
+    client.post(f"/servers/{rs.pk}/edit/", form)
+    assert weights(kernel) == {"10.0.0.1": 100, "10.0.0.2": 100} and pending_changes()
+    apply_now()
+    assert weights(kernel) == {"10.0.0.1": 7, "10.0.0.2": 100}
