@@ -209,15 +209,15 @@ class Appliance:
         return done
 
 
-def worker_idle(seconds: float = 600.0) -> float:
-    """Wait (bounded) until the appliance's one solo worker has no apply or checklist run queued or
-    running (checklists re-run after each of its applies; a kernel.runtime task would queue behind
-    them). Returns the seconds waited."""
+def worker_idle(seconds: float = 600.0, checklists: bool = True) -> float:
+    """Wait (bounded) until the appliance's one solo worker has no apply (and, with ``checklists``,
+    no checklist run) queued or running: checklists re-run after each of its applies, and a
+    kernel.runtime task would queue behind them. Returns the seconds waited."""
     from checklists.models import CheckRun
     from cluster.models import ApplyRun
 
     t0 = time.monotonic()
-    while (CheckRun.objects.filter(status__in=[CheckRun.QUEUED, CheckRun.RUNNING]).exists()
+    while ((checklists and CheckRun.objects.filter(status__in=[CheckRun.QUEUED, CheckRun.RUNNING]).exists())
            or ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).exists()):
         if time.monotonic() - t0 > seconds:
             raise AssertionError(f"the worker was still busy after {seconds} s")
