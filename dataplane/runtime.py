@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from dataplane.compiler import compile_state, service_key
 from dataplane.config import ClusterSpec, ServiceSpec
-from dataplane.diff import AddDest, DelDest, EditDest, Op, dest_id
+from dataplane.diff import AddDest, DelDest, EditDest, Op, dest_id, destination_index, service_keys
 from dataplane.state import DesiredState
 
 
@@ -53,21 +53,14 @@ def runtime_ops(current: DesiredState, specs: Iterable[tuple[ServiceSpec, set[in
     runtime state asks, from what the kernel holds. Only those destinations: a configuration
     change still waiting for Apply stays waiting. A service the kernel does not hold (never
     applied, disabled) is left to the next apply."""
-    held = {s.key for s in current.services}
-    by_service: dict = {}
-    for spec, server_ids in specs:
-        if spec.enabled and service_key(spec) in held:
-            by_service[service_key(spec)] = (spec, server_ids)
-    if not by_service:
-        return []
-    have_all: dict = {}
-    for d in current.destinations:
-        if d.service in by_service:
-            have_all[dest_id(d)] = d
+    have_all = destination_index(current.destinations)
     ops: list[Op] = []
-    for spec, server_ids in by_service.values():
+    for spec, server_ids in specs:
+        if not spec.enabled or service_key(spec) not in service_keys(current.services):
+            continue
         touched = server_destination_ids(spec, server_ids)
         compiled = compile_state(ClusterSpec(services=(spec,))).destinations
         want = {dest_id(d): d for d in compiled if dest_id(d) in touched}
         ops += plan_destinations(touched, want, {i: have_all[i] for i in touched if i in have_all})
     return ops
+
