@@ -24,6 +24,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
 
+    # Embedded mode: the drain's kernel.runtime step runs in this process (render-only), no worker needed.
+    os.environ.setdefault("FULCRUM_CELERY_EAGER", "1")
     use_scratch_database()
     from django.contrib.auth import get_user_model
     from django.core.signals import request_started

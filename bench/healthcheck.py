@@ -259,13 +259,18 @@ def daemon_run(n: int, seconds: float, kills: int, rounds: int) -> dict:
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
     subprocess.run([*manage, "loadconfig", str(work / "bundle.json")], env=env, check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
+    # Applied (render-only): healthcheckd's weight changes then go through the kernel writer and its
+    # journal, as on an appliance, instead of finding "not applied yet".
+    subprocess.run([*manage, "apply"], env={**env, "FULCRUM_DATAPLANE": "render-only"}, check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     raise_nofile()
     parent, child = mp.Pipe()
     listeners = mp.get_context("fork").Process(target=serve, args=(n, PORT, child), daemon=True)
     listeners.start()
     assert parent.recv() == "ready"
-    daemon = subprocess.Popen([*manage, "healthcheckd", "--dataplane", "render-only", "--no-alerts"], env=env,
+    daemon = subprocess.Popen([*manage, "healthcheckd", "--dataplane", "render-only", "--no-alerts"],
+                              env={**env, "FULCRUM_DATAPLANE": "render-only"},
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     down_at: dict[str, float] = {}
     lines: list[str] = []

@@ -142,12 +142,32 @@ class ApplyRun(models.Model):
 
 
 class AppliedState(models.Model):
-    """The kernel state the last successful apply left (the verified view the next diff starts from)."""
+    """The kernel journal's base: the whole kernel state as the last apply (or kernel read) left it.
+    The ops applied since (runtime actions, health) follow as JournalEntry rows; cluster/writer.py
+    is the only writer of both.
+
+    JSON with a schema version (dataplane/journal.py), never pickle: the web process can write this
+    table, and decoding it must not run code in the privileged writer."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    state = models.BinaryField(help_text="Pickled dataplane.state.DesiredState (written only by the worker).")
+    journal = models.JSONField(null=True, help_text="dataplane.journal document; another schema version "
+                                                    "is not trusted (the writer re-reads the kernel).")
+    verified = models.BooleanField(default=True, help_text="False once drift was seen: the next writer "
+                                                           "reads the kernel before it plans.")
     run = models.ForeignKey(ApplyRun, null=True, on_delete=models.SET_NULL)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class JournalEntry(models.Model):
+    """Ops the kernel took after the base in AppliedState (small: one runtime action, one health batch).
+    Folded into a new base by the next apply."""
+
+    ops = models.JSONField(help_text="dataplane.journal encode_ops() document.")
+    time = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "journal entries"
 
 
 class DriftCheck(models.Model):

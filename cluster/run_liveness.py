@@ -17,13 +17,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .apply import ApplyBusy, apply_lock
 from .models import ApplyRun
+from .writer import KernelBusy, kernel_lock
 
 log = logging.getLogger("fulcrum.apply")
 
 WORKER_LOST = ("worker lost: the process running this apply stopped (killed or crashed) before it "
-               "finished; the apply lock is free again and the next apply re-reads the kernel")
+               "finished; the kernel lock is free again and the next apply re-reads the kernel")
 NOT_PICKED_UP = ("worker lost: no kernel worker started this apply within {seconds:.0f} s of queueing "
                  "(is fulcrum-worker running?); the change is still pending")
 
@@ -61,7 +61,7 @@ def sweep_stale_runs(include_queued: bool = True) -> int:
     if not open_runs.exists():
         return 0
     try:
-        with apply_lock(wait=False):
+        with kernel_lock(wait=False):
             # Holding the lock, no apply is executing anywhere on this host: a "running" run is dead.
             failed = _mark_failed(open_runs.filter(status=ApplyRun.RUNNING), WORKER_LOST)
             if include_queued:
@@ -70,5 +70,5 @@ def sweep_stale_runs(include_queued: bool = True) -> int:
                 failed += _mark_failed(open_runs.filter(status=ApplyRun.QUEUED, queued_at__lt=too_old),
                                        NOT_PICKED_UP.format(seconds=seconds))
             return failed
-    except ApplyBusy:
+    except KernelBusy:
         return 0  # an apply is executing: its run is alive, and queued ones wait behind it

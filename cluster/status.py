@@ -6,9 +6,9 @@ import json
 
 from dataplane.compiler import service_key
 
-from .apply import make_driver, stored_state
 from .compile import cluster_spec
 from .runtime import dataplane_mode
+from .writer import make_driver, recorded
 
 COUNTERS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes", "cps", "inpps", "outpps", "inbps", "outbps")
 
@@ -52,7 +52,7 @@ def kernel_status() -> dict:
 
 def read_kernel_status() -> dict:
     """The IPVS table joined with the configuration, so each figure has its service and server."""
-    _, stored = stored_state()
+    _, stored, _ = recorded()
     driver = make_driver(stored)
     try:
         table = driver.read_ipvs()

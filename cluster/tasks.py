@@ -27,6 +27,14 @@ def apply_task(run_id: int) -> str:
     return run.status
 
 
+@shared_task(name="kernel.runtime")
+def runtime_task(server_ids: list[int]) -> dict:
+    """Online/drain/halt in the kernel now (privileged: routed to the "kernel" queue)."""
+    from .runtime_state import push_runtime_state
+
+    return push_runtime_state(server_ids)
+
+
 @shared_task(name="kernel.drift_check")
 def drift_check_task() -> bool:
     return check_drift().drift

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from typing import NamedTuple
 
 from dataplane.config import (
     DR,
@@ -32,6 +34,7 @@ from dataplane.config import (
     RealServerSpec,
     ServiceSpec,
 )
+from dataplane.lockdown import management_rules
 from dataplane.state import (
     MASQ,
     OWNED_CHAINS,
@@ -67,20 +70,37 @@ _FULL_MASK = 0xFFFFFFFF
 _FORWARDING_METHODS = (NAT, SNAT)
 
 
+class _Compiled(NamedTuple):
+    sort: tuple
+    key: ServiceKey
+    service: IpvsService
+    destinations: tuple[IpvsDestination, ...]
+    marks: tuple[Rule, ...]
+    snat: tuple[Rule, ...]
+
+
+@lru_cache(maxsize=1 << 16)
+def _compiled_service(spec: ServiceSpec) -> _Compiled:
+    """What one enabled service adds to the kernel. Cached: a service spec is an immutable value, so
+    an apply after one edit compiles only the edited service again."""
+    key = service_key(spec)
+    return _Compiled(service_sort_key(key), key, _ipvs_service(spec, key), tuple(_destinations(spec, key)),
+                     tuple(_mark_rules(spec, key)), (_snat_rule(spec, key),) if spec.method == SNAT else ())
+
+
 def compile_state(cluster: ClusterSpec) -> DesiredState:
     """Turn the configuration into the kernel state it asks for. Disabled services add nothing."""
-    compiled = sorted(
-        ((spec, service_key(spec)) for spec in cluster.services if spec.enabled),
-        key=lambda pair: service_sort_key(pair[1]),
-    )
+    parts = sorted(((_compiled_service(spec), spec) for spec in cluster.services if spec.enabled),
+                   key=lambda pair: pair[0].sort)
+    compiled = [(spec, part.key) for part, spec in parts]
     addresses = _addresses(cluster, compiled)
     autonat = _autonat_families(cluster, addresses)
     return DesiredState(
-        services=frozenset(_ipvs_service(spec, key) for spec, key in compiled),
-        destinations=frozenset(d for spec, key in compiled for d in _destinations(spec, key)),
+        services=frozenset(part.service for part, _ in parts),
+        destinations=frozenset(d for part, _ in parts for d in part.destinations),
         # In an HA pair keepalived holds the addresses (on the master only): none for the apply.
         addresses=frozenset() if cluster.vrrp_holds_addresses else addresses,
-        rules=_rules(cluster, compiled, autonat),
+        rules=_rules(cluster, [part for part, _ in parts], autonat),
         sysctls=_sysctls(compiled, autonat),
         timeouts=Timeouts(cluster.tcp_timeout, cluster.tcpfin_timeout, cluster.udp_timeout),
     )
@@ -227,17 +247,16 @@ def _addresses(cluster: ClusterSpec, compiled: list[tuple[ServiceSpec, ServiceKe
 # --- netfilter rules -----------------------------------------------------------------------
 
 
-def _rules(
-    cluster: ClusterSpec, compiled: list[tuple[ServiceSpec, ServiceKey]], autonat: tuple[int, ...]
-) -> tuple[Rule, ...]:
-    """Marks first (mangle), then SNAT, then Autonat (nat): netfilter order matters."""
-    marks = [rule for spec, key in compiled for rule in _mark_rules(spec, key)]
-    snat = [_snat_rule(spec, key) for spec, key in compiled if spec.method == SNAT]
+def _rules(cluster: ClusterSpec, parts: list[_Compiled], autonat: tuple[int, ...]) -> tuple[Rule, ...]:
+    """Marks first (mangle), then SNAT, then Autonat (nat): netfilter order matters. Then the
+    management lockdown (filter)."""
+    marks = [rule for part in parts for rule in part.marks]
+    snat = [rule for part in parts for rule in part.snat]
     masquerade = [
         Rule(family, "nat", NAT_CHAIN, ("-o", cluster.autonat_interface, "-j", "MASQUERADE"))
         for family in autonat
     ]
-    return (*marks, *snat, *masquerade)
+    return (*marks, *snat, *masquerade, *management_rules(cluster.management))
 
 
 def _hex(mark: int) -> str:
@@ -306,6 +325,11 @@ def _autonat_families(cluster: ClusterSpec, addresses: frozenset[Address]) -> tu
 def _needs_forwarding(spec: ServiceSpec) -> bool:
     # A fallback server is reached by masquerade and may take over at any moment (healthcheckd).
     return spec.method in _FORWARDING_METHODS or bool(spec.fallback_address)
+
+
+# Every sysctl _sysctls() may set: what a writer reads when it must learn the kernel's state afresh.
+SYSCTL_NAMES = ("net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
+                "net.ipv4.vs.expire_quiescent_template", "net.ipv6.conf.all.forwarding")
 
 
 def _sysctls(

@@ -72,6 +72,16 @@ class FloatingIPSpec:
 
 
 @dataclass(frozen=True)
+class ManagementSpec:
+    """The management lockdown: only these source networks reach the management ports.
+    No networks: no lockdown. ``always``: addresses always let in (the HA peer); loopback is too."""
+
+    networks: tuple[str, ...] = ()  # canonical network text, either family
+    ports: tuple[int, ...] = (443,)
+    always: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     vip_interface: str = "eth0"
     autonat_interface: str = ""  # "" = Autonat off
@@ -83,3 +93,4 @@ class ClusterSpec:
     # HA pair: keepalived (VRRP) adds and removes the VIPs and floating IPs, only on the master,
     # so the apply must neither add nor remove them (it would fight keepalived on every apply).
     vrrp_holds_addresses: bool = False
+    management: ManagementSpec = ManagementSpec()

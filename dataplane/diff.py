@@ -115,6 +115,7 @@ class ReplaceRules(Op):
 
 
 IPVS_OPS = (SetTimeouts, AddService, EditService, DelService, AddDest, EditDest, DelDest)
+DEST_OPS = (AddDest, EditDest, DelDest)
 
 
 def dest_id(d: IpvsDestination) -> tuple[ServiceKey, str, int]:
@@ -168,6 +169,9 @@ def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:
     exists, editing what does not) are applied as if they had succeeded: feed this only
     the ops that were applied (``ApplyResult.applied``).
     """
+    ops = list(ops)
+    if all(isinstance(op, DEST_OPS) for op in ops):
+        return _simulate_destinations(state, ops)
     services = {s.key: s for s in state.services}
     dests = {dest_id(d): d for d in state.destinations}
     addresses = set(state.addresses)
@@ -207,6 +211,58 @@ def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:
         sysctls=tuple(sorted(sysctls.items())),
         timeouts=timeouts,
     )
+
+
+# Indexes of the last few tables, keyed by the table's identity (the table is kept referenced here,
+# so its id cannot be reused while cached). A runtime action or a health batch then finds its
+# destinations without walking 40,000 of them, and passes the index on to the next state.
+_INDEXES: dict[tuple[str, int], tuple[frozenset, object]] = {}
+_INDEXES_KEPT = 8
+
+
+def _remember(kind: str, table: frozenset, index):
+    while len(_INDEXES) >= _INDEXES_KEPT:
+        del _INDEXES[next(iter(_INDEXES))]
+    _INDEXES[(kind, id(table))] = (table, index)
+    return index
+
+
+def _cached(kind: str, table: frozenset, build):
+    hit = _INDEXES.get((kind, id(table)))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    return _remember(kind, table, build(table))
+
+
+def destination_index(destinations: frozenset) -> dict:
+    """{dest_id: destination} of a table (built once per table, then reused: treat it as read-only)."""
+    return _cached("dests", destinations, lambda t: {dest_id(d): d for d in t})
+
+
+def service_keys(services: frozenset) -> frozenset:
+    """The keys of a service table (built once per table)."""
+    return _cached("keys", services, lambda t: frozenset(s.key for s in t))
+
+
+def _simulate_destinations(state: DesiredState, ops: list[Op]) -> DesiredState:
+    """simulate() for weight changes only (runtime actions, health): touches only their destinations,
+    so it costs little however large the table."""
+    index = destination_index(state.destinations)
+    ids = {dest_id(op.dest) for op in ops}
+    old = frozenset(index[i] for i in ids if i in index)
+    dests = {dest_id(d): d for d in old}
+    for op in ops:
+        if isinstance(op, DelDest):
+            dests.pop(dest_id(op.dest), None)
+        else:
+            dests[dest_id(op.dest)] = op.dest
+    table = (state.destinations - old) | frozenset(dests.values())
+    new_index = index.copy()
+    for i in ids:
+        new_index.pop(i, None)
+    new_index.update(dests)
+    _remember("dests", table, new_index)
+    return replace(state, destinations=table)
 
 
 def inverse(before: DesiredState, ops: Sequence[Op]) -> list[Op]:

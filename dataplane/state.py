@@ -60,10 +60,12 @@ class Rule:
     args: tuple[str, ...]
 
 
-# Chains Fulcrum owns, and the built-in chain each is jumped to from.
+# Chains Fulcrum owns, and the built-in chain each is jumped to from (unconditionally: each
+# chain matches what it is for itself; FULCRUM-MGMT RETURNs everything but the management ports).
 OWNED_CHAINS: dict[str, dict[str, str]] = {
     "mangle": {"FULCRUM-PREROUTING": "PREROUTING"},
     "nat": {"FULCRUM-POSTROUTING": "POSTROUTING"},
+    "filter": {"FULCRUM-MGMT": "INPUT"},
 }
 
 

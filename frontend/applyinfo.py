@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from audit.models import ChangeRecord
 from cluster.apply import CONFIG_OBJECT_TYPES
-from cluster.models import ApplyRun
+from cluster.models import ApplyRun, ClusterSettings
 from cluster.run_liveness import sweep_stale_runs
 
 
 def apply_summary() -> dict:
-    """Three small queries: last successful run, last finished run, running run, pending count."""
+    """Four small queries: last successful run, pending count, running run, Auto apply on or off."""
     last_ok = ApplyRun.objects.filter(status=ApplyRun.SUCCESS).order_by("-id").only(
         "id", "change_id", "started_at", "finished_at").first()
     since = last_ok.change_id if last_ok else 0
@@ -24,4 +24,5 @@ def apply_summary() -> dict:
         "last_ok": last_ok,
         "applied_at": last_ok.started_at if last_ok else None,
         "running": running,
+        "auto_apply": ClusterSettings.objects.filter(pk=1, auto_apply=True).exists(),
     }

@@ -42,6 +42,27 @@ def after_apply(reason: str) -> dict:
     return result
 
 
+def after_runtime_change(servers) -> dict:
+    """Online/drain/halt on the master reaches the backup at once, so a drained server stays drained
+    after a failover. Sent as the last applied bundle (the outbox) with these servers' states
+    changed: configuration still waiting for Apply on the master does not travel with it."""
+    peer = Peer.current()
+    if peer is None or peer.role != MASTER:
+        return {"paired": peer is not None}
+    box = Outbox.objects.filter(pk=1).first()
+    if box is None:
+        return {"paired": True, "skipped": "nothing applied yet: the first apply carries it"}
+    states = {(rs.service.label, rs.label): rs.admin_state for rs in servers}
+    for service in box.bundle.get("virtual_services", []):
+        for rs in service.get("real_servers", []):
+            rs["admin_state"] = states.get((service.get("label"), rs.get("label")), rs.get("admin_state"))
+    version = max(int(time.time() * 1000), peer.local_version + 1)
+    Outbox.objects.filter(pk=1).update(version=version, bundle=box.bundle)
+    Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
+    start_sync()
+    return {"paired": True, "version": version}
+
+
 def refresh_kernel(peer: Peer) -> dict:
     """keepalived (addresses, roles) and the connection sync daemons, from the current database."""
     from cluster.models import ClusterSettings

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dataplane.compiler import compile_state, service_key
-from dataplane.config import ClusterSpec, ServiceSpec
-from dataplane.diff import AddDest, DelDest, EditDest, Op, dest_id
+from dataplane.compiler import service_key
+from dataplane.config import ServiceSpec
+from dataplane.diff import DelDest, Op, dest_id
+from dataplane.runtime import destination_changes, plan_destinations
 from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
 from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
 
@@ -118,31 +119,6 @@ def _with_health(spec: ServiceSpec, rs_id: int, health: str) -> ServiceSpec:
                                             for r in spec.real_servers))
 
 
-def destination_changes(before: ServiceSpec, after: ServiceSpec) -> tuple[set, dict]:
-    """The destinations a health change touches, and what each must become (absent: removed).
-
-    Both sides are compiled by ``dataplane.compiler``: quiesce/remove, admin drain/halt and
-    the fallback server follow the same rules as a full apply.
-    """
-    b = compile_state(ClusterSpec(services=(before,))).destinations
-    a = compile_state(ClusterSpec(services=(after,))).destinations
-    touched = {dest_id(d) for d in b ^ a}
-    return touched, {dest_id(d): d for d in a if dest_id(d) in touched}
-
-
-def plan_destinations(touched: set, want: dict, have: dict) -> list[Op]:
-    """Ops for the touched destinations, from what the kernel holds. New weights before removals,
-    so a service never passes through "no destination" while the fallback is switched."""
-    ops: list[Op] = []
-    for i in sorted(touched):
-        if i in want and i not in have:
-            ops.append(AddDest(want[i]))
-        elif i in want and have[i] != want[i]:
-            ops.append(EditDest(want[i]))
-    ops += [DelDest(have[i]) for i in sorted(touched) if i in have and i not in want]
-    return ops
-
-
 def describe_ops(ops: list[Op], spec: ServiceSpec) -> str:
     key = service_key(spec)
     fallback = (spec.fallback_address, key.port if spec.fallback_port is None else spec.fallback_port)
@@ -161,65 +137,61 @@ def describe_ops(ops: list[Op], spec: ServiceSpec) -> str:
     return ", ".join(words)
 
 
-def record_external_ops(ops) -> None:
-    from cluster.apply import record_external_ops as record
-
-    record(ops)
-
-
 class KernelWeights:
     """Reads and changes one service's destinations through a dataplane driver."""
 
     def __init__(self, driver):
         self.driver = driver
-        self.applied: list = []  # ops done in the kernel, for the apply layer's view (see take_applied)
 
-    def current(self, key) -> dict | None:
-        """The service's destinations as the kernel holds them; None if the service is absent."""
+    def current(self, key, state) -> dict | None:
+        """The service's destinations as the kernel holds them; None if the service is absent.
+        ``state``: the kernel writer's view, what a render-only dataplane holds."""
         ipvs = getattr(self.driver, "ipvs", None)
         if ipvs is not None:
             try:
                 return {dest_id(e.dest): e.dest for e in ipvs.dests(key)}
             except OSError:
                 return None
-        state = self.driver.state
         if key not in {s.key for s in state.services}:
             return None
         return {dest_id(d): d for d in state.destinations if d.service == key}
 
-    def change(self, before: ServiceSpec, after: ServiceSpec) -> str:
+    def change(self, before: ServiceSpec, after: ServiceSpec, turn) -> str:
+        """Bring the service's destinations from ``before`` to ``after`` in a turn of the kernel writer
+        (cluster/writer.py session), so the change is locked and journalled like any other."""
         touched, want = destination_changes(before, after)
         if not touched:
             return "no kernel change"
         key = service_key(after)
-        have = self.current(key)
+        have = self.current(key, turn.state)
         if have is None:
             return "service not in the kernel (not applied yet): no kernel change"
         have = {i: d for i, d in have.items() if i in touched}
         ops = plan_destinations(touched, want, have)
         if not ops:
             return "kernel already right"
-        result = self.driver.apply(ops)
+        result = turn.apply(ops)
         if not result.ok:
             op, error = result.failed[0] if result.failed else (ops[result.attempted - 1], "not attempted")
             return f"kernel refused {type(op).__name__}: {error}"
-        self.applied.extend(ops)
         return describe_ops(ops, after)
-
-    def take_applied(self) -> list:
-        ops, self.applied = self.applied, []
-        return ops
 
 
 def make_driver(mode: str | None = None):
-    """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice."""
+    """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice.
+    Render-only: it records what the kernel writer's journal says the kernel would hold."""
     from dataplane.kernel import KernelDriver, RenderOnlyDriver
+    from dataplane.state import DesiredState
 
     if mode is None:
         from cluster.runtime import dataplane_mode
 
         mode = dataplane_mode()
-    return KernelDriver() if mode == "kernel" else RenderOnlyDriver()
+    if mode == "kernel":
+        return KernelDriver()
+    from cluster.writer import journal
+
+    return RenderOnlyDriver(state=journal()[1] or DesiredState.empty())
 
 
 # --------------------------------------------------------------------------- the daemon
@@ -436,10 +408,6 @@ class HealthDaemon:
         if self.weights is not None:
             changes = [(svc_id, before, self.config.services[svc_id]) for svc_id, before in befores.items()]
             actions = await asyncio.get_running_loop().run_in_executor(self._kernel, self._change_all, changes)
-            ops = self.weights.take_applied()
-            if ops:
-                # The apply layer plans from the state it last left: tell it what changed here.
-                await self._in_db(record_external_ops, ops)
         records = []
         for ev, svc_id in mine:
             spec = self.config.services[svc_id]
@@ -449,7 +417,14 @@ class HealthDaemon:
         await self._in_db(self._record, records)
 
     def _change_all(self, changes) -> dict[int, str]:
-        return {svc_id: self.weights.change(before, after) for svc_id, before, after in changes}
+        from django.db import close_old_connections
+
+        from cluster.writer import session
+
+        close_old_connections()
+        # One turn of the kernel writer for the whole batch: one lock, one journal entry.
+        with session(self.weights.driver) as turn:
+            return {svc_id: self.weights.change(before, after, turn) for svc_id, before, after in changes}
 
     def _record(self, records) -> None:
         from django.db import transaction

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.recording import record
-from cluster.apply import apply_lock
+from cluster.writer import kernel_lock
 from dataplane import netstate as ns
 
 from . import inventory
@@ -115,7 +115,7 @@ def _kernel_restore(before_json: dict) -> list:
 
 
 def run_change(change_id: int) -> NetworkChange:
-    with apply_lock():
+    with kernel_lock():
         change = NetworkChange.objects.get(pk=change_id)
         if change.status != NetworkChange.QUEUED:
             return change
@@ -156,7 +156,7 @@ def confirm(change: NetworkChange) -> bool:
 
 def expire(change_id: int) -> NetworkChange:
     """Roll an unconfirmed change back to exactly the state before it (after its deadline)."""
-    with apply_lock():
+    with kernel_lock():
         change = NetworkChange.objects.get(pk=change_id)
         if change.status != NetworkChange.AWAITING:
             return change
@@ -176,7 +176,7 @@ def expire(change_id: int) -> NetworkChange:
 
 def boot() -> str:
     """At boot, before the services: roll back what was never confirmed, re-apply the saved state."""
-    with apply_lock():
+    with kernel_lock():
         for change in NetworkChange.objects.filter(status__in=[NetworkChange.QUEUED, NetworkChange.AWAITING]):
             if change.before:
                 _kernel_restore(change.before)

@@ -1,9 +1,9 @@
 """WebUI/API lockdown: only the management networks may reach the management port.
 
 Enforced twice: by the web process (``LockdownMiddleware``: 403 outside) and by the appliance's own
-netfilter chain FULCRUM-MGMT in the filter table, jumped to from INPUT for the management port(s)
-(``render_chain``: a pure iptables-restore renderer; ``apply_chain``: the worker runs it, it needs
-CAP_NET_ADMIN). No management network configured: no lockdown. Loopback and the paired HA peer
+netfilter chain FULCRUM-MGMT in the filter table (rules: ``dataplane.lockdown``, part of every
+compile; ``push_lockdown`` puts a change in the kernel at once through the one kernel writer, which
+needs CAP_NET_ADMIN: the worker runs it). No management network configured: no lockdown. Loopback and the paired HA peer
 are always allowed (the peer syncs through the API). A change that would leave the admin making it
 outside is refused (``lockout_error``).
 """
@@ -13,14 +13,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import subprocess
 import time
 from collections.abc import Iterable
 
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponseForbidden
 
-CHAIN = "FULCRUM-MGMT"
+from dataplane.config import ManagementSpec
+from dataplane.lockdown import lockdown_ops, management_rules
+
 CACHE_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
@@ -82,34 +83,6 @@ def lockout_error_after(address: str | None, pk: int | None = None, network: str
     return lockout_error(current.values(), address)
 
 
-# --------------------------------------------------------------------------- netfilter (pure renderer)
-
-def render_chain(networks: Iterable[str], ports: Iterable[int], family: int = 4, *,
-                 jump_ports: Iterable[int] = (), extra: Iterable[str] = ()) -> str:
-    """iptables-restore --noflush input for the FULCRUM-MGMT chain of one address family.
-
-    The chain declaration flushes it; it RETURNs loopback, the allowed networks and ``extra``
-    addresses (the HA peer) and drops the rest. No networks: an empty chain (no lockdown).
-    ``jump_ports``: the management ports whose INPUT jump is missing (inserted at the top).
-    """
-    nets = [n for n in parse_networks(networks) if n.version == family]
-    lines = ["*filter", f":{CHAIN} - [0:0]"]
-    if parse_networks(networks):  # a lockdown exists (of either family)
-        lines.append(f"-A {CHAIN} -i lo -j RETURN")
-        for addr in extra:
-            if addr and ipaddress.ip_address(addr).version == family:
-                lines.append(f"-A {CHAIN} -s {ipaddress.ip_network(addr)} -j RETURN")
-        for n in nets:
-            lines.append(f"-A {CHAIN} -s {n} -j RETURN")
-        lines.append(f"-A {CHAIN} -j DROP")
-    wanted = set(ports)
-    for port in jump_ports:
-        if port in wanted:
-            lines.append(f"-I INPUT 1 -p tcp -m tcp --dport {int(port)} -j {CHAIN}")
-    lines.append("COMMIT")
-    return "\n".join(lines) + "\n"
-
-
 def peer_addresses() -> list[str]:
     try:
         from ha.models import Peer
@@ -126,30 +99,26 @@ def current_networks() -> list[str]:
     return list(ManagementNetwork.objects.values_list("network", flat=True))
 
 
-def apply_chain(backend: str | None = None) -> dict:
-    """Make the kernel's FULCRUM-MGMT chains (IPv4 and IPv6) match the database. Needs CAP_NET_ADMIN."""
-    from dataplane.kernel.netfilter import Netfilter, NetfilterError
+def management_spec() -> ManagementSpec:
+    """The lockdown as the compiler takes it (dataplane/lockdown.py renders it into FULCRUM-MGMT)."""
+    networks = current_networks()
+    return ManagementSpec(networks=tuple(str(n) for n in parse_networks(networks)),
+                          ports=tuple(management_ports()), always=tuple(peer_addresses()) if networks else ())
 
-    nf = Netfilter(backend)
-    networks, ports, extra = current_networks(), management_ports(), peer_addresses()
-    done = {}
-    for family in (4, 6):
-        binary = nf.binary(family)
-        missing = []
-        for port in ports:
-            check = subprocess.run([binary, "-w", "-C", "INPUT", "-p", "tcp", "-m", "tcp", "--dport", str(port),
-                                    "-j", CHAIN], capture_output=True, text=True)
-            if check.returncode != 0:
-                missing.append(port)
-        text = render_chain(networks, ports, family, jump_ports=missing, extra=extra)
-        res = subprocess.run([nf.binary(family, "restore"), "-w", "--noflush"], input=text,
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise NetfilterError(f"{nf.binary(family, 'restore')} failed: {res.stderr.strip()}")
-        done[family] = text
-    log.info("management lockdown applied networks=%s ports=%s", ",".join(networks) or "any",
-             ",".join(map(str, ports)))
-    return done
+
+def push_lockdown() -> dict:
+    """Put the lockdown in the kernel now, through the one kernel writer (journalled, so drift checks
+    cover FULCRUM-MGMT and the next apply keeps it). Runs where the kernel is owned: the worker
+    (task kernel.lockdown), the worker unit's start (manage.py mgmt_firewall), or embedded."""
+    from cluster.writer import submit
+
+    rules = management_rules(management_spec())
+    outcome = submit(lambda current: lockdown_ops(current, rules))
+    if not outcome.ok:
+        raise RuntimeError(f"management lockdown refused by the kernel: {outcome.error()}")
+    log.info("management lockdown applied networks=%s ports=%s", ",".join(current_networks()) or "any",
+             ",".join(map(str, management_ports())))
+    return {"operations": [op.describe() for op in outcome.applied]}
 
 
 # --------------------------------------------------------------------------- the web process
@@ -202,11 +171,16 @@ def _changed(sender, **kwargs) -> None:
 
     def kick():
         try:
-            from .tasks import apply_mgmt_chain
+            from django.conf import settings
 
-            apply_mgmt_chain.delay()
+            if settings.CELERY_TASK_ALWAYS_EAGER:  # embedded: this process owns the kernel
+                push_lockdown()
+            else:
+                from .tasks import lockdown_task
+
+                lockdown_task.delay()
         except Exception as e:  # noqa: BLE001 - no broker: the worker applies it at its next start
-            log.warning("management lockdown not sent to the worker: %s", e)
+            log.warning("management lockdown not sent to the kernel: %s", e)
 
     transaction.on_commit(kick)
 

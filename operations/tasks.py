@@ -1,16 +1,12 @@
 from celery import shared_task
 
 
-@shared_task(name="kernel.apply_mgmt_chain")
-def apply_mgmt_chain() -> dict:
-    """Worker side (CAP_NET_ADMIN): render the management networks into FULCRUM-MGMT."""
-    from cluster.runtime import dataplane_mode
+@shared_task(name="kernel.lockdown")
+def lockdown_task() -> dict:
+    """Worker side (CAP_NET_ADMIN): the management networks into FULCRUM-MGMT, through the kernel writer."""
+    from .lockdown import push_lockdown
 
-    from .lockdown import apply_chain
-
-    if dataplane_mode() != "kernel":
-        return {"skipped": "render-only dataplane"}
-    return {str(k): v for k, v in apply_chain().items()}
+    return push_lockdown()
 
 
 @shared_task(name="operations.prune_history")

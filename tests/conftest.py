@@ -46,6 +46,17 @@ def error_fields(response) -> dict[str, list[str]]:
     return fields
 
 
+@pytest.fixture(autouse=True)
+def kernel_worker_in_process(request, monkeypatch):
+    """Tests run no Celery worker: the "kernel.runtime" task's body runs in the test's process (as in
+    embedded mode), on the render-only driver. tests/netlab drives the real worker and kernel."""
+    if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker("django_db"):
+        return
+    from cluster import runtime_state
+
+    monkeypatch.setattr(runtime_state, "ask_kernel_worker", runtime_state.push_runtime_state)
+
+
 @pytest.fixture
 def fast_passwords(settings):
     """PBKDF2 costs most of a second per user on a small machine; tests need no key stretching."""

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import CONFIGURE, OPERATE, can
 from realservers.models import RealServer
-from realservers.states import ACTIONS, set_state
+from realservers.states import ACTIONS, act, kernel_answer_text
 from virtualservices.choices import METHODS
 
 from .. import overview_data
@@ -67,12 +67,12 @@ def server_state(request, pk, action):
     if action not in ACTIONS:
         raise PermissionDenied("Unknown action.")
     rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
-    set_state([rs], ACTIONS[action])
-    word = {"online": "online", "drain": "drained", "halt": "halted"}[action]
-    text = f"Real server '{rs}' is now {word}. Apply to change the kernel."
+    _, kernel = act([rs], ACTIONS[action])
+    text = kernel_answer_text(f"Real server '{rs}'", action, kernel)
+    ok = kernel["status"] == "done"
     if is_htmx(request):
         response = HttpResponse(status=204)
         response["HX-Trigger"] = json.dumps({"fulcrum:refresh": {}, "fulcrum:toast": {"text": text}})
         return response
-    messages.success(request, text)
+    (messages.success if ok else messages.error)(request, text)
     return redirect(back_to(request, "overview"))

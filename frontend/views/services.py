@@ -12,6 +12,7 @@ from accounts.roles import CONFIGURE
 from appliance.inputgate import ascii_digits
 from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
 from realservers.models import RealServer
+from realservers.states import act, kernel_answer_text
 from virtualservices.choices import METHODS
 from virtualservices.models import VirtualService, dr_vip_counts
 
@@ -137,13 +138,30 @@ def server_edit(request, service_pk=None, pk=None):
     else:
         rs = RealServer(service=get_object_or_404(VirtualService, pk=service_pk))
     form = RealServerForm(request.POST or None, instance=rs)
-    if request.method == "POST" and form.is_valid() and saved(form) is not None:
-        rs = form.instance
-        messages.success(request, f"Real server '{rs}' saved.")
-        return redirect(back_to(request, "overview"))
+    if request.method == "POST" and form.is_valid():
+        if pk and "admin_state" in form.changed_data:
+            return _save_with_runtime_state(request, form)
+        if saved(form) is not None:
+            messages.success(request, f"Real server '{form.instance}' saved.")
+            return redirect(back_to(request, "overview"))
     title = f"Modify real server {rs}" if pk else f"Add a real server to {rs.service.label}"
     return render(request, "frontend/server_form.html", {"form": form, "title": title, "service": rs.service,
                                                          "back": back_to(request, "overview")})
+
+
+def _save_with_runtime_state(request, form):
+    """The state field is runtime state: it acts in the kernel at once (realservers.states), while
+    the other fields are configuration and wait for Apply."""
+    new_state = form.cleaned_data["admin_state"]
+    # The state first, from the saved configuration; then the other fields, which wait for Apply.
+    _, kernel = act(RealServer.objects.select_related("service").filter(pk=form.instance.pk), new_state)
+    rs = form.save(commit=False)
+    rs.admin_state = new_state
+    rs._audit_before = {**(rs._audit_before or {}), "admin_state": new_state}  # logged above, as runtime state
+    rs.save()
+    text = kernel_answer_text(f"Real server '{rs}'", new_state, kernel)  # the states are named as the actions
+    (messages.success if kernel["status"] == "done" else messages.error)(request, f"Saved. {text}")
+    return redirect(back_to(request, "overview"))
 
 
 def server_delete(request, pk):

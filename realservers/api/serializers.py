@@ -60,10 +60,20 @@ class StateByAddressSerializer(RefuseUnknownFields, serializers.Serializer):
                                     help_text="Only those on this port.")
 
 
+class KernelAnswerSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["done", "failed", "unreachable"],
+                                     help_text="done: the kernel holds the new state. failed: the kernel "
+                                               "refused (error says why). unreachable: the kernel worker did "
+                                               "not answer; the state is saved and the next apply brings it.")
+    operations = serializers.ListField(child=serializers.CharField(), help_text="What changed in the kernel.")
+    error = serializers.CharField(allow_blank=True)
+
+
 class StateChangeResultSerializer(serializers.Serializer):
     state = serializers.CharField()
     changed = RealServerSerializer(many=True)
     matched = serializers.IntegerField()
+    kernel = KernelAnswerSerializer(help_text="The kernel's answer: runtime state acts at once, no Apply.")
 
 
 class StateNotFoundSerializer(serializers.Serializer):

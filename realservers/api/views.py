@@ -10,7 +10,7 @@ from virtualservices.models import VirtualService
 
 from ..filtersets import RealServerFilterSet
 from ..models import RealServer
-from ..states import ACTIONS, servers_at, set_state
+from ..states import ACTIONS, act, servers_at
 from .serializers import (
     NestedRealServerSerializer,
     RealServerSerializer,
@@ -19,6 +19,16 @@ from .serializers import (
     StateNotFoundSerializer,
 )
 
+# The kernel's answer decides the HTTP status: the saved state stands either way.
+KERNEL_HTTP_STATUS = {"done": status.HTTP_200_OK, "failed": status.HTTP_502_BAD_GATEWAY,
+                      "unreachable": status.HTTP_503_SERVICE_UNAVAILABLE}
+
+
+def _answer(state: str, servers: list, changed: list, kernel: dict) -> Response:
+    return Response(StateChangeResultSerializer(
+        {"state": state, "changed": changed, "matched": len(servers), "kernel": kernel}).data,
+        status=KERNEL_HTTP_STATUS[kernel["status"]])
+
 
 def _state_action(state_name: str, detail: bool):
     """Build the online/drain/halt actions, for one server (detail) or by address."""
@@ -26,13 +36,13 @@ def _state_action(state_name: str, detail: bool):
 
     if detail:
         def one(self, request, pk=None):
-            rs = self.get_object()
-            changed = set_state([rs], state)
-            return Response(StateChangeResultSerializer(
-                {"state": state, "changed": changed, "matched": 1}).data)
+            servers = [self.get_object()]
+            changed, kernel = act(servers, state)
+            return _answer(state, servers, changed, kernel)
         one.__name__ = state_name  # DRF names the action after the function
         # extend_schema goes on the action (outermost), or the schema shows the viewset's serializer.
-        return extend_schema(request=None, responses=StateChangeResultSerializer,
+        return extend_schema(request=None, responses={code: StateChangeResultSerializer
+                                                      for code in KERNEL_HTTP_STATUS.values()},
                              summary=f"Set one real server {state_name}")(
             action(detail=True, methods=["post"], url_path=state_name, url_name=state_name)(one))
 
@@ -42,12 +52,12 @@ def _state_action(state_name: str, detail: bool):
         servers = list(servers_at(body.validated_data["address"], body.validated_data.get("port")))
         if not servers:
             return Response({"address": ["No real server has this address."]}, status=status.HTTP_404_NOT_FOUND)
-        changed = set_state(servers, state)
-        return Response(StateChangeResultSerializer(
-            {"state": state, "changed": changed, "matched": len(servers)}).data)
+        changed, kernel = act(servers, state)
+        return _answer(state, servers, changed, kernel)
     by_address.__name__ = f"by_address_{state_name}"
     return extend_schema(request=StateByAddressSerializer,
-                         responses={200: StateChangeResultSerializer, 404: StateNotFoundSerializer},
+                         responses={**{code: StateChangeResultSerializer for code in KERNEL_HTTP_STATUS.values()},
+                                    404: StateNotFoundSerializer},
                          summary=f"Set every real server with one address {state_name}")(
         action(detail=False, methods=["post"], url_path=f"by-address/{state_name}",
                url_name=f"by-address-{state_name}")(by_address))

@@ -99,13 +99,13 @@ def test_state_actions_recorded_with_the_operator(client_for, operator, make_ser
     op = client_for("operator")
     rs = svc.real_servers.get()
     ok(op.post(f"{V1}/real-servers/{rs.pk}/drain/"))
-    rec = last("realserver", "update")
+    rec = last("realserver-state", "update")  # runtime state: logged, but not a configuration change
     assert_fresh(rec, operator)
     assert rec.object_id == str(rs.pk)
     assert (rec.before["admin_state"], rec.after["admin_state"]) == ("online", "drain")
 
     ok(op.post(f"{V1}/real-servers/by-address/halt/", {"address": "10.0.0.1"}, format="json"))
-    halts = ChangeRecord.objects.filter(object_type="realserver", after__admin_state="halt")
+    halts = ChangeRecord.objects.filter(object_type="realserver-state", after__admin_state="halt")
     assert {r.object_id for r in halts} == {str(rs.pk), str(other.real_servers.get().pk)}
     assert {r.username for r in halts} == {"oscar"}
 
@@ -169,7 +169,7 @@ def test_ui_changes_recorded_with_the_session_user(client, admin, operator, make
     rs = svc.real_servers.get()
     client.force_login(operator)
     assert client.post(f"/servers/{rs.pk}/halt/").status_code == 302
-    assert_fresh(last("realserver", "update"), operator)
+    assert_fresh(last("realserver-state", "update"), operator)
     client.force_login(admin)
     assert client.post(f"/services/{svc.pk}/delete/").status_code == 302
     assert_fresh(last("virtualservice", "delete"), admin)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from cluster import apply as apply_mod
-from cluster.apply import apply_now, pending_changes, stored_state
+from cluster.apply import apply_now, pending_changes
 from cluster.drift import check_drift
 from cluster.models import ApplyRun, ClusterSettings
+from cluster.writer import journal as stored_state
 from dataplane.diff import AddDest
 from dataplane.kernel import RenderOnlyDriver
 
@@ -180,7 +181,7 @@ def test_embedded_mode_applies_in_a_thread(client_for, make_service, settings, n
 def test_health_changes_made_outside_apply_keep_the_view_true(make_service, monkeypatch):
     """healthcheckd removes a dead server and puts it back; apply and drift must agree with it."""
     import cluster.drift as drift_mod
-    from cluster.apply import record_external_ops
+    import cluster.writer as writer_mod
     from dataplane.diff import DelDest
 
     svc = make_service(servers=[{}, {}], on_down="remove")
@@ -192,16 +193,13 @@ def test_health_changes_made_outside_apply_keep_the_view_true(make_service, monk
     apply_now()  # this process now holds a verified view
 
     dead = next(d for d in applied.destinations if d.address == "10.0.0.1")
-    ops = [DelDest(dead)]
-    assert driver.apply(ops).ok  # what healthcheckd does in the kernel...
+    # What healthcheckd does: through the one writer, which changes the kernel and journals it.
+    assert writer_mod.submit(lambda current: [DelDest(dead)], driver=driver).ok
     svc.real_servers.filter(label="rs1").update(health="down")
-    record_external_ops(ops)  # ...and records
     assert not check_drift(repair=False).drift
 
     svc.real_servers.filter(label="rs1").update(health="up")
-    readd = [AddDest(dead)]
-    assert driver.apply(readd).ok
-    record_external_ops(readd)
+    assert writer_mod.submit(lambda current: [AddDest(dead)], driver=driver).ok
     run = apply_now()  # would fail with "exists" if it planned from a stale view
     assert run.status == ApplyRun.SUCCESS and run.operation_count == 0
     assert not check_drift(repair=False).drift

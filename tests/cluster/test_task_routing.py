@@ -3,7 +3,10 @@ queue), every other task to the default queue of the unprivileged worker."""
 
 from appliance.celery import app
 
-KERNEL_TASKS = {"kernel.apply", "kernel.drift_check", "kernel.publish_status", "kernel.apply_mgmt_chain"}
+# Every task that needs CAP_NET_ADMIN/NET_RAW: the apply, runtime actions, the lockdown chain, drift, the
+# status reader, the checklist probes (raw sockets), the host network and the support snapshot.
+KERNEL_TASKS = {"kernel.apply", "kernel.runtime", "kernel.lockdown", "kernel.drift_check", "kernel.publish_status",
+                "kernel.checklists", "kernel.network_apply", "kernel.network_expire", "kernel.support_snapshot"}
 
 
 def _queue(task_name: str) -> str:

@@ -76,6 +76,7 @@ def test_render_is_deterministic() -> None:
 def test_empty_state_still_declares_owned_chains_so_they_are_flushed() -> None:
     assert render_iptables(DesiredState.empty()) == (
         "*mangle\n:FULCRUM-PREROUTING - [0:0]\nCOMMIT\n*nat\n:FULCRUM-POSTROUTING - [0:0]\nCOMMIT\n"
+        "*filter\n:FULCRUM-MGMT - [0:0]\nCOMMIT\n"
     )
     assert render_ipvsadm(DesiredState.empty()) == ""
 
@@ -84,6 +85,7 @@ def test_jump_rules() -> None:
     assert jump_rules(4) == [
         ("mangle", "PREROUTING", ("-j", "FULCRUM-PREROUTING")),
         ("nat", "POSTROUTING", ("-j", "FULCRUM-POSTROUTING")),
+        ("filter", "INPUT", ("-j", "FULCRUM-MGMT")),
     ]
     assert jump_rules(6) == jump_rules(4)
     with pytest.raises(ValueError):

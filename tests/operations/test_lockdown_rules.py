@@ -1,9 +1,14 @@
-"""Management lockdown: the safety check, the web process's 403, and the FULCRUM-MGMT chain renderer."""
+"""Management lockdown: the safety check, the web process's 403, the FULCRUM-MGMT rules and their way
+through the kernel writer."""
+
+from dataclasses import replace
 
 import pytest
 
+from dataplane.config import ManagementSpec
+from dataplane.lockdown import management_rules
 from operations import lockdown
-from operations.lockdown import is_allowed, lockout_error, parse_networks, render_chain
+from operations.lockdown import is_allowed, lockout_error, parse_networks
 from operations.models import ManagementNetwork
 
 ADMIN_PC = "10.20.0.5"
@@ -36,29 +41,60 @@ def test_safety_check_refuses_locking_out_the_admin():
     assert lockout_error(["10.30.0.0/24"], None)
 
 
-def test_render_chain_ipv4():
-    text = render_chain(["10.20.0.0/24", "10.30.0.1", "2001:db8::/32"], [443], 4, jump_ports=[443],
-                        extra=["192.0.2.9"])
-    assert text == (
-        "*filter\n"
-        ":FULCRUM-MGMT - [0:0]\n"
-        "-A FULCRUM-MGMT -i lo -j RETURN\n"
-        "-A FULCRUM-MGMT -s 192.0.2.9/32 -j RETURN\n"
-        "-A FULCRUM-MGMT -s 10.20.0.0/24 -j RETURN\n"
-        "-A FULCRUM-MGMT -s 10.30.0.1/32 -j RETURN\n"
-        "-A FULCRUM-MGMT -j DROP\n"
-        "-I INPUT 1 -p tcp -m tcp --dport 443 -j FULCRUM-MGMT\n"
-        "COMMIT\n"
-    )
+def test_management_rules_ipv4_and_ipv6():
+    spec = ManagementSpec(networks=("10.20.0.0/24", "10.30.0.1/32", "2001:db8::/32"), ports=(443,),
+                          always=("192.0.2.9",))
+    v4 = [" ".join(r.args) for r in management_rules(spec) if r.family == 4]
+    assert v4 == ["-i lo -j RETURN", "! -p tcp -j RETURN", "-p tcp -m multiport ! --dports 443 -j RETURN",
+                  "-s 192.0.2.9/32 -j RETURN", "-s 10.20.0.0/24 -j RETURN", "-s 10.30.0.1/32 -j RETURN", "-j DROP"]
+    v6 = [" ".join(r.args) for r in management_rules(spec) if r.family == 6]
+    assert "-s 2001:db8::/32 -j RETURN" in v6 and not any("10.20" in x for x in v6) and v6[-1] == "-j DROP"
+    assert {(r.table, r.chain) for r in management_rules(spec)} == {("filter", "FULCRUM-MGMT")}
+    # IPv4-only admins: IPv6 management is closed too (only loopback and non-management traffic pass)
+    only4 = management_rules(ManagementSpec(networks=("10.20.0.0/24",), ports=(443, 8443)))
+    assert [" ".join(r.args) for r in only4 if r.family == 6] == [
+        "-i lo -j RETURN", "! -p tcp -j RETURN", "-p tcp -m multiport ! --dports 443,8443 -j RETURN", "-j DROP"]
+    assert management_rules(ManagementSpec()) == ()  # no networks, no lockdown
+    with pytest.raises(ValueError, match="management ports"):
+        management_rules(ManagementSpec(networks=("10.0.0.0/8",), ports=tuple(range(1, 17))))
 
 
-def test_render_chain_ipv6_and_no_lockdown():
-    v6 = render_chain(["10.20.0.0/24", "2001:db8::/32"], [443, 8443], 6)
-    assert "-A FULCRUM-MGMT -s 2001:db8::/32 -j RETURN" in v6 and "10.20.0.0" not in v6
-    assert v6.rstrip().endswith("-A FULCRUM-MGMT -j DROP\nCOMMIT")  # IPv4-only admins: IPv6 is closed
-    assert "INPUT" not in v6  # the jumps exist already
-    assert render_chain([], [443], 4, jump_ports=[443]) == (
-        "*filter\n:FULCRUM-MGMT - [0:0]\n-I INPUT 1 -p tcp -m tcp --dport 443 -j FULCRUM-MGMT\nCOMMIT\n")
+def test_lockdown_acts_at_once_through_the_kernel_writer_and_apply_keeps_it(
+        db, settings, tmp_path, monkeypatch, make_service, django_capture_on_commit_callbacks):
+    """The kernel is a render-only driver shared by every writer; the journal records FULCRUM-MGMT."""
+    from cluster import apply as apply_mod
+    from cluster import writer
+    from cluster.apply import apply_now, pending_changes
+    from cluster.drift import check_drift
+    from dataplane.kernel import RenderOnlyDriver
+
+    settings.DATA_DIR, settings.CELERY_TASK_ALWAYS_EAGER = tmp_path, True
+    kernel = RenderOnlyDriver()
+    for module in (apply_mod, writer, __import__("cluster.drift").drift):
+        monkeypatch.setattr(module, "make_driver", lambda stored=None: kernel)
+    writer.forget_view()
+    make_service(servers=[{}], method="snat")
+    apply_now()
+
+    def mgmt():
+        return [r for r in kernel.state.rules if r.chain == "FULCRUM-MGMT"]
+
+    with django_capture_on_commit_callbacks(execute=True):  # embedded: on commit, in this process
+        ManagementNetwork.objects.create(network="10.20.0.0/24")
+    assert any(r.args == ("-s", "10.20.0.0/24", "-j", "RETURN") for r in mgmt())
+    assert any(r.chain == "FULCRUM-POSTROUTING" for r in kernel.state.rules)  # the service's rules stay
+    assert not pending_changes()
+    assert writer.journal()[1] == kernel.state  # journalled: drift checks cover FULCRUM-MGMT
+    assert apply_now().operation_count == 0  # the compile includes the lockdown: nothing to undo
+
+    kernel.state = replace(kernel.state, rules=tuple(r for r in kernel.state.rules if r.chain != "FULCRUM-MGMT"))
+    report = check_drift(repair=False)  # someone flushed FULCRUM-MGMT by hand
+    assert report.drift and any("FULCRUM-MGMT" in d for d in report.differences)
+    assert apply_now().operation_count > 0 and mgmt()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ManagementNetwork.objects.all().delete()
+    assert mgmt() == []
 
 
 # --------------------------------------------------------------------------- API and middleware

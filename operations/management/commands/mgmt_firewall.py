@@ -1,9 +1,14 @@
 """Print or apply the FULCRUM-MGMT chain (the management lockdown in netfilter); the worker unit
-runs it at start, with CAP_NET_ADMIN."""
+runs it at start, with CAP_NET_ADMIN. Applying goes through the one kernel writer."""
+
+from dataclasses import replace
 
 from django.core.management.base import BaseCommand
 
-from operations.lockdown import apply_chain, current_networks, management_ports, peer_addresses, render_chain
+from dataplane.lockdown import management_rules
+from dataplane.render import render_iptables
+from dataplane.state import DesiredState
+from operations.lockdown import management_spec, push_lockdown
 
 
 class Command(BaseCommand):
@@ -14,10 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         if opts["print"]:
+            state = replace(DesiredState.empty(), rules=management_rules(management_spec()))
             for family in (4, 6):
-                self.stdout.write(f"# IPv{family}\n" + render_chain(current_networks(), management_ports(), family,
-                                                                    jump_ports=management_ports(),
-                                                                    extra=peer_addresses()))
+                self.stdout.write(f"# IPv{family}\n" + render_iptables(state, family))
             return
-        apply_chain()
+        push_lockdown()
         self.stdout.write("FULCRUM-MGMT applied")

@@ -211,6 +211,22 @@ class Appliance:
         return done
 
 
+def worker_idle(seconds: float = 600.0, checklists: bool = True) -> float:
+    """Wait (bounded) until the appliance's one solo worker has no apply (and, with ``checklists``,
+    no checklist run) queued or running: checklists re-run after each of its applies, and a
+    kernel.runtime task would queue behind them. Returns the seconds waited."""
+    from checklists.models import CheckRun
+    from cluster.models import ApplyRun
+
+    t0 = time.monotonic()
+    while ((checklists and CheckRun.objects.filter(status__in=[CheckRun.QUEUED, CheckRun.RUNNING]).exists())
+           or ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).exists()):
+        if time.monotonic() - t0 > seconds:
+            raise AssertionError(f"the worker was still busy after {seconds} s")
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
 def start(data_dir: Path, bind: str = "127.0.0.1") -> Appliance:
     """Redis, the database, the web process and the worker, in that order."""
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,7 @@ def test_whole_appliance_api_worker_kernel_packets(app, lab_net):
     assert any("10.9.0.60" in op for op in run["operations"]), run["operations"]
     assert app.get("/api/v1/apply/")["pending_changes"] is False
     # the worker, not the web process, ran it (Celery logs the task's end just after the run is saved)
-    A.wait_for(lambda: re.search(r"Task cluster\.apply\[[^]]+\] succeeded", app.log("worker", 100_000)), 10,
+    A.wait_for(lambda: re.search(r"Task kernel\.apply\[[^]]+\] succeeded", app.log("worker", 100_000)), 10,
                "the worker's log of the apply task")
 
     # --- the table, as ipvsadm prints it
@@ -129,7 +129,9 @@ def test_whole_appliance_api_worker_kernel_packets(app, lab_net):
         assert {rs["label"] for rs in svc["real_servers"] if rs["in_kernel"] and rs["conns"]} == {"rs1", "rs2"}
     assert s["outpkts"] > 0  # SNAT (masquerade) sees the replies; DR does not
 
-    # --- drain: new connections avoid it, an open one keeps working
+    # --- drain, at once (runtime state: no Apply, nothing pending): new connections avoid it, an open one
+    # keeps working. The web process asks the worker (task kernel.runtime) and answers with the kernel's result.
+    applies = app.get("/api/v1/apply/runs/")["count"]
     conn = net.socket("client")
     conn.settimeout(5)
     conn.connect((DR_VIP, 80))
@@ -138,30 +140,46 @@ def test_whole_appliance_api_worker_kernel_packets(app, lab_net):
     other = "rs2" if first == "rs1" else "rs1"
     drained = app.ok("POST", f"/api/v1/real-servers/{rs_ids[first]}/drain/")
     assert drained["state"] == "drain" and drained["matched"] == 1
-    app.apply()
-    assert re.search(rf"-> {RS[first]}:80\s+Route\s+0\s", ipvsadm_ln())
+    assert drained["kernel"]["status"] == "done", drained["kernel"]
+    [op] = drained["kernel"]["operations"]
+    assert op.startswith("EditDest") and f"'{RS[first]}'" in op and "weight=0" in op, op
+    assert re.search(rf"-> {RS[first]}:80\s+Route\s+0\s", ipvsadm_ln())  # already, when the answer came
+    assert app.get("/api/v1/apply/")["pending_changes"] is False
     assert {net.tcp_hello(DR_VIP, 80)[0] for _ in range(6)} == {other}
     f.write(b"still there\n")
     f.flush()
     assert f.readline().decode().strip() == f"{first} still there"
     conn.close()
+    assert re.search(r"Task kernel\.runtime\[[^]]+\] succeeded", app.log("worker", 100_000))
 
-    # --- halt: removed from the table
-    app.ok("POST", f"/api/v1/real-servers/{rs_ids[first]}/halt/")
-    app.apply()
+    # --- halt, at once: removed from the table
+    halted = app.ok("POST", f"/api/v1/real-servers/{rs_ids[first]}/halt/")
+    assert halted["kernel"]["status"] == "done"
     table = ipvsadm_ln()
     assert f"{RS[first]}:80" not in table and f"{RS[other]}:80" in table
     assert {net.tcp_hello(DR_VIP, 80)[0] for _ in range(4)} == {other}
+    assert app.get("/api/v1/apply/")["pending_changes"] is False
 
-    # --- no real server left: the fallback server answers
-    app.ok("POST", f"/api/v1/real-servers/{rs_ids[other]}/halt/")
-    app.apply()
+    # --- online again, at once; then an Apply finds nothing to do (the journal holds what the kernel holds)
+    assert app.ok("POST", f"/api/v1/real-servers/{rs_ids[first]}/online/")["kernel"]["status"] == "done"
+    assert re.search(rf"-> {RS[first]}:80\s+Route\s+100\s", ipvsadm_ln())
+    assert {net.tcp_hello(DR_VIP, 80)[0] for _ in range(6)} == {"rs1", "rs2"}
+    assert app.get("/api/v1/apply/runs/")["count"] == applies  # no apply ran for any of it
+    assert app.get("/api/v1/apply/")["pending_changes"] is False
+    assert app.apply()["operation_count"] == 0
+
+    # --- no real server left (halted by address, at once): the fallback server answers
+    for name in ("rs1", "rs2"):
+        answer = app.ok("POST", "/api/v1/real-servers/by-address/halt/", {"address": RS[name]})
+        assert answer["kernel"]["status"] == "done", answer
     table = ipvsadm_ln()
     assert re.search(r"-> 10\.9\.0\.13:8443\s+Masq\s+1\s", table), table
     assert "10.9.0.11:80" not in table and "10.9.0.12:80" not in table
     sorry = [net.tcp_hello(DR_VIP, 80) for _ in range(3)]
     assert {(r[0], r[3]) for r in sorry} == {("rs3", "8443")}
-    assert {net.tcp_hello(SNAT_VIP, 443)[0] for _ in range(4)} == {"rs1", "rs2"}  # the other service is untouched
+    # by address halts sstp's rs1/rs2 too (same addresses, port 8443): nothing left there
+    assert "10.8.0.60:443" in ipvsadm_ln() and not re.search(r"-> 10\.9\.0\.1[12]:8443", ipvsadm_ln())
+    assert app.get("/api/v1/apply/")["pending_changes"] is False
 
     # --- delete both services: nothing of ours is left in the kernel
     app.ok("DELETE", f"/api/v1/virtual-services/{web['id']}/")

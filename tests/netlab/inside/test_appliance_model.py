@@ -11,6 +11,14 @@ with the C tools (``ipvsadm -S -n``, ``iptables-save``, ``ip addr``), must equal
 state compiled from the database, and the IPVS table must have the shape the test's own model
 predicts. Invalid changes must be refused with 400 (never 500) and change nothing.
 
+Interleaved with the configuration changes, the other kernel writers take their turns, all through
+the one kernel writer (cluster/writer.py): runtime actions (online/drain/halt through the API and
+the worker's kernel.runtime task, no apply), healthcheckd transitions (its own kernel code path,
+``KernelWeights`` in a writer session, in this process) and phases of Auto apply (the worker
+applies each saved change). After every step the kernel, read back with the C tools, must equal
+what the journal says; whenever nothing is pending it must also equal the desired state, and an
+apply then finds nothing to do (no update was lost between the writers).
+
 ``FULCRUM_MODEL_SEED`` and ``FULCRUM_MODEL_CHANGES`` override the seed and the number of
 (valid) changes.
 """
@@ -188,7 +196,7 @@ class Walk:
             body["admin_state"] = self.rnd.choice(("drain", "halt"))
         made = self.call("POST", f"/api/v1/virtual-services/{svc.id}/real-servers/", body)
         svc.servers[made["id"]] = {"label": label, "address": made["address"], "port": made["port"],
-                                   "weight": made["weight"], "state": made["admin_state"]}
+                                   "weight": made["weight"], "state": made["admin_state"], "health": "unknown"}
 
     def _server(self):
         svc = self.pick(lambda s: s.servers)
@@ -215,11 +223,33 @@ class Walk:
         svc.servers[rid].update(weight=made["weight"], state=made["admin_state"])
 
     def server_action(self):
+        """Runtime state: the kernel changes at once through the worker, without an apply."""
         svc, rid = self._server()
         state = self.rnd.choice(("online", "drain", "halt"))
+        A.worker_idle()  # the solo worker may be re-running checklists after its last apply
         out = self.call("POST", f"/api/v1/real-servers/{rid}/{state}/")
-        assert out["state"] == state
+        assert out["state"] == state and out["kernel"]["status"] == "done", out
         svc.servers[rid]["state"] = state
+
+    def health(self):
+        """A healthcheckd transition, through healthcheckd's own kernel code and the kernel writer."""
+        from cluster.compile import service_spec
+        from cluster.writer import session
+        from dataplane.kernel import KernelDriver
+        from healthchecks.daemon import KernelWeights
+        from realservers.models import RealServer
+        from virtualservices.models import VirtualService
+
+        svc, rid = self._server()
+        new = "down" if svc.servers[rid]["health"] != "down" else "up"
+        vs = VirtualService.objects.get(pk=svc.id)
+        before = service_spec(vs, RealServer.objects.filter(service=vs).order_by("label"))
+        RealServer.objects.filter(pk=rid).update(health=new)  # as healthcheckd stores it (no change record)
+        after = service_spec(vs, RealServer.objects.filter(service=vs).order_by("label"))
+        if vs.enabled:
+            with KernelDriver() as driver, session(driver) as turn:
+                KernelWeights(driver).change(before, after, turn)
+        svc.servers[rid]["health"] = new
 
     def toggle_persistence(self):
         svc = self.pick()
@@ -336,10 +366,10 @@ class Walk:
                    ("delete_service", 1 if len(self.services) > 6 else 0), ("add_server", 4),
                    ("delete_server", 2), ("edit_server", 4), ("server_action", 2), ("toggle_persistence", 2),
                    ("change_scheduler", 2), ("toggle_enabled", 2), ("move_vip", 1), ("change_ports", 1),
-                   ("change_method", 1)]
+                   ("change_method", 1), ("health", 2)]
         if not any(s.servers for s in self.services.values()):
             options = [(name, w) for name, w in options if name not in ("delete_server", "edit_server",
-                                                                       "server_action")]
+                                                                       "server_action", "health")]
         name = r.choices([n for n, _ in options], [w for _, w in options])[0]
         getattr(self, name)()
         return name
@@ -352,9 +382,10 @@ class Walk:
             if not svc.enabled:
                 continue
             services += 1
-            present = [rs for rs in svc.servers.values() if rs["state"] != "halt"]
+            present = [rs for rs in svc.servers.values() if rs["state"] != "halt"]  # down: quiesced (weight 0)
             dests += len(present)
-            if svc.fallback and not any(rs["state"] == "online" and rs["weight"] > 0 for rs in present):
+            if svc.fallback and not any(rs["state"] == "online" and rs["weight"] > 0 and rs["health"] != "down"
+                                        for rs in present):
                 dests += 1
         return services, dests
 
@@ -445,7 +476,8 @@ READ_BACK = ("ipvsadm -S -n", "ipvsadm -L -n --thresholds", "iptables-legacy-sav
 
 def check_kernel(shell: A.Shell, desired, walk: Walk, where: str) -> None:
     """The kernel, read back with the C tools, against the desired state (normalised line sets)."""
-    from dataplane.render import render_iptables, render_ipvsadm
+    from dataplane.render import jump_rules, render_iptables, render_ipvsadm
+    from dataplane.state import OWNED_CHAINS
 
     saved, listing, ipt4, ipt6, addrs = shell.run(*READ_BACK)
     got = sorted(_saved(x) for x in saved.splitlines())
@@ -459,8 +491,8 @@ def check_kernel(shell: A.Shell, desired, walk: Walk, where: str) -> None:
         rules = rule_lines(render_iptables(desired, family).splitlines())
         rules.pop("chains")
         if any(r.family == family for r in desired.rules):
-            rules["jumps"] = ["-A POSTROUTING -j FULCRUM-POSTROUTING", "-A PREROUTING -j FULCRUM-PREROUTING"]
-            rules["chains"] = ["FULCRUM-POSTROUTING", "FULCRUM-PREROUTING"]
+            rules["jumps"] = sorted(f"-A {builtin} {' '.join(args)}" for _, builtin, args in jump_rules(family))
+            rules["chains"] = sorted(chain for chains in OWNED_CHAINS.values() for chain in chains)
         assert rule_lines(text.splitlines()) == rules, f"{where}: IPv{family} iptables-save differs from the rules"
     assert {a.interface for a in desired.addresses} <= {"back"}
     want_addrs = {f"{ipaddress.ip_address(a.address)}/{a.prefixlen}" for a in desired.addresses}
@@ -496,17 +528,35 @@ def app(request):
         blocker.restore()
 
 
+def same_kernel_state(a, b) -> bool:
+    """Equal in what the kernel holds (rule order compared per family, as netfilter keeps it)."""
+    return (a.services, a.destinations, a.addresses) == (b.services, b.destinations, b.addresses) and all(
+        [r for r in a.rules if r.family == f] == [r for r in b.rules if r.family == f] for f in (4, 6))
+
+
+def auto_phase(valid: int, applies: int) -> bool:
+    """Auto apply is on for the second and fourth quarter of the walk (after the worker's first applies)."""
+    return applies >= THROUGH_WORKER and (valid * 4 // max(CHANGES, 1)) % 2 == 1
+
+
 def test_random_changes_through_the_api_keep_kernel_equal_to_desired_state(app):
-    from cluster.apply import apply_now
+    from cluster.apply import apply_now, pending_changes
+    from cluster.writer import journal
 
     app.ok("PATCH", "/api/v1/cluster/", {"vip_interface": "back"})
     walk = Walk(app, random.Random(SEED))
     shell = A.Shell()
     times = Counter()
     applies = valid = refused = 0
+    auto = False
     t_start = time.monotonic()
     now = config_fingerprint()  # (desired state, newest change id) of the configuration
     while valid < CHANGES:
+        if auto_phase(valid, applies) != auto:
+            auto = not auto
+            app.ok("PATCH", "/api/v1/cluster/", {"auto_apply": auto})
+            A.worker_idle()
+            walk.stats["auto apply on" if auto else "auto apply off"] += 1
         t0 = time.monotonic()
         try:
             name = walk.step()
@@ -516,30 +566,43 @@ def test_random_changes_through_the_api_keep_kernel_equal_to_desired_state(app):
             refused += 1
         t1 = time.monotonic()
         walk.stats[name] += 1
-        where = f"seed {SEED}, change {valid + refused} ({name})"
+        where = f"seed {SEED}, change {valid + refused} ({name}{', auto apply' if auto else ''})"
         if name == "refused":
             assert config_fingerprint() == now, f"{where}: a refused change changed the configuration"
-        if applies < THROUGH_WORKER:
-            run = app.apply()
+        if name in ("server_action", "health"):
+            kind, ops = "runtime (no apply)", 0  # runtime state: in the kernel already, nothing pending
+        elif auto:
+            kind, ops = "auto apply (worker)", 0
+            A.worker_idle()  # the worker applied the saved change on its own
+        elif applies < THROUGH_WORKER:
+            kind, run = "apply (worker)", app.apply()
             ops = run["operation_count"]
-            if applies + 1 == THROUGH_WORKER:
+            applies += 1
+            if applies == THROUGH_WORKER:
                 quiet_checklists()
         else:
-            run = apply_now(actor="model-test")
+            kind, run = "apply (in-process)", apply_now(actor="model-test")
             ops = run.operation_count
             assert run.status == "success", f"{where}: {run.error}"
-        applies += 1
+            applies += 1
         if name == "refused":
             assert ops == 0, f"{where}: the apply after a refused change did something"
         t2 = time.monotonic()
         now = config_fingerprint()
-        check_kernel(shell, now[0], walk, where)
+        recorded = journal()[1]
+        assert recorded is not None, f"{where}: the journal is not trusted"
+        check_kernel(shell, recorded, walk, where)  # the kernel is what the journal says, whoever wrote
+        if not pending_changes():
+            assert same_kernel_state(recorded, now[0]), f"{where}: nothing pending, yet the kernel is not the config"
         t3 = time.monotonic()
         times["api"] += t1 - t0
-        times["apply (worker)" if applies <= THROUGH_WORKER else "apply (in-process)"] += t2 - t1
+        times[kind] += t2 - t1
         times["read back + compare"] += t3 - t2
         if VERBOSE:
-            print(f"{where}: {ops} ops; api {t1 - t0:.2f}s apply {t2 - t1:.2f}s check {t3 - t2:.2f}s", flush=True)
+            print(f"{where}: {ops} ops; api {t1 - t0:.2f}s {kind} {t2 - t1:.2f}s check {t3 - t2:.2f}s", flush=True)
+    if auto:
+        app.ok("PATCH", "/api/v1/cluster/", {"auto_apply": False})
+        A.worker_idle()
     total = time.monotonic() - t_start
     print(f"\nmodel walk seed {SEED}: {valid} changes + {refused} refused, {applies} applies in {total:.1f}s; "
           + ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
@@ -548,11 +611,12 @@ def test_random_changes_through_the_api_keep_kernel_equal_to_desired_state(app):
     assert valid >= 200 or CHANGES < 200
     assert refused >= CHANGES // 20
     for name in ("create_service", "delete_service", "add_server", "delete_server", "edit_server", "server_action",
-                 "toggle_persistence", "change_scheduler", "toggle_enabled"):
+                 "health", "toggle_persistence", "change_scheduler", "toggle_enabled", "auto apply on"):
         assert walk.stats[name] > 0, f"the walk never did {name}"
     for kind in (*(f"protocol {p}" for p in PROTOCOLS), *(f"method {m}" for m in METHODS), "IPv4", "IPv6"):
         assert walk.stats[kind] > 0, f"the walk never created a service with {kind}"
-    # and the last state is still the kernel's after one more apply through the worker
+    # no update lost between the writers: nothing left to do, and the last state is still the kernel's
+    assert apply_now(actor="model-test").operation_count == 0
     app.apply()
     check_kernel(shell, desired_state(), walk, "final worker apply")
     shell.close()

@@ -3,8 +3,9 @@ paired through the real API, keepalived started from Fulcrum's own rendered conf
 
 Failover gap ≤ 300 ms for a client probing the VIP every 10 ms; established TCP connections (DR
 and NAT) survive failover through the IPVS sync daemon; a change applied on the master reaches
-the backup's kernel within 2 s over the real HTTP sync; backup down → out of sync, back → caught
-up unaided; split brain heals to one holder.
+the backup's kernel within 2 s over the real HTTP sync; a server drained on the master (runtime
+state, no Apply) is drained on the backup and stays so across a failover; backup down → out of
+sync, back → caught up unaided; split brain heals to one holder.
 """
 
 from __future__ import annotations
@@ -170,6 +171,32 @@ def test_change_on_master_is_in_backup_kernel_within_2s(pair):
     print(breakdown)
     assert took <= 2.0, breakdown
     assert lb1.ipvs() == lb2.ipvs()
+
+
+def test_a_server_drained_on_the_master_stays_drained_after_failover(pair):
+    """Runtime state reaches the peer too: drained on lb1 (no Apply), it is drained in lb2's kernel,
+    so when lb2 takes over, new connections still avoid it."""
+    lb1, lb2 = pair.lb["lb1"], pair.lb["lb2"]
+    rs1 = next(r for r in lb1.get("/api/v1/real-servers/?address=10.9.0.11")["results"]
+               if r["service_label"] == "web-dr")
+    drained_in = re.compile(r"-> 0A09000B:0050\s+\S+\s+0\s")  # 10.9.0.11:80 with weight 0
+    answer = lb1.request("POST", f"/api/v1/real-servers/{rs1['id']}/drain/")
+    assert answer["kernel"]["status"] == "done", answer
+    assert drained_in.search(lb1.ipvs_table())  # at once on the master
+    assert lb1.get("/api/v1/apply/")["pending_changes"] is False
+    wait_for(lambda: drained_in.search(lb2.ipvs_table()), 20, "the drain in the backup's kernel", every=0.01)
+    holder = pair.master().name
+    other = next(n for n in pair.lb if n != holder)
+    cut(holder)
+    try:
+        wait_for(lambda: pair.lb[other].holds(DR_VIP), 5, f"{other} to take the VIP")
+        assert drained_in.search(pair.lb[other].ipvs_table())
+        assert {pair.net.tcp_hello(DR_VIP, 80)[0] for _ in range(6)} == {"rs2"}
+    finally:
+        cut(holder, up=True)
+    wait_for(lambda: len(pair.holders()) == 1, 10, "one holder again")
+    assert lb1.request("POST", f"/api/v1/real-servers/{rs1['id']}/online/")["kernel"]["status"] == "done"
+    wait_for(lambda: not drained_in.search(lb2.ipvs_table()), 20, "the backup back online", every=0.01)
 
 
 def test_backup_down_master_serves_and_reports_out_of_sync_then_catches_up(pair):

@@ -1,19 +1,22 @@
 """Management lockdown in a real kernel (runs inside the UML guest): the FULCRUM-MGMT chain that
-operations.lockdown.apply_chain writes keeps addresses outside the management networks from opening
-the management port, lets those inside in, leaves other ports alone, and lifts when emptied.
+operations.lockdown.push_lockdown writes through the one kernel writer keeps addresses outside the
+management networks from opening the management port, lets those inside in, leaves other ports
+alone, lifts when emptied, and is journalled, so a drift check sees a hand-made change to it.
 
     client 10.8.0.100 + 10.8.0.101, fd00:8::100 ── front ── LB 10.8.0.1 / fd00:8::1 (management port 8443)
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
-from operations import lockdown
 from tests.netlab import lab
+from tests.netlab.inside import appliance_lab as A
 
 pytestmark = pytest.mark.netlab
 
@@ -66,8 +69,28 @@ def opens(net, source: str, dest: str, port: int) -> bool:
         s.close()
 
 
+@pytest.fixture(scope="module")
+def journal_db(request):
+    """The kernel writer journals into the appliance database: a fresh SQLite file for this module."""
+    blocker = request.getfixturevalue("django_db_blocker") if request.config.pluginmanager.has_plugin(
+        "django") else None
+    if blocker is not None:
+        blocker.unblock()
+    data = Path(os.environ.get("TMPDIR", "/tmp")) / "lockdown-db"
+    data.mkdir(parents=True, exist_ok=True)
+    A.use_database(data)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    yield
+    if blocker is not None:
+        blocker.restore()
+
+
 @pytest.fixture
-def policy(monkeypatch):
+def policy(monkeypatch, journal_db):
+    from operations import lockdown
+
     state = {"networks": []}
     monkeypatch.setattr(lockdown, "current_networks", lambda: list(state["networks"]))
     monkeypatch.setattr(lockdown, "management_ports", lambda: [MGMT])
@@ -75,7 +98,7 @@ def policy(monkeypatch):
 
     def apply(*networks):
         state["networks"] = list(networks)
-        return lockdown.apply_chain(backend="legacy")
+        return lockdown.push_lockdown()
 
     yield apply
     apply()
@@ -105,6 +128,18 @@ def test_ipv6_network_and_reapply_keeps_one_jump(net, policy):
     assert opens(net, INSIDE, LB, MGMT) and not opens(net, OUTSIDE, LB, MGMT)
 
 
+def test_the_journal_covers_the_chain_drift_sees_a_hand_made_change(net, policy):
+    from cluster.drift import check_drift
+
+    policy(f"{INSIDE}/32")
+    assert not check_drift(repair=False).drift  # the kernel reads back exactly what was journalled
+    lab.sh("iptables-legacy", "-F", "FULCRUM-MGMT")  # by hand: the lockdown is gone
+    assert opens(net, OUTSIDE, LB, MGMT)
+    report = check_drift(repair=True)
+    assert report.drift and report.repaired and any("FULCRUM-MGMT" in d for d in report.differences)
+    assert not opens(net, OUTSIDE, LB, MGMT) and opens(net, INSIDE, LB, MGMT)
+
+
 def test_a_wider_network_and_lifting_the_lockdown(net, policy):
     policy("10.8.0.0/24")
     assert opens(net, OUTSIDE, LB, MGMT) and opens(net, INSIDE, LB, MGMT)
@@ -115,8 +150,10 @@ def test_a_wider_network_and_lifting_the_lockdown(net, policy):
     assert opens(net, "fd00:8::100", "fd00:8::1", MGMT)
 
 
-def test_the_safety_check_uses_the_address_the_appliance_sees(net):
+def test_the_safety_check_uses_the_address_the_appliance_sees(net, journal_db):
     """The address a management connection arrives from (as the web process sees it) decides."""
+    from operations import lockdown
+
     seen = {}
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind((LB, 0))

@@ -17,6 +17,7 @@ from dataplane.diff import AddService, EditDest, ReplaceRules, plan, simulate
 from dataplane.kernel import KernelDriver, ipvs_available
 from dataplane.render import render_iptables, render_ipvsadm
 from dataplane.state import DesiredState, IpvsService, Rule, ServiceKey, Timeouts
+from tests.netlab import lab
 from tests.netlab.inside.conftest import SYSCTLS, ipvsadm_save, our_addresses, our_iptables, run
 
 pytestmark = pytest.mark.netlab
@@ -113,6 +114,37 @@ def test_dr_tcp_and_udp_reach_both_real_servers(driver, net):
         assert net.tcp_hello("10.9.0.60", 80)[1] == "10.8.0.100"
     finally:
         net.drop_dr_vip("10.9.0.60")
+
+
+def _tunl0_rx_packets(ns: str) -> int:
+    return int(lab.sh("cat", "/sys/class/net/tunl0/statistics/rx_packets", ns=ns))
+
+
+def test_tun_ip_in_ip_reaches_real_servers_that_decapsulate(driver, net):
+    """TUN: IPVS wraps each packet in IP-in-IP to the real server, which unwraps it on its tunl0 (the VIP
+    is there) and answers the client directly. Real packets, not only the table read back."""
+    vip = "10.9.0.70"
+    names = [h.name for h in net.servers]
+    for ns in names:
+        lab.sh("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
+               "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", ns=ns)
+        lab.sh("ip", "link", "set", "tunl0", "up", ns=ns)
+        lab.sh("sysctl", "-qw", "net.ipv4.conf.tunl0.rp_filter=0", ns=ns)
+        lab.sh("ip", "addr", "replace", f"{vip}/32", "dev", "tunl0", ns=ns)
+    try:
+        tun = ServiceSpec(6, "tun", vip, ports(80), TCP, method="tun", scheduler="rr", real_servers=servers())
+        apply(driver, compile_state(cluster(tun)))
+        assert any("-i" in line.split() and "10.9.0.11:80" in line for line in ipvsadm_save()), ipvsadm_save()
+        before = {ns: _tunl0_rx_packets(ns) for ns in names}
+        replies = [net.tcp_hello(vip, 80) for _ in range(6)]
+        assert {r[0] for r in replies} == {"rs1", "rs2"}
+        assert {r[1] for r in replies} == {"10.8.0.100"}  # transparent: the client's own address
+        after = {ns: _tunl0_rx_packets(ns) for ns in names}
+        assert all(after[ns] >= before[ns] + 3 for ns in names), (before, after)  # they came encapsulated
+    finally:
+        for ns in names:
+            lab.sh("ip", "addr", "del", f"{vip}/32", "dev", "tunl0", ns=ns, check=False)
+            lab.sh("ip", "link", "set", "tunl0", "down", ns=ns, check=False)
 
 
 def test_fwmark_udp_500_4500_persistent_same_real_server(driver, net):

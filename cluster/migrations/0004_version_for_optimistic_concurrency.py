@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cluster', '0002_apply'),
+        ('cluster', '0003_applied_state_json_journal'),
     ]
 
     operations = [
