@@ -63,7 +63,12 @@ class ApiErrorMiddleware:
         data = _json(response)
         if is_error_body(data):
             return response
-        fixed = JsonResponse(body_for(exception_for(response.status_code, data)), status=response.status_code)
+        body = body_for(exception_for(response.status_code, data))
+        if isinstance(data, dict) and "detail" in data:
+            # Facts a view adds beside its message (a certificate fingerprint to confirm, the kernel's
+            # answer to a drain) stay: clients act on them.
+            body.update({k: v for k, v in data.items() if k not in body})
+        fixed = JsonResponse(body, status=response.status_code)
         for header in KEPT_HEADERS:
             if response.has_header(header):
                 fixed[header] = response[header]

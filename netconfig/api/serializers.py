@@ -7,18 +7,7 @@ from ..control import SERVICES
 from ..models import Interface, NetworkChange, Route, SystemSettings
 
 
-class UnversionedModelSerializer(CleanModelSerializer):
-    """The host's own configuration (interfaces, routes, system settings) carries no version and no
-    ETag: it is one host's, never in the HA sync nor edited through If-Match (cluster/bundle.py merges
-    it unversioned too). So an update saves the instance validate() cleaned, not through
-    audit.versioning.update_changed, which needs the Versioned base."""
-
-    def update(self, instance, validated_data):
-        self._clean_instance.save()
-        return self._clean_instance
-
-
-class InterfaceSerializer(UnversionedModelSerializer):
+class InterfaceSerializer(CleanModelSerializer):
     members = serializers.ListField(child=serializers.CharField(max_length=15), required=False, max_length=16)
     addresses = serializers.ListField(child=serializers.CharField(max_length=43), required=False, max_length=64)
 
@@ -28,7 +17,7 @@ class InterfaceSerializer(UnversionedModelSerializer):
                   "description"]
 
 
-class RouteSerializer(UnversionedModelSerializer):
+class RouteSerializer(CleanModelSerializer):
     class Meta:
         model = Route
         fields = ["id", "destination", "gateway", "interface", "description"]
@@ -56,7 +45,7 @@ class NetworkApplySerializer(serializers.Serializer):
                                                  "0 applies it at once without a timer.")
 
 
-class SystemSettingsSerializer(UnversionedModelSerializer):
+class SystemSettingsSerializer(CleanModelSerializer):
     dns_servers = serializers.ListField(child=serializers.CharField(max_length=45), required=False, max_length=3)
     search_domains = serializers.ListField(child=serializers.CharField(max_length=253), required=False, max_length=6)
     ntp_servers = serializers.ListField(child=serializers.CharField(max_length=253), required=False, max_length=16)

@@ -10,7 +10,7 @@ from rest_framework.validators import UniqueValidator
 from appliance.concurrency import PreconditionFailed
 from appliance.exceptions import Conflict, django_errors_to_dict
 from appliance.gate import GatedSerializerMixin
-from audit.versioning import StaleVersion, holder_of_key, update_changed
+from audit.versioning import StaleVersion, Versioned, holder_of_key, update_changed
 
 from ..models import VirtualService, dr_vip_counts
 
@@ -80,7 +80,12 @@ class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializer
 
     def update(self, instance, validated_data):
         """Only the fields that change are written, to the row as saved now (not as this request read
-        it), so concurrent edits of other fields survive; If-Match names the version it must be."""
+        it), so concurrent edits of other fields survive; If-Match names the version it must be.
+        A model without a version (one host's own settings: HA peer and links, the host network) is
+        saved as validate() cleaned it."""
+        if not isinstance(instance, Versioned):
+            self._clean_instance.save()
+            return self._clean_instance
         try:
             return update_changed(type(instance), instance.pk, validated_data,
                                   expected_versions=self.context.get("if_match"),
