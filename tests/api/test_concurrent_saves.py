@@ -141,7 +141,8 @@ def _exactly_one_stored(results, field: str) -> int:
     for status, body in results:
         if status != 201:
             assert status == 409, (status, body)
-            assert field in body and body["existing_id"] == existing, body
+            named = {e["attr"] for e in body["errors"]}  # the one error shape (appliance/exceptions.py)
+            assert field in named and body["existing_id"] == existing, body
             assert "UNIQUE" not in json.dumps(body) and "duplicate key" not in json.dumps(body)
     return existing
 
