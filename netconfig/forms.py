@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from appliance.gate import GatedFormMixin
+
 from . import inventory
 from .apply import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from .models import Interface, Route, SystemSettings
@@ -43,7 +45,7 @@ def interface_select(form, *names: str, blank: str = "— none —") -> None:
                                               help_text=field.help_text)
 
 
-class InterfaceForm(forms.ModelForm):
+class InterfaceForm(GatedFormMixin, forms.ModelForm):
     addresses = ListField(required=False, help_text="One per line, with prefix length: 192.0.2.10/24, 2001:db8::10/64.")
     members = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                         help_text="Bond: the interfaces it bonds (they lose their own addresses).")
@@ -58,7 +60,7 @@ class InterfaceForm(forms.ModelForm):
         self.fields["members"].choices = inventory.choices()
 
 
-class RouteForm(forms.ModelForm):
+class RouteForm(GatedFormMixin, forms.ModelForm):
     class Meta:
         model = Route
         fields = ["destination", "gateway", "interface", "description"]
@@ -68,14 +70,14 @@ class RouteForm(forms.ModelForm):
         interface_select(self, "interface", blank="— any (by the gateway) —")
 
 
-class ApplyForm(forms.Form):
+class ApplyForm(GatedFormMixin, forms.Form):
     timeout = forms.IntegerField(label="Rollback timer (seconds)", min_value=0, max_value=MAX_TIMEOUT,
                                  initial=DEFAULT_TIMEOUT,
                                  help_text="Unless you confirm within this time, the change is rolled back. "
                                            "0: no timer (refused when it moves the address you use).")
 
 
-class SystemSettingsForm(forms.ModelForm):
+class SystemSettingsForm(GatedFormMixin, forms.ModelForm):
     dns_servers = ListField(label="DNS resolvers", required=False, help_text="Up to 3 addresses.")
     search_domains = ListField(required=False)
     ntp_servers = ListField(label="NTP servers", required=False)

@@ -27,6 +27,7 @@ def _forms(service_pk: int, server_pk: int, user):
     from django.contrib.auth.forms import PasswordChangeForm
 
     from frontend import forms
+    from netconfig import forms as netforms
 
     return [
         ("/services/add/", forms.VirtualServiceForm()),
@@ -38,9 +39,13 @@ def _forms(service_pk: int, server_pk: int, user):
         ("/local/management/add/", forms.ManagementNetworkForm(remote="127.0.0.1")),
         ("/wizards/aovpn/", forms.AovpnForm()),
         ("/maintenance/users/add/", forms.UserForm()),
-        ("/maintenance/tokens/", forms.TokenForm()),
+        ("/maintenance/tokens/", forms.TokenForm(user=user)),
         ("/account/password/", PasswordChangeForm(user)),
         ("/maintenance/backup/", forms.RestoreForm()),
+        ("/local/network/interfaces/add/", netforms.InterfaceForm()),
+        ("/local/network/routes/add/", netforms.RouteForm()),
+        ("/local/network/apply/", netforms.ApplyForm()),
+        ("/local/network/system/", netforms.SystemSettingsForm()),
     ]
 
 
