@@ -21,6 +21,9 @@ from .exceptions import Conflict, django_errors_to_dict
 from .pagination import MAX_PAGE_SIZE
 
 ID, VERSION = "id", "version"
+# What the columns hold (a BigAutoField id, a PositiveIntegerField version): larger is refused as a
+# 400 before it reaches the database, which would fail on it (SQLite: an overflow, a 500).
+MAX_ID, MAX_VERSION = 2**63 - 1, 2**31 - 1
 BULK_ACTIONS = {"put": "bulk_update", "patch": "bulk_partial_update", "delete": "bulk_destroy"}
 
 
@@ -72,9 +75,9 @@ def _key(index: int, item: dict) -> tuple[int, set[int] | None]:
     """(id, the versions the item accepts: None when it names none)."""
     errors = {}
     pk, version = item.get(ID), item.get(VERSION)
-    if type(pk) is not int or pk < 1:
+    if type(pk) is not int or not 1 <= pk <= MAX_ID:
         errors[ID] = ["Required: the object's id (a positive integer)."]
-    if version is not None and (type(version) is not int or version < 1):
+    if version is not None and (type(version) is not int or not 1 <= version <= MAX_VERSION):
         errors[VERSION] = ["The version you read (a positive integer), or leave it out."]
     if errors:
         raise _invalid({str(index): errors})
@@ -170,7 +173,7 @@ class BulkWriteMixin:
 class BulkItemSerializer(serializers.Serializer):
     """What a bulk delete names per object (and what a bulk update adds to each object)."""
 
-    id = serializers.IntegerField(min_value=1, help_text="The object's id.")
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The object's id.")
     version = serializers.IntegerField(
-        min_value=1, required=False,
+        min_value=1, max_value=MAX_VERSION, required=False,
         help_text="The version you read: if the object is no longer at it, nothing is saved (412).")

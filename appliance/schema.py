@@ -3,6 +3,7 @@ the one error shape of appliance.exceptions."""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 
 from drf_spectacular.openapi import AutoSchema
@@ -130,6 +131,5 @@ def bulk_update_serializer(serializer_class):
     """The view's serializer plus the id (and version) each object of a bulk update names (schema only)."""
     item = BulkItemSerializer()
     return type(f"Bulk{_component(serializer_class)}Serializer", (serializer_class,), {
-        "id": serializers.IntegerField(min_value=1, help_text=item.fields["id"].help_text),
-        "version": serializers.IntegerField(min_value=1, required=False, help_text=item.fields["version"].help_text),
+        "id": copy.deepcopy(item.fields["id"]), "version": copy.deepcopy(item.fields["version"]),
         "__module__": __name__})

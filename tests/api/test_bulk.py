@@ -105,6 +105,8 @@ def test_put_a_list_replaces_and_validates_each_item_like_a_single_put(api, make
     ([{"id": 999999, "description": "x"}], "0.id"),
     ([{"id": "1", "description": "x"}], "0.id"),
     ([{"id": 1, "version": "2"}], "0.version"),
+    ([{"id": 2**64, "description": "x"}], "0.id"),
+    ([{"id": 1, "version": 2**40}], "0.version"),
 ])
 def test_malformed_bulk_bodies_are_400s_naming_the_item(api, make_service, body, path):
     make_service()
