@@ -109,7 +109,7 @@ class BulkWriteMixin:
         gives its "version" is saved only if it is still at it; otherwise nothing is saved (412)."""
         items = _items(request.data)
         self._refuse_if_match()
-        answers = []
+        answers, context = [], self.get_serializer_context()
         with transaction.atomic():
             objects = self._locked(items)
             for index, item in enumerate(items):
@@ -117,7 +117,7 @@ class BulkWriteMixin:
                 body = {k: v for k, v in item.items() if k not in (ID, VERSION)}
                 with _item(index, {}):
                     serializer = self.get_serializer(objects[pk], data=body, partial=partial,
-                                                     context={**self.get_serializer_context(), "if_match": versions})
+                                                     context={**context, "if_match": versions})
                     serializer.is_valid(raise_exception=True)
                     self.perform_update(serializer)
                 answers.append(serializer.data)
