@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import APIRootView, DefaultRouter
 
 from accounts.api.views import ApiTokenViewSet, UserViewSet
+from appliance.bulk import BULK_ACTIONS
 from audit.api.views import ChangeRecordViewSet
 from cluster.api.views import AovpnTemplateView, ClusterSettingsView, ConfigBundleView, FloatingIPViewSet
 from realservers.api.views import RealServerViewSet, ServiceRealServerViewSet
@@ -22,7 +23,12 @@ class ApiRootView(APIRootView):
 
 
 class ApiRouter(DefaultRouter):
+    """The list URL also maps PUT/PATCH/DELETE to bulk writes, for viewsets that have them
+    (appliance.bulk.BulkWriteMixin); a copy of the routes, so DRF's own routers stay as they are."""
+
     APIRootView = ApiRootView
+    routes = [DefaultRouter.routes[0]._replace(mapping={**DefaultRouter.routes[0].mapping, **BULK_ACTIONS}),
+              *DefaultRouter.routes[1:]]
 
 
 router = ApiRouter()

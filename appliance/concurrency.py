@@ -9,6 +9,8 @@ from django.db import transaction
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from .filtering import BRIEF_PARAM, FIELDS_PARAM, selected_fields
+
 
 class PreconditionFailed(APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
@@ -37,35 +39,50 @@ def if_match_versions(request) -> set[int] | None:
 
 
 class VersionedViewMixin:
-    """For views of Versioned objects: an object's answer carries its ETag, writes honour If-Match."""
+    """For views of Versioned objects: an object's answer carries its ETag, writes honour If-Match;
+    answers show only the fields `?fields=` (or `?brief=1`) names."""
 
     brief_fields: tuple[str, ...] = ()  # what ?brief=1 answers, where a view offers it
 
     @property
     def extra_query_params(self):
-        return ("brief",) if self.brief_fields else ()
+        return (FIELDS_PARAM, BRIEF_PARAM) if self.brief_fields else (FIELDS_PARAM,)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
         request = getattr(self, "request", None)
         context["if_match"] = if_match_versions(request) if request is not None else None
-        if self.brief_fields and request is not None and request.query_params.get("brief") in ("1", "true", "yes"):
-            context["brief"] = self.brief_fields
+        if request is not None and not getattr(self, "swagger_fake_view", False):
+            readable = [name for name, field in self.get_serializer_class()().fields.items()
+                        if not field.write_only]
+            context["only_fields"] = selected_fields(request, readable, self.brief_fields)
         return context
+
+    def get_object(self):
+        obj = super().get_object()
+        self._read_version = getattr(obj, "version", None)  # the ETag even when ?fields= leaves version out
+        return obj
 
     def finalize_response(self, request, response, *args, **kwargs):
         # One object's representation (never a list page or an action's result) carries its version.
         response = super().finalize_response(request, response, *args, **kwargs)
         data = getattr(response, "data", None)
-        if status.is_success(response.status_code) and isinstance(data, dict) \
-                and isinstance(data.get("version"), int):
+        if not status.is_success(response.status_code) or not isinstance(data, dict):
+            return response
+        if isinstance(data.get("version"), int):
             response["ETag"] = etag(data["version"])
+        elif getattr(self, "action", None) == "retrieve" and isinstance(getattr(self, "_read_version", None), int):
+            response["ETag"] = etag(self._read_version)
         return response
 
     def perform_destroy(self, instance):
-        wanted = if_match_versions(self.request)
-        with transaction.atomic():
-            fresh = type(instance).objects.select_for_update().get(pk=instance.pk)
-            if wanted is not None and fresh.version not in wanted:
-                raise PreconditionFailed()
-            fresh.delete()
+        destroy_versioned(instance, if_match_versions(self.request))
+
+
+def destroy_versioned(instance, wanted: set[int] | None) -> None:
+    """Delete `instance` as saved now, if its version is one of `wanted` (None: any); else 412."""
+    with transaction.atomic():
+        fresh = type(instance).objects.select_for_update().get(pk=instance.pk)
+        if wanted is not None and fresh.version not in wanted:
+            raise PreconditionFailed()
+        fresh.delete()

@@ -68,3 +68,26 @@ class StrictFilterBackend(DjangoFilterBackend):
             raise exceptions.ValidationError(
                 {name: [f"Unknown query parameter; known: {', '.join(sorted(known))}."] for name in unknown})
         return super().filter_queryset(request, queryset, view)
+
+
+FIELDS_PARAM, BRIEF_PARAM = "fields", "brief"
+TRUE_WORDS = ("1", "true", "yes")
+
+
+def selected_fields(request, readable: list[str], brief_fields: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The fields an answer shows: `?fields=id,label` (each one a field the answer has, else 400 naming
+    it), `?brief=1`'s set where the view offers one, or None for all of them."""
+    asked = request.query_params.get(FIELDS_PARAM)
+    brief = bool(brief_fields) and request.query_params.get(BRIEF_PARAM) in TRUE_WORDS
+    if asked is None:
+        return brief_fields if brief else None
+    if brief:
+        raise exceptions.ValidationError({FIELDS_PARAM: ["Give fields or brief, not both."]})
+    names = tuple(dict.fromkeys(name.strip() for name in asked.split(",") if name.strip()))
+    if not names:
+        raise exceptions.ValidationError({FIELDS_PARAM: ["Name at least one field."]})
+    unknown = [name for name in names if name not in readable]
+    if unknown:
+        raise exceptions.ValidationError({FIELDS_PARAM: [
+            f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; known: {', '.join(readable)}."]})
+    return names

@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import OPERATE
+from appliance.bulk import BulkWriteMixin
 from appliance.concurrency import VersionedViewMixin
 from virtualservices.models import VirtualService
 
@@ -63,7 +64,7 @@ def _state_action(state_name: str, detail: bool):
                url_name=f"by-address-{state_name}")(by_address))
 
 
-class RealServerViewSet(VersionedViewMixin, viewsets.ModelViewSet):
+class RealServerViewSet(BulkWriteMixin, VersionedViewMixin, viewsets.ModelViewSet):
     """Real servers of every service. Operators may only online/drain/halt them."""
 
     queryset = RealServer.objects.select_related("service").all()
@@ -84,8 +85,8 @@ class RealServerViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     by_address_halt = _state_action("halt", detail=False)
 
 
-class ServiceRealServerViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
-                               viewsets.GenericViewSet):
+class ServiceRealServerViewSet(BulkWriteMixin, VersionedViewMixin, mixins.ListModelMixin,
+                               mixins.CreateModelMixin, viewsets.GenericViewSet):
     """The real servers of one virtual service."""
 
     serializer_class = NestedRealServerSerializer

@@ -70,8 +70,9 @@ class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializer
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        if self.context.get("brief"):  # ?brief=1: enough to name and address the object
-            return {name: data[name] for name in self.context["brief"]}
+        only = self.context.get("only_fields")  # ?fields=… or ?brief=1 (appliance.filtering.selected_fields)
+        if only:
+            return {name: data[name] for name in only if name in data}
         return data
 
     def create(self, validated_data):

@@ -4,6 +4,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from appliance.bulk import BulkWriteMixin
 from appliance.concurrency import VersionedViewMixin
 
 from ..filtersets import VirtualServiceFilterSet
@@ -11,7 +12,7 @@ from ..models import VirtualService
 from .serializers import VirtualServiceSerializer
 
 
-class VirtualServiceViewSet(VersionedViewMixin, viewsets.ModelViewSet):
+class VirtualServiceViewSet(BulkWriteMixin, VersionedViewMixin, viewsets.ModelViewSet):
     """Layer 4 virtual services (VIPs). Their real servers are listed inline and under
     `/virtual-services/{id}/real-servers/`."""
 
