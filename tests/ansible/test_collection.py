@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -48,25 +49,31 @@ def _ansible_env(home: Path, **extra) -> dict:
 
 
 @pytest.fixture
-def run_playbook(live_url, make_user, collections_path, render_only_apply, tmp_path):
+def appliance(live_url, make_user, collections_path, render_only_apply, tmp_path):
+    """The live server, an admin's token, and the environment ansible runs in (the collection installed)."""
     from accounts.models import ApiToken
 
     _, token = ApiToken.issue(make_user("automation", "admin"), "ansible")
     env = _ansible_env(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(collections_path), FULCRUM_URL=live_url,
                        FULCRUM_TOKEN=token)
-    extra = {"bundle_path": str(tmp_path / "legacy.json"), "backup_path": str(tmp_path / "backup.json"),
+    return SimpleNamespace(url=live_url, token=token, env=env, work=tmp_path)
+
+
+@pytest.fixture
+def run_playbook(appliance):
+    extra = {"bundle_path": str(appliance.work / "legacy.json"), "backup_path": str(appliance.work / "backup.json"),
              "radius_secret": "ansible-test-secret"}
 
     def run(*flags):
         done = subprocess.run([BIN / "ansible-playbook", "-i", "localhost,", "-e", json.dumps(extra), *flags,
-                               Path(__file__).with_name("site.yml")], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120)
+                               Path(__file__).with_name("site.yml")], env=appliance.env, cwd=appliance.work,
+                              capture_output=True, text=True, timeout=120)
         recap = RECAP.search(done.stdout)
         assert done.returncode == 0 and recap, done.stdout[-6000:] + done.stderr[-3000:]
         ok, changed, unreachable, failed = map(int, recap.groups())
         return changed, done.stdout
 
-    run.token, run.url, run.paths = token, live_url, extra
+    run.token, run.url, run.paths = appliance.token, appliance.url, extra
     return run
 
 
@@ -127,3 +134,30 @@ def test_first_run_changes_second_run_changes_nothing_check_mode_writes_nothing(
     assert _config(run) == after_first
     changed, out = run("--check", "--diff")
     assert changed == 0, out[-6000:]
+
+
+def test_every_module_documents_its_options(collections_path, tmp_path):
+    env = _ansible_env(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(collections_path))
+    names = [f"fulcrum.appliance.{p.stem}" for p in (COLLECTION / "plugins" / "modules").glob("*.py")]
+    done = subprocess.run([BIN / "ansible-doc", "-j", *names], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    docs = json.loads(done.stdout)
+    assert len(docs) == len(names) == 5
+    for name, doc in docs.items():
+        assert {"url", "token"} <= set(doc["doc"]["options"]), name  # the shared doc fragment
+        assert doc["examples"] and doc["return"], name
+
+
+def test_a_failed_apply_fails_the_task_with_the_runs_error(appliance, make_service, monkeypatch):
+    from cluster import apply as apply_mod
+    from dataplane.kernel.driver import RenderOnlyDriver
+
+    make_service(servers=[{"address": "198.51.100.61"}])
+    refuse = lambda op: "198.51.100.61" in str(op)  # noqa: E731
+    monkeypatch.setattr(apply_mod, "make_driver", lambda stored=None: RenderOnlyDriver(fail_on=refuse))
+    done = subprocess.run([BIN / "ansible", "localhost", "-i", "localhost,", "-c", "local", "-m",
+                           "fulcrum.appliance.fulcrum_apply"], env=appliance.env, cwd=appliance.work,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, done.stdout
+    assert "FAILED!" in done.stdout and "failed:" in done.stdout and "rolled back" in done.stdout, done.stdout

@@ -9,19 +9,45 @@ description:
     differences; change them with fulcrum_virtual_service and fulcrum_real_server.
   - The RADIUS secret is write-only in the API, so only whether one is set is compared.
   - Check mode reads the services and reports what would be created; it never writes.
+extends_documentation_fragment:
+  - fulcrum.appliance.fulcrum
 options:
-  url: {description: Base URL of the appliance (env FULCRUM_URL)., type: str, required: true}
-  token: {description: An API token, flc_... (env FULCRUM_TOKEN)., type: str, required: true}
-  validate_certs: {description: Verify the appliance's TLS certificate., type: bool, default: true}
-  timeout: {description: Seconds per request., type: int, default: 30}
-  vip: {description: The VIP clients use for SSTP and IKEv2., type: str, required: true}
-  vpn_servers: {description: The RRAS VPN servers' addresses., type: list, elements: str, required: true}
-  ikev2_method: {description: IKEv2 needs a transparent method., type: str, default: dr, choices: [dr, nat]}
-  sstp_method: {description: SSTP's method., type: str, default: snat, choices: [snat, dr, nat]}
-  nps_vip: {description: The RADIUS VIP (required with NPS servers when IKEv2 uses DR)., type: str, default: ""}
-  nps_servers: {description: NPS servers; none, no NPS service., type: list, elements: str, default: []}
-  radius_secret: {description: The RADIUS health check's shared secret., type: str, default: ""}
-  label_prefix: {description: Prefix of the services' labels., type: str, default: AOVPN}
+  vip:
+    description: "The VIP clients use for SSTP and IKEv2."
+    type: str
+    required: true
+  vpn_servers:
+    description: "The RRAS VPN servers' addresses."
+    type: list
+    elements: str
+    required: true
+  ikev2_method:
+    description: "IKEv2 needs a transparent method."
+    type: str
+    default: dr
+    choices: [dr, nat]
+  sstp_method:
+    description: "SSTP's method."
+    type: str
+    default: snat
+    choices: [snat, dr, nat]
+  nps_vip:
+    description: "The RADIUS VIP (required with NPS servers when IKEv2 uses DR)."
+    type: str
+    default: ""
+  nps_servers:
+    description: "NPS servers; none, no NPS service."
+    type: list
+    elements: str
+    default: []
+  radius_secret:
+    description: "The RADIUS health check's shared secret."
+    type: str
+    default: ""
+  label_prefix:
+    description: "Prefix of the services' labels."
+    type: str
+    default: AOVPN
 """
 
 EXAMPLES = r"""
@@ -37,7 +63,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-services: {description: The template's services as the API answers them., type: list, returned: always}
+services:
+  description: "The template's services as the API answers them."
+  type: list
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

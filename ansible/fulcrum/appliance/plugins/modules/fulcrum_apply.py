@@ -7,13 +7,17 @@ description:
     succeeded or failed; a failed run (rolled back by the appliance) fails the task with the run's error.
   - Check mode reports whether changes are pending; it never starts a run. Diff mode shows the run's
     commands (ipvsadm / iptables / ip / sysctl), or in check mode the kernel state the configuration renders to.
+extends_documentation_fragment:
+  - fulcrum.appliance.fulcrum
 options:
-  url: {description: Base URL of the appliance (env FULCRUM_URL)., type: str, required: true}
-  token: {description: An API token, flc_... (env FULCRUM_TOKEN)., type: str, required: true}
-  validate_certs: {description: Verify the appliance's TLS certificate., type: bool, default: true}
-  timeout: {description: Seconds per request., type: int, default: 30}
-  force: {description: Apply even when nothing is pending., type: bool, default: false}
-  wait_timeout: {description: Seconds to wait for the run., type: int, default: 300}
+  force:
+    description: "Apply even when nothing is pending."
+    type: bool
+    default: false
+  wait_timeout:
+    description: "Seconds to wait for the run."
+    type: int
+    default: 300
 """
 
 EXAMPLES = r"""
@@ -23,7 +27,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-run: {description: The apply run (id, status, operations, commands, error)., type: dict, returned: when a run started}
+run:
+  description: "The apply run (id, status, operations, commands, error)."
+  type: dict
+  returned: when a run started
 """
 
 import time  # noqa: E402

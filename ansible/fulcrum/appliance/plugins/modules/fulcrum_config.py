@@ -8,13 +8,18 @@ description:
     (all or nothing) only when the preview shows a change.
   - Check mode writes no file and imports nothing; the import's check mode is the API's dry run.
   - Diff mode shows the file before → after (secrets masked), or the preview's per-field before → after.
+extends_documentation_fragment:
+  - fulcrum.appliance.fulcrum
 options:
-  url: {description: Base URL of the appliance (env FULCRUM_URL)., type: str, required: true}
-  token: {description: An admin's API token, flc_... (env FULCRUM_TOKEN)., type: str, required: true}
-  validate_certs: {description: Verify the appliance's TLS certificate., type: bool, default: true}
-  timeout: {description: Seconds per request., type: int, default: 30}
-  path: {description: The bundle file on the host the task runs on., type: path, required: true}
-  state: {description: exported or imported., type: str, default: exported, choices: [exported, imported]}
+  path:
+    description: "The bundle file on the host the task runs on."
+    type: path
+    required: true
+  state:
+    description: "exported or imported."
+    type: str
+    default: exported
+    choices: [exported, imported]
   mode:
     description:
       - merge adds and updates what the bundle names and deletes nothing; replace makes the bundle the
@@ -22,7 +27,9 @@ options:
     type: str
     default: merge
     choices: [merge, replace]
-  confirm: {description: '"delete-all" lets a replace with no virtual services delete them all.', type: str}
+  confirm:
+    description: "\"delete-all\" lets a replace with no virtual services delete them all."
+    type: str
 """
 
 EXAMPLES = r"""
@@ -34,8 +41,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-preview: {description: The dry run's answer (imported)., type: dict, returned: when state=imported}
-result: {description: The import's counts per kind., type: dict, returned: when an import ran}
+preview:
+  description: "The dry run's answer (imported)."
+  type: dict
+  returned: when state=imported
+result:
+  description: "The import's counts per kind."
+  type: dict
+  returned: when an import ran
 """
 
 import json  # noqa: E402

@@ -8,20 +8,41 @@ description:
   - I(admin_state) is runtime state; the API refuses it in a PATCH. It is set through
     C(POST .../online/), C(.../drain/) or C(.../halt/), which act on the kernel at once, without Apply.
   - Check mode reads the server and reports what would change; it never writes.
+extends_documentation_fragment:
+  - fulcrum.appliance.fulcrum
 options:
-  url: {description: Base URL of the appliance (env FULCRUM_URL)., type: str, required: true}
-  token: {description: An API token, flc_... (env FULCRUM_TOKEN)., type: str, required: true}
-  validate_certs: {description: Verify the appliance's TLS certificate., type: bool, default: true}
-  timeout: {description: Seconds per request., type: int, default: 30}
-  service: {description: The label of its virtual service., type: str, required: true}
-  label: {description: The real server's label within the service., type: str, required: true}
-  state: {description: present or absent., type: str, default: present, choices: [present, absent]}
-  address: {description: Its address (required to create)., type: str}
-  port: {description: Its port (default the VIP's)., type: int}
-  weight: {description: 0-65535., type: int}
-  min_conns: {description: Lower connection threshold., type: int}
-  max_conns: {description: Upper connection threshold., type: int}
-  admin_state: {description: Runtime state., type: str, choices: [online, drain, halt]}
+  service:
+    description: "The label of its virtual service."
+    type: str
+    required: true
+  label:
+    description: "The real server's label within the service."
+    type: str
+    required: true
+  state:
+    description: "present or absent."
+    type: str
+    default: present
+    choices: [present, absent]
+  address:
+    description: "Its address (required to create)."
+    type: str
+  port:
+    description: "Its port (default the VIP's)."
+    type: int
+  weight:
+    description: "0-65535."
+    type: int
+  min_conns:
+    description: "Lower connection threshold."
+    type: int
+  max_conns:
+    description: "Upper connection threshold."
+    type: int
+  admin_state:
+    description: "Runtime state."
+    type: str
+    choices: [online, drain, halt]
 """
 
 EXAMPLES = r"""
@@ -35,7 +56,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-real_server: {description: The real server as the API answers it., type: dict, returned: always}
+real_server:
+  description: "The real server as the API answers it."
+  type: dict
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

@@ -6,24 +6,51 @@ description:
     ETag it read as C(If-Match) so an edit made meanwhile is never overwritten (the API answers 412).
   - Only the options given are compared and changed; the others keep their saved value.
   - Check mode reads the service and reports what would change; it never writes.
+extends_documentation_fragment:
+  - fulcrum.appliance.fulcrum
 options:
-  url: {description: Base URL of the appliance (env FULCRUM_URL)., type: str, required: true}
-  token: {description: An API token, flc_... (env FULCRUM_TOKEN)., type: str, required: true}
-  validate_certs: {description: Verify the appliance's TLS certificate., type: bool, default: true}
-  timeout: {description: Seconds per request., type: int, default: 30}
-  label: {description: The service's label, its key., type: str, required: true}
-  state: {description: present or absent., type: str, default: present, choices: [present, absent]}
-  vip: {description: The virtual IP., type: str}
-  ports: {description: 'Ports, e.g. "443" or "500,4500".', type: str}
-  protocol: {description: tcp, udp, tcpudp, ops or fwm., type: str}
-  method: {description: Forwarding method (dr, nat, snat, tun)., type: str}
-  scheduler: {description: IPVS scheduler, e.g. wlc., type: str}
-  description: {description: Free text., type: str}
-  enabled: {description: Disabled services stay saved but are not applied., type: bool}
-  persistent: {description: Persistence on or off., type: bool}
-  persistence_timeout: {description: Persistence in seconds., type: int}
-  check_type: {description: Health check type., type: str}
-  check_port: {description: Health check port., type: int}
+  label:
+    description: "The service's label, its key."
+    type: str
+    required: true
+  state:
+    description: "present or absent."
+    type: str
+    default: present
+    choices: [present, absent]
+  vip:
+    description: "The virtual IP."
+    type: str
+  ports:
+    description: "Ports, e.g. \"443\" or \"500,4500\"."
+    type: str
+  protocol:
+    description: "tcp, udp, tcpudp, ops or fwm."
+    type: str
+  method:
+    description: "Forwarding method (dr, nat, snat, tun)."
+    type: str
+  scheduler:
+    description: "IPVS scheduler, e.g. wlc."
+    type: str
+  description:
+    description: "Free text."
+    type: str
+  enabled:
+    description: "Disabled services stay saved but are not applied."
+    type: bool
+  persistent:
+    description: "Persistence on or off."
+    type: bool
+  persistence_timeout:
+    description: "Persistence in seconds."
+    type: int
+  check_type:
+    description: "Health check type."
+    type: str
+  check_port:
+    description: "Health check port."
+    type: int
   settings:
     description:
       - Any other field of the API's virtual service (see /api/docs/), e.g. C(check_interval).
@@ -43,7 +70,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-service: {description: The service as the API answers it (absent: the one deleted)., type: dict, returned: always}
+service:
+  description: "The service as the API answers it (absent: the one deleted)."
+  type: dict
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
