@@ -161,3 +161,9 @@ def test_a_failed_apply_fails_the_task_with_the_runs_error(appliance, make_servi
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0, done.stdout
     assert "FAILED!" in done.stdout and "failed:" in done.stdout and "rolled back" in done.stdout, done.stdout
+
+
+def test_the_readme_shows_the_playbook_the_test_runs():
+    readme = (COLLECTION / "README.md").read_text()
+    shown = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown == (COLLECTION / "playbooks" / "aovpn.yml").read_text()
