@@ -167,3 +167,39 @@ def test_the_readme_shows_the_playbook_the_test_runs():
     readme = (COLLECTION / "README.md").read_text()
     shown = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert shown == (COLLECTION / "playbooks" / "aovpn.yml").read_text()
+
+
+@pytest.mark.parametrize("kind", ["virtual_service", "real_server"])
+def test_an_edit_between_the_modules_read_and_its_write_is_not_overwritten(appliance, make_service, monkeypatch,
+                                                                            kind):
+    """Another client changes the object right after the module read it: the module's write carries the
+    ETag it read, the API answers 412, the task fails, and the other client's change stays."""
+    from audit.versioning import update_changed
+    from realservers.api.views import RealServerViewSet
+    from realservers.models import RealServer
+    from virtualservices.api.views import VirtualServiceViewSet
+    from virtualservices.models import VirtualService
+
+    svc = make_service(servers=[{"label": "web1", "address": "198.51.100.11"}], label="web", vip="192.0.2.10")
+    view, model, target = {
+        "virtual_service": (VirtualServiceViewSet, VirtualService, svc.pk),
+        "real_server": (RealServerViewSet, RealServer, svc.real_servers.get().pk)}[kind]
+    read = view.retrieve
+
+    def read_then_someone_else_edits(self, request, *args, **kwargs):
+        answer = read(self, request, *args, **kwargs)
+        update_changed(model, target, {"label" if kind == "real_server" else "description": "someone-else"})
+        return answer
+
+    monkeypatch.setattr(view, "retrieve", read_then_someone_else_edits)
+    args = {"virtual_service": "label=web description=automation",
+            "real_server": "service=web label=web1 weight=50"}[kind]
+    done = subprocess.run([BIN / "ansible", "localhost", "-i", "localhost,", "-c", "local", "-m",
+                           f"fulcrum.appliance.fulcrum_{kind}", "-a", args], env=appliance.env, cwd=appliance.work,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "answered 412" in done.stdout, done.stdout
+    fresh = model.objects.get(pk=target)
+    if kind == "virtual_service":
+        assert fresh.description == "someone-else"
+    else:
+        assert fresh.label == "someone-else" and fresh.weight == 100
