@@ -203,3 +203,43 @@ def test_an_edit_between_the_modules_read_and_its_write_is_not_overwritten(appli
         assert fresh.description == "someone-else"
     else:
         assert fresh.label == "someone-else" and fresh.weight == 100
+
+
+def test_the_aovpn_template_is_ok_when_it_exists_as_asked_and_fails_naming_what_differs(appliance):
+    from cluster.aovpn import AovpnRequest, create_aovpn
+
+    asked = {"vip": "192.0.2.20", "vpn_servers": ["198.51.100.21", "198.51.100.22"], "ikev2_method": "nat"}
+    create_aovpn(AovpnRequest(**asked))
+
+    def run(**args):
+        return subprocess.run([BIN / "ansible", "localhost", "-i", "localhost,", "-c", "local", "-m",
+                               "fulcrum.appliance.fulcrum_aovpn", "-a", json.dumps(args)], env=appliance.env,
+                              cwd=appliance.work, capture_output=True, text=True, timeout=120)
+
+    same = run(**asked)
+    assert same.returncode == 0 and '"changed": false' in same.stdout, same.stdout
+    moved = run(**dict(asked, vip="192.0.2.21", ikev2_method="dr"))
+    assert moved.returncode != 0, moved.stdout
+    assert "AOVPN-IKEv2: method nat → dr, vip 192.0.2.20 → 192.0.2.21" in moved.stdout, moved.stdout
+
+
+def test_the_collection_uses_documentation_addresses_only():
+    import ipaddress
+
+    from tests.unit.test_readme_addresses import ALLOWED, IPV4
+
+    files = [*COLLECTION.rglob("*.md"), *COLLECTION.rglob("*.yml"), *COLLECTION.rglob("*.py"),
+             Path(__file__).with_name("site.yml")]
+    found = [(f.name, m.group(0)) for f in files for m in IPV4.finditer(f.read_text())
+             if _is_address(m.group(1)) and not any(ipaddress.ip_address(m.group(1)) in net for net in ALLOWED)]
+    assert not found
+
+
+def _is_address(text):
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
