@@ -70,6 +70,7 @@ def run_playbook(appliance):
                               capture_output=True, text=True, timeout=120)
         recap = RECAP.search(done.stdout)
         assert done.returncode == 0 and recap, done.stdout[-6000:] + done.stderr[-3000:]
+        assert extra["radius_secret"] not in done.stdout + done.stderr  # masked, even in diffs
         ok, changed, unreachable, failed = map(int, recap.groups())
         return changed, done.stdout
 
@@ -105,7 +106,7 @@ def test_first_run_changes_second_run_changes_nothing_check_mode_writes_nothing(
     runs_before = _api(run, "GET", "/api/v1/apply/runs/")["count"]
 
     changed, out = run("--check", "--diff")
-    assert changed == 9  # every task (the loop counts once)
+    assert changed == 10  # every task (the loop counts once)
     assert _config(run) == before, "check mode wrote to the appliance"
     assert _api(run, "GET", "/api/v1/apply/runs/")["count"] == runs_before, "check mode started an apply"
     assert not Path(run.paths["backup_path"]).exists(), "check mode wrote the backup"
@@ -114,9 +115,10 @@ def test_first_run_changes_second_run_changes_nothing_check_mode_writes_nothing(
     assert "+ virtual service legacy" in out  # the bundle's dry-run preview
 
     changed, out = run("--diff")
-    assert changed == 9  # every task (the loop counts once)
+    assert changed == 10  # every task (the loop counts once)
     services = {s["label"]: s for s in _api(run, "GET", "/api/v1/virtual-services/")["results"]}
-    assert set(services) == {"web", "legacy", "AOVPN-SSTP", "AOVPN-IKEv2", "AOVPN-NPS"}
+    assert set(services) == {"web", "radius", "legacy", "AOVPN-SSTP", "AOVPN-IKEv2", "AOVPN-NPS"}
+    assert services["radius"]["check_secret_set"] and services["AOVPN-NPS"]["check_secret_set"]
     assert services["AOVPN-SSTP"]["check_interval"] == 2.0
     web1 = _api(run, "GET", "/api/v1/real-servers/?service_label=web&label=web1")["results"][0]
     assert web1["weight"] == 50

@@ -107,8 +107,8 @@ def changes(current, wanted):
 
 
 def diff(current, wanted, keys):
-    """Ansible's diff: the asked-for fields before (absent: {}) and after."""
+    """Ansible's diff: the asked-for fields before (absent: {}) and after; secrets masked."""
     before = {k: current[k] for k in keys if k in current} if current else {}
     after = dict(before)
-    after.update({k: v for k, v in wanted.items() if v is not None})
+    after.update({k: "********" if "secret" in k else v for k, v in wanted.items() if v is not None})
     return {"before": before, "after": after}

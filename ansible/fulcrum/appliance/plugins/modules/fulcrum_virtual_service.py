@@ -51,10 +51,15 @@ options:
   check_port:
     description: "Health check port."
     type: int
+  check_secret:
+    description:
+      - The RADIUS health check's shared secret. Write-only in the API, so it is sent only while the service
+        has none (set it once here; rotate it with a bundle import or the WebUI). Masked in the diff.
+    type: str
   settings:
     description:
       - Any other field of the API's virtual service (see /api/docs/), e.g. C(check_interval).
-      - C(check_secret) is write-only; it is sent when the service has no secret yet.
+      - Give the RADIUS secret as I(check_secret), not here (it is kept out of logs there).
     type: dict
 """
 
@@ -86,7 +91,7 @@ from ansible_collections.fulcrum.appliance.plugins.module_utils.fulcrum import (
 )
 
 FIELDS = ("vip", "ports", "protocol", "method", "scheduler", "description", "enabled", "persistent",
-          "persistence_timeout", "check_type", "check_port")
+          "persistence_timeout", "check_type", "check_port", "check_secret")
 
 
 def main():
@@ -96,7 +101,8 @@ def main():
         vip=dict(type="str"), ports=dict(type="str"), protocol=dict(type="str"), method=dict(type="str"),
         scheduler=dict(type="str"), description=dict(type="str"), enabled=dict(type="bool"),
         persistent=dict(type="bool"), persistence_timeout=dict(type="int"), check_type=dict(type="str"),
-        check_port=dict(type="int"), settings=dict(type="dict", default={}),
+        check_port=dict(type="int"), check_secret=dict(type="str", no_log=True),
+        settings=dict(type="dict", default={}),
     ), supports_check_mode=True)
     p = module.params
     api = FulcrumClient(module)
@@ -116,13 +122,12 @@ def main():
 
     wanted = {name: p[name] for name in FIELDS if p[name] is not None}
     wanted.update(p["settings"])
-    compared = dict(wanted)
     if current and current.get("check_secret_set"):
-        compared.pop("check_secret", None)  # write-only: the API never shows it back
-    delta = changes(current, compared)
-    if current is not None and not delta:
+        # Write-only: the API never shows it back, so it cannot be compared; it is set once, not rotated here.
+        wanted.pop("check_secret", None)
+    if current is not None and not changes(current, wanted):
         module.exit_json(changed=False, service=current)
-    result = dict(changed=True, service=current or {}, diff=diff(current, compared, compared))
+    result = dict(changed=True, service=current or {}, diff=diff(current, wanted, wanted))
     if not module.check_mode:
         headers = {"If-Match": etag} if etag else {}  # 412 if the service moved since we compared
         # PUT replaces: the service as read (read-only fields are accepted back) with the asked-for fields.
