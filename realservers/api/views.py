@@ -26,9 +26,12 @@ KERNEL_HTTP_STATUS = {"done": status.HTTP_200_OK, "failed": status.HTTP_502_BAD_
 
 
 def _answer(state: str, servers: list, changed: list, kernel: dict) -> Response:
-    return Response(StateChangeResultSerializer(
-        {"state": state, "changed": changed, "matched": len(servers), "kernel": kernel}).data,
-        status=KERNEL_HTTP_STATUS[kernel["status"]])
+    data = StateChangeResultSerializer(
+        {"state": state, "changed": changed, "matched": len(servers), "kernel": kernel}).data
+    if kernel["status"] != "done":  # an error answer in the one error shape, the kernel's answer beside it
+        what = "refused it" if kernel["status"] == "failed" else "was not reached"
+        data = {"detail": f"The state is saved, but the kernel {what}: {kernel.get('error') or 'no answer'}", **data}
+    return Response(data, status=KERNEL_HTTP_STATUS[kernel["status"]])
 
 
 def _state_action(state_name: str, detail: bool):

@@ -50,7 +50,7 @@ def test_drain_halt_online_reach_the_kernel_at_once_and_nothing_is_pending(kerne
     answer = api.post(f"/api/v1/real-servers/{rs1.pk}/drain/")
     assert answer.status_code == 200, answer.content
     assert answer.json()["kernel"]["status"] == "done"
-    assert answer.json()["kernel"]["operations"] and "weight=0" in answer.json()["kernel"]["operations"][0]
+    assert answer.json()["kernel"]["operations"] and "-w 0" in answer.json()["kernel"]["operations"][0]
     assert weights(kernel) == {"10.0.0.1": 0, "10.0.0.2": 100}
     assert not pending_changes() and api.get("/api/v1/apply/").json()["pending_changes"] is False
 

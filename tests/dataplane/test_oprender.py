@@ -33,6 +33,7 @@ def test_a_rules_replacement_flushes_and_appends_each_owned_chain():
         "iptables -t mangle -F FULCRUM-PREROUTING",
         "iptables -t nat -F FULCRUM-POSTROUTING",
         "iptables -t nat -A FULCRUM-POSTROUTING -d 198.51.100.2 -j MASQUERADE",
+        "iptables -t filter -F FULCRUM-MGMT",  # the management lockdown's chain is owned too
     ]
     assert op_lines(ops.ReplaceRules(6, ()))[0].startswith("ip6tables -t mangle -F ")
 
@@ -59,9 +60,10 @@ def test_the_report_groups_by_tool_in_apply_order_with_counts():
         "# ipvsadm: 2 commands",
         "ipvsadm -A -t 192.0.2.10:443 -s wlc",
         "ipvsadm -a -t 192.0.2.10:443 -r 198.51.100.2:443 -m -w 1",
-        "# iptables: 2 commands",
+        "# iptables: 3 commands",
         "iptables -t mangle -F FULCRUM-PREROUTING",
         "iptables -t nat -F FULCRUM-POSTROUTING",
+        "iptables -t filter -F FULCRUM-MGMT",
     ]
 
 

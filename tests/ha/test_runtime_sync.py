@@ -23,7 +23,7 @@ def test_drain_on_the_master_reaches_the_backup(api, client_for, peer_app, make_
     monkeypatch.setattr(runtime, "start_sync", lambda: syncs.append(1))
     svc = make_service(servers=[{}, {}], label="web", vip="192.0.2.80", method="nat")
     body = {"peer_address": "127.0.0.1", "peer_port": peer_app.port, "username": PEER_ADMIN,
-            "password": PEER_PASSWORD, "node_name": "lb1"}
+            "password": PEER_PASSWORD, "node_name": "lb1", "scheme": "http", "my_port": 8000}
     assert api.post(f"{V1}/ha/pair/", body, format="json").status_code == 201
     with django_capture_on_commit_callbacks(execute=True):
         assert apply_now(actor="test").status == ApplyRun.SUCCESS
