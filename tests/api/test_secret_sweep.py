@@ -84,6 +84,7 @@ def test_no_secret_in_pages_configs_logs_or_the_change_log(secrets_set, client_f
     found += _hits(secrets, "keepalived.conf", keepalived.render())
     out = io.StringIO()
     call_command("apply", "--dry-run", stdout=out)
+    call_command("apply", "--dry-run", "--full", stdout=out)
     found += _hits(secrets, "apply --dry-run", out.getvalue())
     call_command("status", stdout=out) if _has_command("status") else None
     found += _hits(secrets, "status", out.getvalue())
