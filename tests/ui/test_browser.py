@@ -293,12 +293,12 @@ def test_restore_backup_after_preview(ui, people, demo, tmp_path):
     ui.page.click("text=Preview the restore")
     ui.page.wait_for_load_state("load")
     diff = ui.page.locator("#restore-diff")
-    expect(diff.locator("tr", has_text="imap")).to_contain_text("Added")
-    expect(diff.locator("tr", has_text="smtp")).to_contain_text("Removed")
-    dns_row = diff.locator("tr", has_text="dns")
-    expect(dns_row).to_contain_text("scheduler wlc → rr")  # values, not only field names
-    expect(dns_row).to_contain_text("ns1 weight 100 → 75")
-    expect(dns_row).to_contain_text("ns3 added")
+    expect(diff.get_by_role("row", name="Added Service imap")).to_be_visible()
+    expect(diff.get_by_role("row", name="Removed Service smtp")).to_be_visible()
+    expect(diff.get_by_role("row", name="Removed Real server smtp/mx1")).to_be_visible()  # real servers listed too
+    expect(diff.locator("tr", has_text="Service dns")).to_contain_text("scheduler wlc → rr")  # values, not names
+    expect(diff.locator("tr", has_text="Real server dns/ns1")).to_contain_text("weight 100 → 75")
+    expect(diff.get_by_role("row", name="Added Real server dns/ns3")).to_be_visible()
     assert VirtualService.objects.filter(label="smtp").exists()  # nothing changed yet
     ui.axe("preview")
     ui.shot("preview")
