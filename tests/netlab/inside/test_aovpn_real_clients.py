@@ -10,8 +10,8 @@ SNAT) and ``manage.py apply`` into the guest's real kernel. Then, from the clien
   port 4500, authenticates (PSK) against charon on the VPN servers through the VIP: the IKE_SA is
   ESTABLISHED only if 4500 reaches the same server as 500 (the firewall mark's persistence); and
   to a second template's VIP with IKEv2 by NAT, where the servers' own NAT detection moves it to 4500;
-* RADIUS: ``radclient`` Access-Request to VIP:1812 (accepted with the right password, rejected
-  with a wrong one) and Accounting-Request to VIP:1813, answered by FreeRADIUS on the NPS servers;
+* RADIUS: ``radclient`` Access-Request to the NPS VIP:1812 (accepted with the right password, rejected
+  with a wrong one) and Accounting-Request to NPS VIP:1813, answered by FreeRADIUS on the NPS servers;
 * health: ``manage.py healthcheckd`` runs the template's SSTP, IKEv2 and RADIUS checks against
   those same servers (all up); charon stopped on the VPN server holding the client's IKE_SA takes
   that server out of IKEv2 only (removed, as the template asks for UDP; SSTP untouched), and the
@@ -43,6 +43,9 @@ NETLAB_TIMEOUT = 900
 ROOT = Path(__file__).resolve().parents[3]
 VIP, LB_BACK = "10.8.0.50", "10.9.0.1"
 NAT_VIP = "10.8.0.51"  # a second template with IKEv2 by NAT (the wizard's other choice)
+# NPS on its own VIP: with IKEv2 by DR the VPN servers hold VIP on loopback, so their own RADIUS requests to
+# NPS at VIP would never leave them (the template refuses NPS on the VPN VIP for that reason).
+NPS_VIP = "10.8.0.52"
 VPN = {"rs1": "10.9.0.11", "rs2": "10.9.0.12"}
 RADIUS_SECRET, PSK = "nps-shared-secret-1", "aovpn-psk-0123456789abcdef"
 SSTP_URL = "/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
@@ -126,7 +129,8 @@ def aovpn():
     manage(env, "shell", "-c", "from cluster.models import ClusterSettings as C; s = C.load(); "
                                "s.vip_interface = 'front'; s.save()")
     created = manage(env, "aovpn", "--vip", VIP, *[a for ip in VPN.values() for a in ("--vpn-server", ip)],
-                     *[a for ip in VPN.values() for a in ("--nps-server", ip)], "--radius-secret", RADIUS_SECRET)
+                     *[a for ip in VPN.values() for a in ("--nps-server", ip)], "--nps-vip", NPS_VIP,
+                     "--radius-secret", RADIUS_SECRET)
     created += manage(env, "aovpn", "--vip", NAT_VIP, "--ikev2-method", "nat", "--label-prefix", "NATVPN",
                       *[a for ip in VPN.values() for a in ("--vpn-server", ip)])
     applied = manage(env, "apply")
@@ -214,7 +218,7 @@ def test_ikev2_by_nat_switches_to_4500_on_its_own_and_stays_on_one_server(aovpn)
 
 def _radclient(kind: str, port: int, pairs: str) -> str:
     out = subprocess.run(["ip", "netns", "exec", "client", "radclient", "-x", "-r", "2", "-t", "3",
-                          f"{VIP}:{port}", kind, RADIUS_SECRET], input=pairs, capture_output=True, text=True,
+                          f"{NPS_VIP}:{port}", kind, RADIUS_SECRET], input=pairs, capture_output=True, text=True,
                          timeout=30)
     return out.stdout + out.stderr
 
