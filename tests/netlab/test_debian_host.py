@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -31,6 +32,19 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(none)"
 
 
+def _run(argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    """Run in its own process group, so a timeout also stops the UML guest and any chroot'd command."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        stderr += f"\n(killed after {TIMEOUT:.0f} s)"
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
 def test_fresh_debian_host_install_boot_and_reboot():
     if os.geteuid() != 0:
         pytest.fail("needs root: debootstrap, chroot and mkfs.ext4 -d with real owners")
@@ -41,14 +55,16 @@ def test_fresh_debian_host_install_boot_and_reboot():
     shim = lab.xstate_shim()
     if shim:
         env["FULCRUM_UML_PRELOAD"] = shim
-    with tempfile.TemporaryDirectory(prefix="fulcrum-debian-host.") as tmp:
-        work = Path(tmp) / "work"
-        try:
-            out = subprocess.run([str(SCRIPT), str(work)], env=env, capture_output=True, text=True,
-                                 timeout=TIMEOUT)
-        finally:
-            for sub in ("dev", "sys", "proc"):  # a chroot bind mount left by an interrupted run
-                subprocess.run(["umount", "-l", str(work / "root" / sub)], capture_output=True)
-        logs = "\n".join(f"--- {name}\n{_tail(work / name)}" for name in ("install.log", "boot1.log", "boot2.log"))
+    tmp = Path(tempfile.mkdtemp(prefix="fulcrum-debian-host."))
+    work = tmp / "work"
+    try:
+        out = _run([str(SCRIPT), str(work)], env)
+        logs = "\n".join(f"--- {name}\n{_tail(work / name)}" for name in ("install.log", "probe.log", "boot2.log"))
         assert out.returncode == 0, f"{out.stdout}\n{out.stderr}\n{logs}"
         assert "PROBE first PASS" in out.stdout and "PROBE second PASS" in out.stdout, out.stdout
+    finally:
+        for sub in ("dev", "sys", "proc"):  # a chroot bind mount left by an interrupted run
+            subprocess.run(["umount", "-l", str(work / "root" / sub)], capture_output=True)
+        # Never delete through a mount that is still there (the host's /dev, /proc, /sys).
+        if str(tmp) not in Path("/proc/self/mounts").read_text():
+            shutil.rmtree(tmp, ignore_errors=True)
