@@ -8,8 +8,9 @@
 # nothing is cached elsewhere. The probe (tests/deploy/debian_host_probe.py) runs in the guest as a
 # oneshot unit and prints "PROBE first PASS" (first boot: units, HTTPS login, API apply → IPVS,
 # network change, keepalived through `systemctl restart fulcrum-worker`, System Control) and
-# "PROBE second PASS" (second boot: the saved network and IPVS are back) on the console; this script
-# exits 0 only when both appear. Logs: WORKDIR/{build,install,boot1,boot2}.log. FULCRUM_UML: the UML
+# "PROBE second PASS" (second boot: the saved network and IPVS are back) into /root/probe.log, which
+# this script reads back from the image (debugfs); it exits 0 only when both appear. Logs:
+# WORKDIR/{build,install,boot1,boot2,probe}.log. FULCRUM_UML: the UML
 # kernel; FULCRUM_UML_PRELOAD: the AMX shim to preload into it (tests/netlab/README.md).
 #
 # Why an ext4 image and not hostfs (as ../shared/netlab/debian-host.sh boots): on hostfs every file
