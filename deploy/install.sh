@@ -103,8 +103,18 @@ if [ ! -f "$DESTDIR$ETC/tls/cert.pem" ]; then
 fi
 
 say "kernel modules at boot (the worker may not load modules itself)"
+# ip_tables/ip6_tables: with the iptables-legacy backend, iptables-restore modprobes the core itself, which
+# the worker's ProtectKernelModules forbids (the kernel loads tables and matches on its own, not the core).
 printf '%s\n' ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_mh nf_conntrack ipip 8021q bonding \
+  ip_tables ip6_tables \
   >"$DESTDIR/etc/modules-load.d/fulcrum.conf"
+
+say "the xtables lock, shared with the unprivileged kernel worker"
+# iptables-legacy takes /run/xtables.lock; the kernel worker (user fulcrum, CAP_NET_ADMIN) cannot create
+# a file in /run, nor open one root made 0600. Made at boot, group fulcrum, so every iptables caller shares it.
+install -d -m 0755 "$DESTDIR/etc/tmpfiles.d"
+printf 'f /run/xtables.lock 0660 root %s -\nz /run/xtables.lock 0660 root %s -\n' "$USER_NAME" "$USER_NAME" \
+  >"$DESTDIR/etc/tmpfiles.d/fulcrum.conf"
 
 say "systemd units into $UNITDIR"
 for unit in "${UNITS[@]}"; do
@@ -128,6 +138,7 @@ chown -R "$USER_NAME:$USER_NAME" "$DATA"
 chown root:"$USER_NAME" "$ETC" "$ETC/tls" "$ETC/tls/key.pem" "$env_file"
 chmod 0640 "$env_file"
 systemctl restart systemd-modules-load.service || true
+systemd-tmpfiles --create /etc/tmpfiles.d/fulcrum.conf 2>/dev/null || true
 
 say "database and first admin"
 run_py() {

@@ -56,7 +56,11 @@ def test_install_touches_nothing_on_the_host_with_destdir(staged):
     dest = staged["dest"]
     assert (staged["prefix"] / "app/manage.py").exists()
     assert not (staged["prefix"] / "app/.git").exists()
-    assert (dest / "etc/modules-load.d/fulcrum.conf").read_text().startswith("ip_vs\n")
+    modules = (dest / "etc/modules-load.d/fulcrum.conf").read_text()
+    assert modules.startswith("ip_vs\n")
+    assert {"ip_tables", "ip6_tables"} <= set(modules.split())  # iptables-legacy cannot modprobe them in the unit
+    # The unprivileged kernel worker shares iptables-legacy's lock: root-owned, group fulcrum, made at boot.
+    assert "f /run/xtables.lock 0660 root fulcrum -" in (dest / "etc/tmpfiles.d/fulcrum.conf").read_text()
     env = (dest / "etc/fulcrum/fulcrum.env").read_text()
     assert "FULCRUM_HTTPS=1" in env and "DJANGO_SECRET_KEY=" in env
     assert (dest / "etc/fulcrum/fulcrum.env").stat().st_mode & 0o077 == 0
