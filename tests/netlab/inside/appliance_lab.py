@@ -137,7 +137,9 @@ class Appliance:
 
     def start_worker(self) -> None:
         celery = str(Path(sys.executable).with_name("celery"))
-        self._spawn("worker", [celery, "-A", "appliance", "worker", "-P", "solo", "-l", "info",
+        # One worker plays both parts here (the lab runs as root): the privileged "kernel" queue and the
+        # default queue of the unprivileged tasks.
+        self._spawn("worker", [celery, "-A", "appliance", "worker", "-P", "solo", "-l", "info", "-Q", "kernel,celery",
                                "--without-gossip", "--without-mingle", "--without-heartbeat"])
 
     def _web_alive(self) -> bool:

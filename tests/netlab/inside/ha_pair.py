@@ -273,8 +273,10 @@ def build_pair(workdir: Path, advert_int: float = 0.05) -> Pair:
         for rs in servers:
             port = {"port": 8080} if body["method"] == "nat" else {}
             lb1.request("POST", f"/api/v1/virtual-services/{svc['id']}/real-servers/", {**rs, **port})
+    # The lab's appliances serve plain HTTP on 8000 (runserver); a real pair pairs over HTTPS on 443.
     lb1.request("POST", "/api/v1/ha/pair/", {"peer_address": LBS["lb2"][0], "username": ADMIN,
-                                             "password": PASSWORD, "node_name": "lb1", "advert_int": advert_int})
+                                             "password": PASSWORD, "node_name": "lb1", "advert_int": advert_int,
+                                             "scheme": "http", "peer_port": 8000, "my_port": 8000})
     # Pairing applies on both; the master's apply syncs to the backup; keepalived elects lb1.
     try:
         wait_for(lambda: "10.8.0.51:80" in lb2.ipvs() and lb1.get("/api/v1/ha/")["in_sync"], 60,
