@@ -103,10 +103,10 @@ class Appliance:
 
     # --- processes
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen:
         log = open(self.data_dir / f"{name}.log", "ab")
         try:
-            p = subprocess.Popen(argv, cwd=ROOT, env=server_env(self.data_dir), stdout=log, stderr=log)
+            p = subprocess.Popen(argv, cwd=ROOT, env={**server_env(self.data_dir), **env}, stdout=log, stderr=log)
         finally:
             log.close()
         self.procs[name] = p
@@ -132,7 +132,9 @@ class Appliance:
         self.key = ApiToken.issue(user, "netlab")[1]
 
     def start_web(self) -> None:
-        self._spawn("web", [sys.executable, "manage.py", "runserver", f"{self.bind}:{PORT}", "--noreload"])
+        # FULCRUM_LISTEN: the Host names the web process accepts follow where it listens (appliance/hosts.py).
+        self._spawn("web", [sys.executable, "manage.py", "runserver", f"{self.bind}:{PORT}", "--noreload"],
+                    FULCRUM_LISTEN=f"{self.bind}:{PORT}")
         wait_for(self._web_alive, 90, "the web process (runserver)", every=0.2)
 
     def start_worker(self) -> None:

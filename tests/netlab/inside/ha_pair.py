@@ -101,7 +101,7 @@ class Appliance:
     def env(self) -> dict:
         env = {**os.environ, "FULCRUM_DATA_DIR": str(self.data_dir), "FULCRUM_DATAPLANE": "kernel",
                "FULCRUM_CELERY_EAGER": "1", "DJANGO_SETTINGS_MODULE": "appliance.settings",
-               "FULCRUM_LOG_LEVEL": "INFO"}
+               "FULCRUM_LOG_LEVEL": "INFO", "FULCRUM_LISTEN": f"{self.address}:8000"}  # its Host name
         env.pop("DATABASE_URL", None)
         return env
 
