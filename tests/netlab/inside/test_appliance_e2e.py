@@ -151,7 +151,7 @@ def test_whole_appliance_api_worker_kernel_packets(app, lab_net):
     f.flush()
     assert f.readline().decode().strip() == f"{first} still there"
     conn.close()
-    assert re.search(r"Task kernel\.runtime\[[^]]+\] succeeded", app.log("worker", 100_000))
+    assert re.search(r"Task kernel\.runtime\[[^]]+\] received", app.log("worker", 100_000))
 
     # --- halt, at once: removed from the table
     halted = app.ok("POST", f"/api/v1/real-servers/{rs_ids[first]}/halt/")
