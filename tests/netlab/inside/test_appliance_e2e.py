@@ -143,7 +143,7 @@ def test_whole_appliance_api_worker_kernel_packets(app, lab_net):
     assert drained["state"] == "drain" and drained["matched"] == 1
     assert drained["kernel"]["status"] == "done", drained["kernel"]
     [op] = drained["kernel"]["operations"]
-    assert op.startswith("EditDest") and f"'{RS[first]}'" in op and "weight=0" in op, op
+    assert op.startswith("ipvsadm -e ") and f"-r {RS[first]}:" in op and op.endswith("-w 0"), op  # the op as a command
     assert re.search(rf"-> {RS[first]}:80\s+Route\s+0\s", ipvsadm_ln())  # already, when the answer came
     assert app.get("/api/v1/apply/")["pending_changes"] is False
     assert {net.tcp_hello(DR_VIP, 80)[0] for _ in range(6)} == {other}
