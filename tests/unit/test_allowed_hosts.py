@@ -37,3 +37,17 @@ def test_a_foreign_host_header_is_refused(client, admin):
     client.force_login(admin)
     assert client.get("/api/v1/", HTTP_HOST="evil.example").status_code == 400
     assert client.get("/api/v1/", HTTP_HOST="localhost").status_code == 200
+
+
+def test_a_wildcard_listen_follows_address_changes(monkeypatch):
+    """After a commit-confirmed change moves the management address, the new one answers at once."""
+    from appliance import hosts as module
+
+    now = {"addresses": ["192.0.2.4"], "t": 0.0}
+    monkeypatch.setattr(module.time, "monotonic", lambda: now["t"])
+    live = module.LiveHosts({"localhost"}, lambda: now["addresses"], ttl=2.0)
+    assert "192.0.2.4" in list(live) and "198.51.100.7" not in list(live)
+    now["addresses"] = ["198.51.100.7"]
+    assert "198.51.100.7" not in list(live)  # read again only after ttl
+    now["t"] = 2.5
+    assert "198.51.100.7" in list(live) and "192.0.2.4" not in list(live) and "localhost" in list(live)

@@ -217,8 +217,9 @@ class Walk:
             body["weight"] = self.weight()
         if r.random() < 0.4:
             body.update(self.thresholds())
-        if not body or r.random() < 0.3:
-            body["admin_state"] = r.choice(("online", "drain", "halt"))
+        if not body:
+            body["weight"] = self.weight()
+        # admin_state is runtime state: a PATCH refuses to change it (server_action changes it at once)
         made = self.call("PATCH", f"/api/v1/real-servers/{rid}/", body)
         svc.servers[rid].update(weight=made["weight"], state=made["admin_state"])
 
