@@ -93,7 +93,8 @@ class Walk:
     def call(self, method: str, path: str, body=None, refused: bool = False):
         code, payload = self.app.request(method, path, body)
         if refused:
-            assert code == 400, f"invalid change {method} {path} {body!r} -> {code} (want 400): {payload}"
+            # 409: a key another object holds (with its existing_id); 400: any other refused input
+            assert code in (400, 409), f"invalid change {method} {path} {body!r} -> {code} (want 400/409): {payload}"
             raise Refused(payload)
         assert code in (200, 201, 204), f"{method} {path} {body!r} -> {code}: {payload}"
         return payload
