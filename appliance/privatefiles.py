@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -33,11 +34,33 @@ def create_private(path: Path) -> None:
     make_private(path)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Atomically, and 0600 from the first byte."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _private_temp(path: Path, text: str) -> Path:
+    """A 0600 file beside `path` holding `text`, under a name no other process uses (mkstemp): two
+    processes starting at once on one data directory (web and keepalived supervisor) must not share it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    return Path(tmp)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically, and 0600 from the first byte."""
+    tmp = _private_temp(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_or_create_private(path: Path, text: str) -> str:
+    """The file's text; if there is no file yet, `text` becomes it. The first process to link its file in
+    wins and every other one reads the winner's, so processes started together agree (one secret key)."""
+    tmp = _private_temp(path, text)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    make_private(path)
+    return path.read_text()

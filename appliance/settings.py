@@ -16,7 +16,7 @@ from csp.constants import NONE, SELF
 
 from appliance.hosts import allowed_hosts
 from appliance.inputgate import MAX_JSON_BYTES
-from appliance.privatefiles import create_private, make_private, private_dir, write_private
+from appliance.privatefiles import create_private, make_private, private_dir, read_or_create_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = private_dir(Path(os.environ.get("FULCRUM_DATA_DIR", BASE_DIR / "var")))  # 0700: holds secrets
@@ -26,11 +26,7 @@ def _secret_key() -> str:
     """From the environment, or generated on first run and kept beside the database."""
     if os.environ.get("DJANGO_SECRET_KEY"):
         return os.environ["DJANGO_SECRET_KEY"]
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(50))
-    make_private(path)
-    return path.read_text().strip()
+    return read_or_create_private(DATA_DIR / "secret_key", secrets.token_urlsafe(50)).strip()
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
