@@ -170,6 +170,18 @@ def windows_gateway_cmd(gateway: str) -> list[Step]:
             Step("Check", "route print 0.0.0.0", lang="cmd")]
 
 
+def linux_tun(vip: str) -> list[Step]:
+    """Linux real server, IP-in-IP (TUN): decapsulate, hold the VIP on tunl0, let reverse-path filtering pass it."""
+    return [
+        Step("Terminate the tunnel and hold the VIP (now)",
+             f"modprobe ipip\nip addr add {vip}/32 dev tunl0\nip link set tunl0 up"),
+        Step("Let reverse-path filtering accept the decapsulated packets",
+             "sysctl -w net.ipv4.conf.tunl0.rp_filter=0\nsysctl -w net.ipv4.conf.all.rp_filter=0",
+             note="The packets arrive on tunl0 addressed to the VIP, from the client's address."),
+        Step("Check", f"ip -4 addr show dev tunl0 | grep '{vip}/32'"),
+    ]
+
+
 def windows_rras_radius(nps_vip: str) -> list[Step]:
     """Each VPN server (RRAS) sends RADIUS to the NPS VIP, not to an NPS directly (PowerShell, as Administrator)."""
     return [
@@ -207,11 +219,16 @@ def nat_blocks(gateway: str, windows_first: bool = False) -> dict[str, list[Step
                     windows_first)
 
 
+def tun_blocks(vip: str) -> dict[str, list[Step]]:
+    return {"linux": linux_tun(vip)}
+
+
+def radius_blocks(nps_vip: str) -> dict[str, list[Step]]:
+    """What the VPN servers do for an NPS service behind the load balancer."""
+    return {"windows_rras": windows_rras_radius(nps_vip)}
+
+
 BLOCK_TITLES = {"linux": "Linux", "linux_nmcli": "Linux, kept with NetworkManager (nmcli)",
                 "linux_netplan": "Linux, kept with Netplan", "linux_ifupdown": "Linux, kept with ifupdown",
-                "windows_powershell": "Windows Server (PowerShell)", "windows_netsh": "Windows Server (netsh, cmd)"}
-
-
-def commands(steps: list[Step]) -> list[str]:
-    """The steps as a flat list of command lines (for callers that show commands only)."""
-    return [line for s in steps for line in s.commands.splitlines()]
+                "windows_powershell": "Windows Server (PowerShell)", "windows_netsh": "Windows Server (netsh, cmd)",
+                "windows_rras": "Each VPN server, Windows Server (PowerShell)"}

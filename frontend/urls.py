@@ -16,6 +16,7 @@ urlpatterns = [
     path("services/<int:pk>/edit/", services.service_edit, name="service-edit"),
     path("services/<int:pk>/delete/", services.service_delete, name="service-delete"),
     path("services/<int:pk>/checklist/", services.service_checklist, name="service-checklist"),
+    path("services/<int:pk>/checklist/live/", services.service_checklist_live, name="service-checklist-live"),
     path("services/checklists/", services.checklists, name="checklists"),
     path("services/<int:service_pk>/servers/add/", services.server_edit, name="server-add"),
     path("servers/", services.server_list, name="server-list"),

@@ -1,44 +1,39 @@
 """{% load checklists %}
 
-{% service_checklist service %}   the whole checklist of a service: results per check and real
-                                  server, evidence, fixes, the steps with copy buttons, re-check
-{% checklist_steps service %}     only the ARP-problem / gateway steps, with copy buttons
+{% service_checklist service %}   the whole checklist of a service: the admin's steps, the results per
+                                  check and real server with evidence and fixes, the numbered steps with
+                                  copy buttons, re-check
+{% checklist_steps service %}     only the numbered steps, with copy buttons
 """
 
 from django import template
 
 from accounts.roles import OPERATE, can
 
-from ..catalogue import build
-from ..steps import BLOCK_TITLES, dr_blocks
+from ..catalogue import WORDS, build
 
 register = template.Library()
 
 
 @register.filter
 def status_word(status: str) -> str:
-    """A check status as a badge says it: Pass, Fail, Warning, Not run."""
-    from ..models import STATUSES
-
-    return dict(STATUSES).get(status, status)
+    """A status as a badge says it: Pass, Fail, Warning, Not run, To do."""
+    return WORDS.get(status, status)
 
 
-@register.inclusion_tag("checklists/_checklist.html", takes_context=True)
-def service_checklist(context, service):
+def checklist_context(context, service) -> dict:
     request = context.get("request")
     user = getattr(request, "user", None) or context.get("user")
     return {"checklist": build(service), "can_recheck": bool(user and can(user, OPERATE)),
             "csrf_token": context.get("csrf_token")}
 
 
+@register.inclusion_tag("checklists/_checklist.html", takes_context=True)
+def service_checklist(context, service):
+    return checklist_context(context, service)
+
+
 @register.inclusion_tag("checklists/_steps.html")
 def checklist_steps(service):
     data = build(service)
     return {"steps": data["steps"], "steps_note": data["steps_note"], "service": data["service"]}
-
-
-@register.simple_tag
-def dr_steps(vip):
-    """The DR steps for any VIP, as the partial expects them (e.g. in a wizard before saving)."""
-    return {name: {"title": BLOCK_TITLES[name], "steps": [s.as_dict() for s in block]}
-            for name, block in dr_blocks(str(vip)).items()}

@@ -7,16 +7,18 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_http_methods
 
-from accounts.roles import CONFIGURE
+from accounts.roles import CONFIGURE, OPERATE
 from appliance.inputgate import ascii_digits
+from checklists.tasks import start_recheck
+from checklists.templatetags.checklists import checklist_context
 from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
 from realservers.models import RealServer
 from realservers.states import act, kernel_answer_text
 from virtualservices.choices import METHODS
 from virtualservices.models import VirtualService, dr_vip_counts
 
-from ..checklists import checklist
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
 from ..overview_data import health_notes
 from .common import back_to, confirm_delete, paginate, query_without, require, saved
@@ -90,9 +92,17 @@ def _servers_go_too(n: int) -> str:
 
 def service_checklist(request, pk):
     svc = get_object_or_404(VirtualService, pk=pk)
-    servers = list(svc.real_servers.all())
-    return render(request, "frontend/checklist.html", {
-        "service": svc, "servers": servers, "items": checklist(svc, servers), "new": request.GET.get("new")})
+    return render(request, "frontend/checklist.html", {"service": svc})
+
+
+@require_http_methods(["GET", "POST"])
+def service_checklist_live(request, pk):
+    """The checklist partial alone: htmx polls it while the probes run; POST re-checks first."""
+    svc = get_object_or_404(VirtualService, pk=pk)
+    if request.method == "POST":
+        require(request, OPERATE)  # probes change nothing; operators may run them, as in the API
+        start_recheck(svc, user=request.user, actor=request.user.get_username(), reason="manual")
+    return render(request, "checklists/_checklist.html", checklist_context({"request": request}, svc))
 
 
 def server_list(request):
@@ -205,6 +215,5 @@ def aovpn_wizard(request):
 
 def checklists(request):
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if ascii_digits(i)]
-    services = VirtualService.objects.filter(pk__in=ids).prefetch_related("real_servers")
-    blocks = [{"service": s, "items": checklist(s, list(s.real_servers.all()))} for s in services]
-    return render(request, "frontend/checklists.html", {"blocks": blocks})
+    services = VirtualService.objects.filter(pk__in=ids).order_by("label")
+    return render(request, "frontend/checklists.html", {"services": services})

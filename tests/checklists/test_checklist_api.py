@@ -48,9 +48,16 @@ def test_never_run_is_not_run_for_every_check_with_steps_and_fixes(api, make_ser
     svc = make_service(servers=[{}, {}], method="dr", vip="192.0.2.77")
     data = api.get(url(svc)).json()
     assert data["status"] == "not_run" and data["last_run"] is None and not data["running"]
-    assert [i["key"] for i in data["items"]] == [E.ARP_VIP]
+    probed = [i for i in data["items"] if i["key"] == E.ARP_VIP]
+    assert [i["status"] for i in probed] == ["not_run"]
     assert [[i["key"] for i in rs["items"]] for rs in data["real_servers"]] == [[E.SUBNET, E.ARP, E.ACCEPT]] * 2
-    assert data["counts"] == {"pass": 0, "fail": 0, "warn": 0, "not_run": 7}
+    # one list: the probed checks, what the configuration shows, and the admin's steps (todo)
+    known = {i["key"]: i for i in data["items"]}
+    assert known["real_servers"]["status"] == "pass" and known["arp_problem"]["status"] == "todo"
+    assert known["arp_problem"]["steps"] and known["listen_port"]["status"] == "todo"
+    assert known["apply"]["status"] == "todo" and known["arp_problem"]["evidence"] == ""
+    todo = sum(i["status"] == "todo" for i in data["items"])
+    assert data["counts"] == {"pass": 1, "fail": 0, "warn": 0, "not_run": 7, "todo": todo}
     arp = data["real_servers"][0]["items"][1]
     assert arp["title"] == "rs1 does not answer ARP for 192.0.2.77" and "arp_ignore=1" in arp["fix"]
     assert set(data["steps"]) == {"linux", "linux_nmcli", "linux_netplan", "linux_ifupdown", "windows_powershell",
@@ -76,7 +83,7 @@ def test_a_run_stores_results_per_service_and_real_server_and_the_api_shows_them
     assert rs1["status"] == "fail" and rs1["items"][1]["evidence"] == "rs1 (MAC 02:aa) answered"
     assert rs1["items"][1]["checked_at"] and not rs1["items"][1]["stale"]
     assert rs2["status"] == "not_run"
-    assert data["items"][0]["facts"] == {"macs": ["02:aa"]}
+    assert {i["key"]: i for i in data["items"]}[E.ARP_VIP]["facts"] == {"macs": ["02:aa"]}
     # a second run replaces, never piles up
     runner.execute(CheckRun.objects.create(service=svc))
     assert CheckResult.objects.filter(service=svc).count() == 4
@@ -109,7 +116,9 @@ def test_nat_checklist_names_the_gateway_and_autonat(api, make_service, monkeypa
     FloatingIP.objects.create(address="10.0.0.250", prefixlen=24, interface="back")
     svc = make_service(servers=[{}], method="nat")
     data = api.get(url(svc)).json()
-    assert [i["key"] for i in data["items"]] == [E.FORWARDING]
+    assert [i["key"] for i in data["items"] if i["status"] == "not_run"] == [E.FORWARDING]
+    gateway = {i["key"]: i for i in data["items"]}["gateway"]
+    assert gateway["status"] == "todo" and "Use a floating IP as gateway: 10.0.0.250" in gateway["fix"]
     items = {i["key"]: i for i in data["real_servers"][0]["items"]}
     assert "Make 10.0.0.250 rs1's default gateway" in items[E.GATEWAY]["fix"]
     assert "set the Autonat interface" in items[E.AUTONAT]["fix"]
@@ -232,3 +241,33 @@ def test_a_forwarding_failure_on_a_render_only_appliance_says_no_apply_sets_it()
     noted = runner.with_dataplane_note([failed, passed], "render-only")
     assert "render-only dataplane" in noted[0].evidence and noted[1] == passed
     assert runner.with_dataplane_note([failed], "kernel") == [failed]
+
+
+def test_tun_and_nps_services_get_their_numbered_steps(api, make_service):
+    tun = make_service(method="tun", servers=[{}], vip="192.0.2.90")
+    data = api.get(url(tun)).json()
+    assert list(data["steps"]) == ["linux"] and data["steps"]["linux"]["purpose"] == "the IP-in-IP tunnel for 192.0.2.90"
+    assert "ip addr add 192.0.2.90/32 dev tunl0" in data["steps"]["linux"]["steps"][0]["commands"]
+    nps = make_service(method="snat", check_type="radius", ports="1812", protocol="udp", servers=[{}],
+                       vip="192.0.2.91", check_secret="s")
+    data = api.get(url(nps)).json()
+    assert list(data["steps"]) == ["windows_rras"]
+    server = {i["key"]: i for i in data["items"]}["radius_server"]
+    assert server["status"] == "todo" and server["steps"] == ["windows_rras"]
+    assert "Add-RemoteAccessRadius -ServerName 192.0.2.91" in data["steps"]["windows_rras"]["steps"][0]["commands"]
+
+
+def test_the_page_rechecks_through_htmx_and_polls_only_while_running(client, users, make_service, queued):
+    svc = make_service(servers=[{}], method="dr")
+    live = f"/services/{svc.pk}/checklist/live/"
+    client.force_login(users["readonly"])
+    page = client.get(f"/services/{svc.pk}/checklist/").content.decode()
+    assert 'hx-trigger="every 2s"' not in page and "cl-recheck" not in page
+    assert client.post(live).status_code == 403 and queued == []
+    client.force_login(users["operator"])
+    assert f'hx-post="{live}"' in client.get(f"/services/{svc.pk}/checklist/").content.decode()
+    partial = client.post(live).content.decode()
+    assert len(queued) == 1
+    assert f'hx-get="{live}" hx-trigger="every 2s"' in partial and "Probes running" in partial
+    CheckRun.objects.update(status=CheckRun.DONE)
+    assert 'hx-trigger="every 2s"' not in client.get(live).content.decode()  # finished: the polling stops

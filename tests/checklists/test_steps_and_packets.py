@@ -66,11 +66,13 @@ def test_ipv6_vip_steps():
     assert "netsh interface ipv6 add address" in text(steps.windows_dr_netsh("2001:db8::50"))
 
 
-def test_gateway_steps_and_flat_commands():
+def test_gateway_tunnel_and_radius_steps():
     assert "ip route replace default via 10.9.0.5" in text(steps.linux_gateway("10.9.0.5"))
     assert "-NextHop 10.9.0.5" in text(steps.windows_gateway("10.9.0.5"))
-    flat = steps.commands(steps.linux_dr(VIP))
-    assert f"ip addr add {VIP}/32 dev lo" in flat and all("\n" not in c for c in flat)
+    tun = text(steps.linux_tun(VIP))
+    assert f"ip addr add {VIP}/32 dev tunl0" in tun and "rp_filter=0" in tun
+    assert "Add-RemoteAccessRadius -ServerName 192.0.2.11 -Purpose Accounting" in text(
+        steps.windows_rras_radius("192.0.2.11"))
 
 
 def test_keys_per_method():
