@@ -97,6 +97,18 @@ def test_overview_live_payload(client, admin, svc):
     assert data["summary"]["servers"] == 2 and data["pending"] > 0 and data["sig"]
 
 
+def test_overview_rows_link_where_urls_py_says(client, admin, svc):
+    from django.urls import reverse
+
+    client.force_login(admin)
+    page = client.get("/").content.decode()
+    rs = svc.real_servers.first()
+    for name, kwargs in (("service-edit", {"pk": svc.pk}), ("service-checklist", {"pk": svc.pk}),
+                         ("server-add", {"service_pk": svc.pk}), ("server-edit", {"pk": rs.pk}),
+                         ("server-health", {"pk": rs.pk}), ("server-state", {"pk": rs.pk, "action": "drain"})):
+        assert f'"{reverse(name, kwargs=kwargs)}"' in page, name
+
+
 @pytest.mark.parametrize("n", [3, 30])
 def test_overview_query_count_constant(client, admin, make_service, django_assert_max_num_queries, n):
     for i in range(n):
