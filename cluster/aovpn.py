@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -16,6 +18,11 @@ IKEV2_PERSISTENCE = 3600  # seconds: keeps a client's IKE and NAT-T (500/4500) o
 # IKE (500/4500) and RADIUS clients send from fixed ports, so their flows are one IPVS connection that a
 # quiesced (weight 0) server would keep until idle for the UDP timeout (5 min): a dead server is removed.
 UDP_ON_DOWN = dp.ON_DOWN_REMOVE
+# The input's limits, the one definition: the wizard's form, the API's serializer and the CLI all check these.
+LABEL_PREFIX_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$"
+MAX_SERVERS = 64
+SECRET_MAX = VirtualService._meta.get_field("check_secret").max_length
+SSTP_METHODS, IKEV2_METHODS = (dp.SNAT, dp.DR, dp.NAT), (dp.DR, dp.NAT)
 
 
 @dataclass
@@ -57,13 +64,36 @@ NPS_VIP_NEEDED = ("With IKEv2 on Direct Routing every VPN server holds the VPN V
                   "(or choose NAT for IKEv2).")
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def request_errors(req: AovpnRequest) -> dict[str, list[str]]:
     """What makes the request unusable, keyed by field (the wizard and the API show these)."""
     errors: dict[str, list[str]] = {}
+    if not re.match(LABEL_PREFIX_RE, req.label_prefix or ""):
+        errors["label_prefix"] = ["1 to 41 letters, digits, . _ or -, starting with a letter or digit."]
     if not req.vpn_servers:
         errors["vpn_servers"] = ["Give at least one VPN server address."]
-    if req.ikev2_method not in (dp.DR, dp.NAT):
+    for name in ("vpn_servers", "nps_servers"):
+        addresses = getattr(req, name)
+        bad = [a for a in addresses if not _is_ip(a)]
+        if bad:
+            errors[name] = [f"Not an IP address: {', '.join(bad)}."]
+        elif len(addresses) > MAX_SERVERS:
+            errors[name] = [f"At most {MAX_SERVERS} addresses."]
+    if req.sstp_method not in SSTP_METHODS:
+        errors["sstp_method"] = [f"SSTP uses {', '.join(m.upper() for m in SSTP_METHODS)}."]
+    if req.ikev2_method not in IKEV2_METHODS:
         errors["ikev2_method"] = ["IKEv2 needs a transparent method: DR or NAT."]
+    if len(req.radius_secret) > SECRET_MAX:
+        errors["radius_secret"] = [f"At most {SECRET_MAX} characters."]
+    elif req.nps_servers and not req.radius_secret:
+        errors["radius_secret"] = ["The RADIUS health check needs the shared secret."]
     if req.nps_servers and req.ikev2_method == dp.DR and (not req.nps_vip or req.nps_vip == req.vip):
         errors["nps_vip"] = [NPS_VIP_NEEDED]
     return errors

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model, password_validation
 from accounts.roles import ADMIN, ROLE_CHOICES, SCOPE_LABELS, SCOPES, role_of, scopes_of
 from appliance.datetimes import UtcDateTimeField
 from appliance.gate import GatedFormMixin
+from cluster import aovpn
 from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from netconfig.forms import interface_select
@@ -148,8 +149,10 @@ def _addresses(text: str) -> list[str]:
 
 
 class AovpnForm(GatedFormMixin, forms.Form):
-    label_prefix = forms.CharField(initial="AOVPN", max_length=40,
-                                   help_text="Services are named PREFIX-SSTP, PREFIX-IKEv2 and PREFIX-NPS.")
+    """The wizard's fields; the rules and limits are cluster.aovpn's (request_errors), as for the API and CLI."""
+
+    label_prefix = forms.RegexField(regex=aovpn.LABEL_PREFIX_RE, initial="AOVPN", max_length=41,
+                                    help_text="Services are named PREFIX-SSTP, PREFIX-IKEv2 and PREFIX-NPS.")
     vip = forms.GenericIPAddressField(label="VPN VIP", help_text="The address VPN clients connect to "
                                                                  "(public DNS name of the VPN).")
     vpn_servers = forms.CharField(label="VPN servers (RRAS)", widget=forms.Textarea(attrs={"rows": 3}),
@@ -173,38 +176,30 @@ class AovpnForm(GatedFormMixin, forms.Form):
                   "blank means the VPN VIP.")
     nps_servers = forms.CharField(label="NPS servers", required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                   help_text="Optional: Network Policy Servers for RADIUS (1812/1813 UDP, SNAT).")
-    radius_secret = forms.CharField(label="RADIUS shared secret", required=False,
+    radius_secret = forms.CharField(label="RADIUS shared secret", required=False, max_length=aovpn.SECRET_MAX,
                                     widget=forms.PasswordInput(render_value=True),
                                     help_text="The health check's secret; add the load balancer as a RADIUS "
                                               "client on each NPS with this secret.")
 
     def clean_vpn_servers(self):
-        addresses = _addresses(self.cleaned_data["vpn_servers"])
-        if not addresses:
-            raise forms.ValidationError("Give at least one VPN server address.")
-        return self._valid(addresses)
+        return _addresses(self.cleaned_data["vpn_servers"])
 
     def clean_nps_servers(self):
-        return self._valid(_addresses(self.cleaned_data.get("nps_servers", "")))
+        return _addresses(self.cleaned_data.get("nps_servers", ""))
 
-    @staticmethod
-    def _valid(addresses):
-        import ipaddress
-
-        bad = []
-        for a in addresses:
-            try:
-                ipaddress.ip_address(a)
-            except ValueError:
-                bad.append(a)
-        if bad:
-            raise forms.ValidationError(f"Not an IP address: {', '.join(bad)}.")
-        return addresses
+    def request(self) -> aovpn.AovpnRequest:
+        d = self.cleaned_data
+        return aovpn.AovpnRequest(vip=d["vip"], vpn_servers=d["vpn_servers"], ikev2_method=d["ikev2_method"],
+                                  sstp_method=d["sstp_method"], nps_vip=d.get("nps_vip") or "",
+                                  nps_servers=d.get("nps_servers") or [], radius_secret=d.get("radius_secret", ""),
+                                  label_prefix=d["label_prefix"])
 
     def clean(self):
         data = super().clean()
-        if data.get("nps_servers") and not data.get("radius_secret"):
-            self.add_error("radius_secret", "The RADIUS health check needs the shared secret.")
+        if not self.errors:
+            for field, texts in aovpn.request_errors(self.request()).items():
+                for text in texts:
+                    self.add_error(field if field in self.fields else None, text)
         return data
 
 

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from dataplane import config as dp
 from virtualservices.api.serializers import CleanModelSerializer, RefuseUnknownFields, VirtualServiceSerializer
 
+from .. import aovpn
 from ..models import ClusterSettings, FloatingIP
 
 
@@ -21,21 +22,30 @@ class FloatingIPSerializer(CleanModelSerializer):
 
 
 class AovpnSerializer(RefuseUnknownFields, serializers.Serializer):
+    """The shape of the request; its rules and limits are cluster.aovpn's (request_errors), shared with the
+    wizard and the CLI; the limits are repeated here only so the schema shows them."""
+
     vip = serializers.IPAddressField(help_text="The VIP clients use for SSTP and IKEv2.")
-    vpn_servers = serializers.ListField(child=serializers.IPAddressField(), min_length=1, max_length=64,
-                                        help_text="Addresses of the RRAS VPN servers.")
-    ikev2_method = serializers.ChoiceField(choices=[dp.DR, dp.NAT], default=dp.DR,
+    vpn_servers = serializers.ListField(child=serializers.CharField(max_length=45), max_length=aovpn.MAX_SERVERS,
+                                        help_text="Addresses of the RRAS VPN servers (at least one).")
+    ikev2_method = serializers.ChoiceField(choices=aovpn.IKEV2_METHODS, default=dp.DR,
                                            help_text="IKEv2 needs a transparent method.")
-    sstp_method = serializers.ChoiceField(choices=[dp.SNAT, dp.DR, dp.NAT], default=dp.SNAT)
+    sstp_method = serializers.ChoiceField(choices=aovpn.SSTP_METHODS, default=dp.SNAT)
     nps_vip = serializers.IPAddressField(
         required=False, allow_blank=True, default="",
         help_text="VIP for RADIUS. Required with NPS servers when IKEv2 uses DR (the VPN servers hold the VPN VIP "
                   "on their loopback); with NAT, blank: the same VIP.")
-    nps_servers = serializers.ListField(child=serializers.IPAddressField(), required=False, default=list,
-                                        max_length=64, help_text="NPS servers; none: no NPS service.")
-    radius_secret = serializers.CharField(required=False, allow_blank=True, default="", max_length=128,
+    nps_servers = serializers.ListField(child=serializers.CharField(max_length=45), required=False, default=list,
+                                        max_length=aovpn.MAX_SERVERS, help_text="NPS servers; none: no NPS service.")
+    radius_secret = serializers.CharField(required=False, allow_blank=True, default="", max_length=aovpn.SECRET_MAX,
                                           write_only=True)
-    label_prefix = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$", default="AOVPN")
+    label_prefix = serializers.RegexField(aovpn.LABEL_PREFIX_RE, default="AOVPN")
+
+    def validate(self, attrs):
+        errors = aovpn.request_errors(aovpn.AovpnRequest(**attrs))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class AovpnResultSerializer(serializers.Serializer):

@@ -13,7 +13,7 @@ from accounts.roles import CONFIGURE, OPERATE
 from appliance.inputgate import ascii_digits
 from checklists.tasks import start_recheck
 from checklists.templatetags.checklists import checklist_context
-from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
+from cluster.aovpn import create_aovpn, service_definitions
 from realservers.models import RealServer
 from realservers.states import act, kernel_answer_text
 from virtualservices.choices import METHODS
@@ -186,15 +186,8 @@ def aovpn_wizard(request):
     form = AovpnForm(request.POST or None)
     plan = None
     if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        req = AovpnRequest(vip=d["vip"], vpn_servers=d["vpn_servers"], ikev2_method=d["ikev2_method"],
-                           sstp_method=d["sstp_method"], nps_vip=d.get("nps_vip") or "",
-                           nps_servers=d.get("nps_servers") or [], radius_secret=d.get("radius_secret", ""),
-                           label_prefix=d["label_prefix"])
-        for field, texts in request_errors(req).items():
-            for text in texts:
-                form.add_error(field if field in form.fields else None, text)
-        if form.is_valid() and request.POST.get("step") == "create":
+        req = form.request()
+        if request.POST.get("step") == "create":
             try:
                 services = create_aovpn(req)
             except ValidationError as exc:

@@ -471,7 +471,7 @@ def test_aovpn_errors(api):
     assert r.status_code == 400, r.content
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.1"],
                                             "nps_vip": "192.0.2.11", "nps_servers": ["10.0.1.1"]}, format="json")
-    assert r.status_code == 400 and "check_secret" in error_fields(r), r.content
+    assert r.status_code == 400 and "radius_secret" in error_fields(r), r.content
     r = api.post(f"{V1}/templates/aovpn/", {"vip": "192.0.2.10", "vpn_servers": ["10.0.0.1"],
                                             "nps_servers": ["10.0.1.1"], "radius_secret": "x"}, format="json")
     assert r.status_code == 400 and "separate internal VIP" in error_fields(r)["nps_vip"][0], r.content

@@ -62,3 +62,28 @@ def test_the_cli_refuses_nps_on_the_vpn_vip_with_dr_and_says_why():
     with pytest.raises(CommandError, match="nps_vip: With IKEv2 on Direct Routing"):
         call_command("aovpn", "--vip", "192.0.2.10", "--vpn-server", "198.51.100.11",
                      "--nps-server", "198.51.100.21", "--radius-secret", "s")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("change,field", [
+    ({"vpn_servers": [f"198.51.100.{i}" for i in range(1, 66)]}, "vpn_servers"),
+    ({"vpn_servers": ["198.51.100.11", "rras1"]}, "vpn_servers"),
+    ({"radius_secret": "x" * 129, "nps_vip": "192.0.2.11"}, "radius_secret"),
+    ({"radius_secret": ""}, "radius_secret"),
+    ({"label_prefix": "-bad"}, "label_prefix"),
+    ({"label_prefix": "A" * 42}, "label_prefix"),
+])
+def test_the_wizard_and_the_api_refuse_the_same_input_naming_the_same_field(api, change, field):
+    """One definition of the AOVPN input: the wizard's form and the API's serializer share its limits."""
+    from frontend.forms import AovpnForm
+
+    body = {"vip": "192.0.2.10", "vpn_servers": VPN, "ikev2_method": "nat", "sstp_method": "snat",
+            "nps_servers": ["198.51.100.21"], "radius_secret": "s", "label_prefix": "AOVPN", **change}
+    r = api.post("/api/v1/templates/aovpn/", body, format="json")
+    assert r.status_code == 400 and field in str(r.json()), r.content
+    form = AovpnForm({**body, "vpn_servers": "\n".join(body["vpn_servers"]),
+                      "nps_servers": "\n".join(body["nps_servers"])})
+    assert not form.is_valid() and field in form.errors, form.errors
+    ok = {**body, **{k: v for k, v in {"vpn_servers": VPN, "radius_secret": "s", "label_prefix": "AOVPN"}.items()
+                     if k in change}}
+    assert api.post("/api/v1/templates/aovpn/", ok, format="json").status_code == 201
