@@ -1,10 +1,12 @@
-"""List filtering for the API: exact names with NetBox-style lookups, and no silently ignored
-query parameters (a typo such as `?lable=web` must not answer every object)."""
+"""List filtering, one FilterSet per list for the API and the WebUI: exact names with NetBox-style
+lookups, `?q=` search, and (API) no silently ignored query parameters (a typo such as `?lable=web` must
+not answer every object)."""
 
 from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.db.models import Q
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
@@ -22,6 +24,21 @@ NAME_LOOKUPS = {
 class IPAddressFilter(django_filters.Filter):
     # Validated as an address first: PostgreSQL's inet column would fail on "x" with a 500, not a 400.
     field_class = forms.GenericIPAddressField
+
+
+def search_filter(*fields: str) -> django_filters.CharFilter:
+    """`?q=`: any of `fields` contains the text, in any case (the WebUI's search box, NetBox's `q`)."""
+    def search(queryset, name, value):
+        words = value.strip()
+        if not words:
+            return queryset
+        match = Q()
+        for field in fields:
+            match |= Q(**{f"{field}__icontains": words})
+        return queryset.filter(match)
+
+    return django_filters.CharFilter(method=search, max_length=200,
+                                     label=f"Search: {', '.join(f.replace('__', ' ') for f in fields)} contain it")
 
 
 def name_filters(param: str, field: str) -> dict[str, django_filters.CharFilter]:

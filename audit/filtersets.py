@@ -1,6 +1,7 @@
 import django_filters
 
 from appliance.datetimes import UtcIsoDateTimeFilter
+from appliance.filtering import search_filter
 
 from .models import ChangeRecord
 
@@ -8,6 +9,7 @@ from .models import ChangeRecord
 class ChangeRecordFilterSet(django_filters.FilterSet):
     since = UtcIsoDateTimeFilter(field_name="time", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="time", lookup_expr="lt")
+    q = search_filter("object_repr", "username", "summary")
 
     class Meta:
         model = ChangeRecord

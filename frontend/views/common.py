@@ -25,6 +25,12 @@ def back_to(request, default: str) -> str:
     return reverse(default)
 
 
+def filtered(request, filterset_class, queryset):
+    """The list filtered by the API's own FilterSet from the page's query (same parameter names); a value
+    the FilterSet refuses (an unknown method, a malformed address) filters nothing."""
+    return filterset_class(request.GET, queryset=queryset).qs
+
+
 def is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -14,14 +14,16 @@ from appliance.inputgate import ascii_digits
 from checklists.tasks import start_recheck
 from checklists.templatetags.checklists import checklist_context
 from cluster.aovpn import create_aovpn, service_definitions
+from realservers.filtersets import RealServerFilterSet
 from realservers.models import RealServer
 from realservers.states import act, kernel_answer_text
 from virtualservices.choices import METHODS
+from virtualservices.filtersets import VirtualServiceFilterSet
 from virtualservices.models import VirtualService, dr_vip_counts
 
 from ..forms import AovpnForm, RealServerForm, VirtualServiceForm
 from ..overview_data import health_notes
-from .common import back_to, confirm_delete, paginate, query_without, require, saved
+from .common import back_to, confirm_delete, filtered, paginate, query_without, require, saved
 
 
 def _warn(request, svc):
@@ -35,19 +37,13 @@ def service_list(request):
         "id", "label", "vip", "ports", "protocol", "fwmark", "method", "scheduler", "persistent",
         "persistence_timeout", "check_type", "enabled", "description", "check_interval", "check_timeout",
         "check_fall").order_by("label")
-    q = request.GET.get("q", "").strip()
-    if q:
-        services = services.filter(Q(label__icontains=q) | Q(vip__icontains=q) | Q(ports__icontains=q)
-                                   | Q(description__icontains=q))
-    method = request.GET.get("method", "")
-    if method:
-        services = services.filter(method=method)
-    page, per_page = paginate(request, services)
+    page, per_page = paginate(request, filtered(request, VirtualServiceFilterSet, services))
     dr_vips = dr_vip_counts()
     for s in page.object_list:
         s.advice = [text for texts in s.warnings(dr_vips=dr_vips).values() for text in texts]
     return render(request, "frontend/service_list.html", {
-        "page": page, "per_page": per_page, "q": q, "method": method, "methods": METHODS,
+        "page": page, "per_page": per_page, "q": request.GET.get("q", ""), "method": request.GET.get("method", ""),
+        "methods": METHODS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
 
@@ -110,13 +106,7 @@ def server_list(request):
         "id", "label", "address", "port", "weight", "min_conns", "max_conns", "admin_state", "health",
         "service__id", "service__label", "service__vip", "service__ports", "service__check_type",
         ).order_by("address", "service__label")
-    q = request.GET.get("q", "").strip()
-    if q:
-        servers = servers.filter(Q(label__icontains=q) | Q(address__icontains=q) | Q(service__label__icontains=q))
-    state = request.GET.get("state", "")
-    if state in ("online", "drain", "halt"):
-        servers = servers.filter(admin_state=state)
-    page, per_page = paginate(request, servers)
+    page, per_page = paginate(request, filtered(request, RealServerFilterSet, servers))
     from ..rowhtml import ACTIONS
     from ..state import RS_STATES, rs_state
 
@@ -126,7 +116,8 @@ def server_list(request):
     for rs in page.object_list:
         rs.ui_note = notes.get(rs.id, "")
     return render(request, "frontend/server_list.html", {
-        "page": page, "per_page": per_page, "q": q, "state": state, "rs_states": RS_STATES, "state_actions": ACTIONS,
+        "page": page, "per_page": per_page, "q": request.GET.get("q", ""),
+        "admin_state": request.GET.get("admin_state", ""), "rs_states": RS_STATES, "state_actions": ACTIONS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
 

@@ -13,6 +13,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord
 from cluster.compile import cluster_spec
 from cluster.models import ApplyRun, DriftCheck
@@ -22,7 +23,7 @@ from dataplane.render import render_all
 from reports.models import ServiceSample, ServiceStats
 from virtualservices.models import VirtualService
 
-from .common import paginate, query_without
+from .common import filtered, paginate, query_without
 
 
 # ------------------------------------------------------------------ Local Configuration
@@ -189,16 +190,10 @@ def logs(request):
                   else ChangeRecord.objects.none())
         page, per_page = paginate(request, events, default=50, sizes=(50, 100, 250))
     else:
-        records = ChangeRecord.objects.all()
-        q = request.GET.get("q", "").strip()
-        if q:
-            records = records.filter(object_repr__icontains=q) | records.filter(username__icontains=q) | \
-                records.filter(summary__icontains=q)
-        kind = request.GET.get("type", "")
-        if kind:
-            records = records.filter(object_type=kind)
-        context.update(q=q, kind=kind, kinds=["virtualservice", "realserver", "floatingip", "clustersettings",
-                                              "config", "user", "apitoken"])
+        records = filtered(request, ChangeRecordFilterSet, ChangeRecord.objects.all())
+        context.update(q=request.GET.get("q", ""), kind=request.GET.get("object_type", ""),
+                       kinds=["virtualservice", "realserver", "floatingip", "clustersettings", "config", "user",
+                              "apitoken"])
         page, per_page = paginate(request, records, default=50, sizes=(50, 100, 250))
     context.update(page=page, per_page=per_page)
     return render(request, "frontend/logs.html", context)

@@ -246,7 +246,8 @@ def test_a_forwarding_failure_on_a_render_only_appliance_says_no_apply_sets_it()
 def test_tun_and_nps_services_get_their_numbered_steps(api, make_service):
     tun = make_service(method="tun", servers=[{}], vip="192.0.2.90")
     data = api.get(url(tun)).json()
-    assert list(data["steps"]) == ["linux"] and data["steps"]["linux"]["purpose"] == "the IP-in-IP tunnel for 192.0.2.90"
+    assert list(data["steps"]) == ["linux"]
+    assert data["steps"]["linux"]["purpose"] == "the IP-in-IP tunnel for 192.0.2.90"
     assert "ip addr add 192.0.2.90/32 dev tunl0" in data["steps"]["linux"]["steps"][0]["commands"]
     nps = make_service(method="snat", check_type="radius", ports="1812", protocol="udp", servers=[{}],
                        vip="192.0.2.91", check_secret="s")

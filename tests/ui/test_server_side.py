@@ -109,6 +109,27 @@ def test_overview_rows_link_where_urls_py_says(client, admin, svc):
         assert f'"{reverse(name, kwargs=kwargs)}"' in page, name
 
 
+def test_the_list_pages_filter_with_the_apis_filtersets(client, admin, api, make_service):
+    """One FilterSet per list: a page and its API answer the same rows for the same query."""
+    web = make_service(label="web", vip="192.0.2.80", method="dr", description="shop front",
+                       servers=[{"label": "w1", "address": "10.3.0.1"}, {"label": "w2", "address": "10.3.0.2",
+                                                                         "admin_state": "drain"}])
+    make_service(label="mail", vip="192.0.2.81", method="nat", servers=[{"label": "m1", "address": "10.4.0.1"}])
+    client.force_login(admin)
+    for query, labels in (("q=shop", ["web"]), ("method=nat", ["mail"]), ("q=192.0.2.8&method=dr", ["web"]),
+                          ("label__ic=MA", ["mail"])):
+        page = client.get(f"/services/?{query}").context["page"]
+        assert [s.label for s in page.object_list] == labels, query
+        assert [s["label"] for s in api.get(f"/api/v1/virtual-services/?{query}").json()["results"]] == labels
+    for query, labels in (("q=10.3.0", ["w1", "w2"]), ("admin_state=drain", ["w2"]), ("q=mail", ["m1"]),
+                          (f"service={web.pk}&admin_state=online", ["w1"])):
+        page = client.get(f"/servers/?{query}").context["page"]
+        assert sorted(rs.label for rs in page.object_list) == labels, query
+        answer = api.get(f"/api/v1/real-servers/?{query}").json()["results"]
+        assert sorted(rs["label"] for rs in answer) == labels
+    assert 'name="admin_state"' in client.get("/servers/").content.decode()
+
+
 @pytest.mark.parametrize("n", [3, 30])
 def test_overview_query_count_constant(client, admin, make_service, django_assert_max_num_queries, n):
     for i in range(n):
