@@ -1,5 +1,5 @@
 """List filtering, one FilterSet per list for the API and the WebUI: exact names with NetBox-style
-lookups, `?q=` search, and (API) no silently ignored query parameters (a typo such as `?lable=web` must
+lookups, `?search=`, and (API) no silently ignored query parameters (a typo such as `?lable=web` must
 not answer every object)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class IPAddressFilter(django_filters.Filter):
 
 
 def search_filter(*fields: str) -> django_filters.CharFilter:
-    """`?q=`: any of `fields` contains the text, in any case (the WebUI's search box, NetBox's `q`)."""
+    """`?search=`: any of `fields` contains the text, in any case (the WebUI's search box, the API's search)."""
     def search(queryset, name, value):
         words = value.strip()
         if not words:

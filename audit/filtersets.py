@@ -9,7 +9,7 @@ from .models import ChangeRecord
 class ChangeRecordFilterSet(django_filters.FilterSet):
     since = UtcIsoDateTimeFilter(field_name="time", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="time", lookup_expr="lt")
-    q = search_filter("object_repr", "username", "summary")
+    search = search_filter("object_repr", "username", "summary")
 
     class Meta:
         model = ChangeRecord

@@ -6,7 +6,7 @@ from .models import RealServer
 class RealServerFilterSet(NameLookupFilterSet):
     # Validated as an address first: PostgreSQL's inet column would fail on "x" with a 500, not a 400.
     address = IPAddressFilter()
-    q = search_filter("label", "address", "service__label")
+    search = search_filter("label", "address", "service__label")
 
     class Meta:
         model = RealServer

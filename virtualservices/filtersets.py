@@ -6,7 +6,7 @@ from .models import VirtualService
 class VirtualServiceFilterSet(NameLookupFilterSet):
     # Validated as an address first: PostgreSQL's inet column would fail on "x" with a 500, not a 400.
     vip = IPAddressFilter()
-    q = search_filter("label", "vip", "ports", "description")
+    search = search_filter("label", "vip", "ports", "description")
 
     class Meta:
         model = VirtualService

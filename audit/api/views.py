@@ -11,5 +11,4 @@ class ChangeRecordViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = ChangeRecord.objects.all()
     serializer_class = ChangeRecordSerializer
     filterset_class = ChangeRecordFilterSet
-    search_fields = ["object_repr", "summary", "username"]
     lookup_value_regex = r"\d+"

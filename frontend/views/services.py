@@ -42,7 +42,7 @@ def service_list(request):
     for s in page.object_list:
         s.advice = [text for texts in s.warnings(dr_vips=dr_vips).values() for text in texts]
     return render(request, "frontend/service_list.html", {
-        "page": page, "per_page": per_page, "q": request.GET.get("q", ""), "method": request.GET.get("method", ""),
+        "page": page, "per_page": per_page, "q": request.GET.get("search", ""), "method": request.GET.get("method", ""),
         "methods": METHODS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})
@@ -116,7 +116,7 @@ def server_list(request):
     for rs in page.object_list:
         rs.ui_note = notes.get(rs.id, "")
     return render(request, "frontend/server_list.html", {
-        "page": page, "per_page": per_page, "q": request.GET.get("q", ""),
+        "page": page, "per_page": per_page, "q": request.GET.get("search", ""),
         "admin_state": request.GET.get("admin_state", ""), "rs_states": RS_STATES, "state_actions": ACTIONS,
         "base_query": query_without(request, "page"), "size_query": query_without(request, "page", "per_page"),
         "page_sizes": (50, 100, 250, 0)})

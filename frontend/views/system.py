@@ -191,7 +191,7 @@ def logs(request):
         page, per_page = paginate(request, events, default=50, sizes=(50, 100, 250))
     else:
         records = filtered(request, ChangeRecordFilterSet, ChangeRecord.objects.all())
-        context.update(q=request.GET.get("q", ""), kind=request.GET.get("object_type", ""),
+        context.update(q=request.GET.get("search", ""), kind=request.GET.get("object_type", ""),
                        kinds=["virtualservice", "realserver", "floatingip", "clustersettings", "config", "user",
                               "apitoken"])
         page, per_page = paginate(request, records, default=50, sizes=(50, 100, 250))

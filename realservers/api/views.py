@@ -73,7 +73,6 @@ class RealServerViewSet(BulkWriteMixin, VersionedViewMixin, viewsets.ModelViewSe
     queryset = RealServer.objects.select_related("service").all()
     serializer_class = RealServerSerializer
     filterset_class = RealServerFilterSet
-    search_fields = ["label", "address", "service__label"]
     ordering_fields = ["label", "address", "service", "id", "weight"]
     lookup_value_regex = r"\d+"
     brief_fields = ("id", "service", "label", "address", "port", "version")
@@ -94,7 +93,6 @@ class ServiceRealServerViewSet(BulkWriteMixin, VersionedViewMixin, mixins.ListMo
 
     serializer_class = NestedRealServerSerializer
     filterset_class = RealServerFilterSet
-    search_fields = ["label", "address"]
 
     def service(self):
         if not hasattr(self, "_service"):

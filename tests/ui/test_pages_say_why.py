@@ -70,10 +70,10 @@ def test_a_fresh_install_has_nothing_pending(client, admin):
 def test_the_real_servers_list_drains_and_returns_there(client, operator, farm):
     client.force_login(operator)
     rs = farm.real_servers.get(label="ok")
-    page = client.get("/servers/?q=10.0.0").content.decode()
+    page = client.get("/servers/?search=10.0.0").content.decode()
     assert f'action="/servers/{rs.pk}/drain/"' in page
-    response = client.post(f"/servers/{rs.pk}/drain/", {"next": "/servers/?q=10.0.0"})
-    assert response.status_code == 302 and response["Location"] == "/servers/?q=10.0.0"
+    response = client.post(f"/servers/{rs.pk}/drain/", {"next": "/servers/?search=10.0.0"})
+    assert response.status_code == 302 and response["Location"] == "/servers/?search=10.0.0"
     rs.refresh_from_db()
     assert rs.admin_state == "drain"
     response = client.post(f"/servers/{rs.pk}/online/", {"next": "https://example.com/"})

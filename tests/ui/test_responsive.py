@@ -143,10 +143,10 @@ def test_every_page_fits_and_says_why(ui, people, demo, width, height):
     # 8. Advice on the services list; Drain on the Real Servers list returns there.
     ui.goto("/services/")
     expect(ui.page.locator("tr", has_text="ike-snat")).to_contain_text("Advice: IKEv2 (UDP 500/4500) on SNAT")
-    ui.goto("/servers/?q=10.2.0.11")
+    ui.goto("/servers/?search=10.2.0.11")
     ui.page.locator("tr", has_text="10.2.0.11").locator("button.b-drain").click()
     ui.page.wait_for_load_state("load")
-    assert re.search(r"/servers/\?q=10\.2\.0\.11$", ui.page.url), ui.page.url
+    assert re.search(r"/servers/\?search=10\.2\.0\.11$", ui.page.url), ui.page.url
     expect(ui.page.locator("tr", has_text="10.2.0.11").locator("button.b-drain")).to_be_disabled()
     ui.axe("servers after drain")
     ui.shot("servers-drained")

@@ -116,12 +116,12 @@ def test_the_list_pages_filter_with_the_apis_filtersets(client, admin, api, make
                                                                          "admin_state": "drain"}])
     make_service(label="mail", vip="192.0.2.81", method="nat", servers=[{"label": "m1", "address": "10.4.0.1"}])
     client.force_login(admin)
-    for query, labels in (("q=shop", ["web"]), ("method=nat", ["mail"]), ("q=192.0.2.8&method=dr", ["web"]),
+    for query, labels in (("search=shop", ["web"]), ("method=nat", ["mail"]), ("search=192.0.2.8&method=dr", ["web"]),
                           ("label__ic=MA", ["mail"])):
         page = client.get(f"/services/?{query}").context["page"]
         assert [s.label for s in page.object_list] == labels, query
         assert [s["label"] for s in api.get(f"/api/v1/virtual-services/?{query}").json()["results"]] == labels
-    for query, labels in (("q=10.3.0", ["w1", "w2"]), ("admin_state=drain", ["w2"]), ("q=mail", ["m1"]),
+    for query, labels in (("search=10.3.0", ["w1", "w2"]), ("admin_state=drain", ["w2"]), ("search=mail", ["m1"]),
                           (f"service={web.pk}&admin_state=online", ["w1"])):
         page = client.get(f"/servers/?{query}").context["page"]
         assert sorted(rs.label for rs in page.object_list) == labels, query

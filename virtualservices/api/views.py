@@ -18,7 +18,6 @@ class VirtualServiceViewSet(BulkWriteMixin, VersionedViewMixin, viewsets.ModelVi
 
     serializer_class = VirtualServiceSerializer
     filterset_class = VirtualServiceFilterSet
-    search_fields = ["label", "description", "vip"]
     ordering_fields = ["label", "vip", "id", "updated_at"]
     lookup_value_regex = r"\d+"
     brief_fields = ("id", "label", "version")
