@@ -97,23 +97,19 @@
     form.addEventListener("change", function () { showDependentFields(form); });
   });
 
-  /* ---------------------------------------------------------------- live regions */
-  // <div data-live-url="?fragment=1">: its content is fetched again every 2 s (as a poll, which does not
-  // keep an idle session alive) and replaced only when it changed.
-  document.querySelectorAll("[data-live-url]").forEach(function (region) {
-    var busy = false;
-    setInterval(function () {
-      if (busy || document.hidden) return;
-      busy = true;
-      fetch(region.dataset.liveUrl, {credentials: "same-origin", headers: {"X-Fulcrum-Poll": "1"}})
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (html) {
-          if (html !== null && html !== region.innerHTML) region.innerHTML = html;
-          region.dataset.updated = String(Date.now());
-        })
-        .catch(function () {})
-        .then(function () { busy = false; });
-    }, 2000);
+  /* ---------------------------------------------------------------- live regions (htmx) */
+  // <div class="live" hx-get="…" hx-trigger="every 2s" hx-headers='{"X-Fulcrum-Poll": "1"}'>: htmx polls
+  // (a poll does not keep an idle session alive). Here: no polling from a hidden tab, no swap when
+  // nothing changed (focus and selection stay), and data-updated says when the last answer came.
+  function isPoll(elt) { return (elt.getAttribute("hx-trigger") || "").indexOf("every ") === 0; }
+  document.body.addEventListener("htmx:beforeRequest", function (e) {
+    if (document.hidden && isPoll(e.detail.elt)) e.preventDefault();
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    if (isPoll(e.detail.elt) && e.detail.target.innerHTML === e.detail.serverResponse) e.detail.shouldSwap = false;
+  });
+  document.body.addEventListener("htmx:afterRequest", function (e) {
+    if (isPoll(e.detail.elt) && e.detail.successful) e.detail.elt.dataset.updated = String(Date.now());
   });
 
   /* ---------------------------------------------------------------- System Overview, live */
