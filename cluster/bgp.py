@@ -43,7 +43,7 @@ def bgp_spec(mask: bool = False) -> BgpSpec:
                                         n.description) for n in BgpNeighbour.objects.all())
     return BgpSpec(asn=bgp.asn, router_id=str(bgp.router_id or ""), neighbours=neighbours,
                    bfd_interval_ms=bgp.bfd_interval_ms, bfd_multiplier=bgp.bfd_multiplier,
-                   hostname=socket.gethostname()[:63] or "fulcrum")
+                   hostname=socket.gethostname())
 
 
 def configured_vips() -> list[str]:

@@ -39,6 +39,13 @@ class BgpSpec:
     hostname: str = "fulcrum"
 
 
+def safe_hostname(name: str) -> str:
+    """A hostname bgpd accepts (one word of letters, digits, - and .): a host without a name reports
+    "(none)", which would make the whole configuration fail to load."""
+    word = "".join(ch for ch in name if ch.isascii() and (ch.isalnum() or ch in "-."))[:63].strip("-.")
+    return word or "fulcrum"
+
+
 def _family(address: str) -> int:
     return ipaddress.ip_address(address).version
 
@@ -82,7 +89,7 @@ def render_frr(spec: BgpSpec, vips: tuple[str, ...] | list[str]) -> str:
     lines = [
         "! Rendered by Fulcrum (active-active): edits here are overwritten on the next apply.",
         "frr defaults traditional",
-        f"hostname {spec.hostname}",
+        f"hostname {safe_hostname(spec.hostname)}",
         "service integrated-vtysh-config",
         "!",
         "bfd",

@@ -58,6 +58,12 @@ def test_render_is_deterministic_whatever_the_input_order() -> None:
     assert render_frr(SPEC, VIPS) == render_frr(SPEC, tuple(reversed(VIPS)))
 
 
+def test_a_host_without_a_usable_name_still_renders_a_valid_hostname() -> None:
+    assert "hostname none\n" in render_frr(BgpSpec(asn=65010, hostname="(none)"), ())
+    assert "hostname fulcrum\n" in render_frr(BgpSpec(asn=65010, hostname="( )"), ())
+    assert "hostname lb-1.example\n" in render_frr(BgpSpec(asn=65010, hostname="lb-1.example"), ())
+
+
 def test_bfd_detection_time() -> None:
     assert bfd_detection_ms(SPEC) == 900
     assert "transmit-interval 300" in render_frr(SPEC, VIPS)
