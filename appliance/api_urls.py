@@ -6,7 +6,15 @@ from rest_framework.routers import APIRootView, DefaultRouter
 from accounts.api.views import ApiTokenViewSet, UserViewSet
 from appliance.bulk import BULK_ACTIONS
 from audit.api.views import ChangeRecordViewSet
-from cluster.api.views import AovpnTemplateView, ClusterSettingsView, ConfigBundleView, FloatingIPViewSet
+from cluster.api.views import (
+    AovpnTemplateView,
+    BgpNeighbourViewSet,
+    BgpSettingsView,
+    BgpStatusView,
+    ClusterSettingsView,
+    ConfigBundleView,
+    FloatingIPViewSet,
+)
 from realservers.api.views import RealServerViewSet, ServiceRealServerViewSet
 from virtualservices.api.views import VirtualServiceViewSet
 
@@ -14,7 +22,8 @@ from virtualservices.api.views import VirtualServiceViewSet
 class ApiRootView(APIRootView):
     """The API root lists every resource, also those that are not viewsets (apply, config, ...)."""
 
-    more = ("cluster", "config", "templates/aovpn", "apply", "apply/rendered", "status", "drift", "ha")
+    more = ("cluster", "cluster/bgp", "cluster/bgp/status", "config", "templates/aovpn", "apply", "apply/rendered",
+            "status", "drift", "ha")
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
@@ -37,12 +46,15 @@ router.register(r"virtual-services/(?P<service_pk>\d+)/real-servers", ServiceRea
                 basename="service-realserver")
 router.register("real-servers", RealServerViewSet, basename="realserver")
 router.register("floating-ips", FloatingIPViewSet, basename="floatingip")
+router.register("bgp-neighbours", BgpNeighbourViewSet, basename="bgpneighbour")
 router.register("changes", ChangeRecordViewSet, basename="change")
 router.register("tokens", ApiTokenViewSet, basename="apitoken")
 router.register("users", UserViewSet, basename="user")
 
 urlpatterns = [
     path("cluster/", ClusterSettingsView.as_view(), name="cluster-settings"),
+    path("cluster/bgp/", BgpSettingsView.as_view(), name="bgp-settings"),
+    path("cluster/bgp/status/", BgpStatusView.as_view(), name="bgp-status"),
     path("config/", ConfigBundleView.as_view(), name="config-bundle"),
     path("templates/aovpn/", AovpnTemplateView.as_view(), name="template-aovpn"),
     path("", include("cluster.api.apply_urls")),

@@ -211,6 +211,10 @@ FULCRUM_CHECK_SCRIPTS_DIR = Path(os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR", DAT
 
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.
 FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
+# Active-active: the FRR pathspace (bgpd -N NAME) this appliance's routing daemons run in; "" = the
+# host's one FRR. The kernel lab runs one FRR per member namespace. Read by cluster/bgp.py.
+FRR_PATHSPACE = os.environ.get("FULCRUM_FRR_PATHSPACE", "")
+FRR_RELOAD = os.environ.get("FULCRUM_FRR_RELOAD", "/usr/lib/frr/frr-reload.py")
 # Local Configuration of interfaces/routes: "auto" (owned on a kernel host outside a container), "yes", "no".
 FULCRUM_MANAGE_NETWORK = os.environ.get("FULCRUM_MANAGE_NETWORK", "auto")
 

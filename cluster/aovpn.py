@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,6 +13,8 @@ from dataplane import config as dp
 from realservers.models import RealServer
 from virtualservices import choices
 from virtualservices.models import VirtualService
+
+from .models import ClusterSettings
 
 IKEV2_PERSISTENCE = 3600  # seconds: keeps a client's IKE and NAT-T (500/4500) on one server across rekeys
 # IKE (500/4500) and RADIUS clients send from fixed ports, so their flows are one IPVS connection that a
@@ -35,24 +37,34 @@ class AovpnRequest:
     nps_servers: list[str] = field(default_factory=list)
     radius_secret: str = ""
     label_prefix: str = "AOVPN"
+    active_active: bool = False  # set from the cluster mode by create_aovpn
+
+
+def _scheduling(req: AovpnRequest, **failover) -> dict:
+    """Active-active: Maglev by source address (mh hashes the address only, not the port), so IKE on 500
+    and NAT-T on 4500 reach the same VPN server on whichever member the router picks, with no
+    persistence to sync. Otherwise what a single node or pair uses (``failover``)."""
+    if req.active_active:
+        return {"scheduler": dp.MAGLEV}
+    return {"scheduler": "wlc", **failover}
 
 
 def service_definitions(req: AovpnRequest) -> list[tuple[dict, list[str]]]:
     """(service fields, real server addresses) for each service the template makes."""
     defs = [
         (dict(label=f"{req.label_prefix}-SSTP", vip=req.vip, ports="443", protocol=dp.TCP,
-              method=req.sstp_method, scheduler="wlc", check_type=choices.CHECK_SSTP, check_port=443,
+              method=req.sstp_method, **_scheduling(req), check_type=choices.CHECK_SSTP, check_port=443,
               description="Always On VPN: SSTP (TLS on 443/TCP)"), req.vpn_servers),
         (dict(label=f"{req.label_prefix}-IKEv2", vip=req.vip, ports="500,4500", protocol=dp.UDP,
-              method=req.ikev2_method, scheduler="wlc", persistent=True,
-              persistence_timeout=IKEV2_PERSISTENCE, check_type=choices.CHECK_IKEV2, check_port=500,
+              method=req.ikev2_method, **_scheduling(req, persistent=True, persistence_timeout=IKEV2_PERSISTENCE),
+              check_type=choices.CHECK_IKEV2, check_port=500,
               on_down=UDP_ON_DOWN,
               description="Always On VPN: IKEv2 (IKE 500/UDP + NAT-T 4500/UDP on one firewall mark)"),
          req.vpn_servers),
     ]
     if req.nps_servers:
         defs.append((dict(label=f"{req.label_prefix}-NPS", vip=req.nps_vip or req.vip, ports="1812,1813",
-                          protocol=dp.UDP, method=dp.SNAT, scheduler="wlc", check_type=choices.CHECK_RADIUS,
+                          protocol=dp.UDP, method=dp.SNAT, **_scheduling(req), check_type=choices.CHECK_RADIUS,
                           check_port=1812, check_secret=req.radius_secret, on_down=UDP_ON_DOWN,
                           description="Always On VPN: NPS RADIUS authentication and accounting"),
                      req.nps_servers))
@@ -104,6 +116,7 @@ def create_aovpn(req: AovpnRequest) -> list[VirtualService]:
     errors = request_errors(req)
     if errors:
         raise ValidationError(errors)
+    req = replace(req, active_active=ClusterSettings.load().active_active)
     created = []
     with transaction.atomic():
         for fields, addresses in service_definitions(req):

@@ -100,6 +100,7 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
                             error=_failure_text(failed, rollback_error))
                 else:
                     _journal(run, stored, ops, desired)
+                    _load_bgp(run)
                     _finish(run, ApplyRun.SUCCESS, ops, started, change_id)
             finally:
                 driver.close()
@@ -108,6 +109,18 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
             distrust()
             _finish(run, ApplyRun.FAILED, [], started, 0, error=f"{type(exc).__name__}: {exc}")
     return run
+
+
+def _load_bgp(run: ApplyRun) -> None:
+    """Active-active: FRR takes the configuration's VIPs and BGP settings. A refusal is the run's error
+    text, not a failed apply: the kernel holds the new state, and the VIPs it holds stay announced."""
+    from .bgp import after_apply
+
+    try:
+        after_apply()
+    except Exception as exc:  # FRR missing or refusing must not roll back a good kernel state
+        log.warning("apply #%s: BGP: %s", run.pk, exc)
+        run.error = f"BGP: {exc}"
 
 
 def _journal(run: ApplyRun, stored, ops: list[Op], desired) -> None:
@@ -141,7 +154,7 @@ def _finish(run: ApplyRun, status: str, ops: list[Op], started: float, change_id
     run.operation_count = len(ops)
     run.operations = [op.describe() for op in ops[:MAX_LOGGED_OPS]]
     run.change_id = change_id if status == ApplyRun.SUCCESS else 0
-    run.error = error
+    run.error = error or run.error  # a success may carry a BGP warning (_load_bgp)
     if status == ApplyRun.SUCCESS:
         run.progress_done = run.progress_total = len(ops)
         run.progress_text = "done"

@@ -54,4 +54,5 @@ def cluster_spec() -> ClusterSpec:
         tcp_timeout=settings.tcp_timeout, tcpfin_timeout=settings.tcpfin_timeout,
         udp_timeout=settings.udp_timeout, floating_ips=floating, services=services,
         vrrp_holds_addresses=keepalived_holds_addresses(), management=management_spec(),
+        active_active=settings.active_active,
     )

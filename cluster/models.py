@@ -14,7 +14,16 @@ interface_name = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$",
                                 "A Linux interface name: up to 15 letters, digits, _ . @ -.")
 
 
+FAILOVER, ACTIVE_ACTIVE = "failover", "active_active"
+MODES = [(FAILOVER, "Single appliance or HA pair (active/standby)"),
+         (ACTIVE_ACTIVE, "Active-active: N members behind a router (BGP ECMP, Maglev hashing)")]
+
+
 class ClusterSettings(Versioned, Audited):
+    mode = models.CharField(
+        max_length=13, choices=MODES, default=FAILOVER,
+        help_text="Active-active: every member serves; VIPs on lo announced by BGP while this node can serve "
+                  "them; services must use Maglev hashing (mh). Set up BGP under Cluster → BGP.")
     vip_interface = models.CharField(
         "VIP interface", max_length=15, default="eth0", validators=[interface_name],
         help_text="Interface that carries the virtual IPs on this appliance.")
@@ -45,7 +54,13 @@ class ClusterSettings(Versioned, Audited):
     def clean(self):
         from netconfig.validation import interface_field_errors, raise_errors
 
-        raise_errors(interface_field_errors(self, "vip_interface", "autonat_interface"))
+        from .validation import mode_errors
+
+        raise_errors({**interface_field_errors(self, "vip_interface", "autonat_interface"), **mode_errors(self)})
+
+    @property
+    def active_active(self) -> bool:
+        return self.mode == ACTIVE_ACTIVE
 
     def save(self, *args, **kwargs):
         self.pk = 1  # a singleton
@@ -89,7 +104,82 @@ class FloatingIP(Versioned, Audited):
 
         if family(self.address) == 4 and self.prefixlen and self.prefixlen > 32:
             raise ValidationError({"prefixlen": "An IPv4 prefix length is 1-32."})
+        if ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists():
+            raise ValidationError({"address": "Active-active mode has no floating IPs: every member would hold "
+                                              "the address. Route it to the members instead."})
         raise_errors(interface_field_errors(self, "interface"))
+
+
+class BgpSettings(Versioned, Audited):
+    """This member's BGP speaker (active-active mode). Local, like the HA links: never in the bundle,
+    because the router id is per node and a routed design peers each member with its own routers."""
+
+    asn = models.PositiveBigIntegerField("our ASN", default=65000,
+                                         help_text="This appliance's autonomous system number (1-4294967294).")
+    router_id = models.GenericIPAddressField("router id", protocol="IPv4", null=True, blank=True,
+                                             help_text="Unique per member, e.g. its management address. Blank: "
+                                                       "bgpd picks one of this host's addresses.")
+    bfd_interval_ms = models.PositiveIntegerField(
+        "BFD interval (ms)", default=300, validators=[MinValueValidator(10), MaxValueValidator(60000)],
+        help_text="BFD transmit and receive interval.")
+    bfd_multiplier = models.PositiveSmallIntegerField(
+        "BFD multiplier", default=3, validators=[MinValueValidator(2), MaxValueValidator(255)],
+        help_text="Missed packets before a session is down: detection time = interval x multiplier.")
+
+    class Meta:
+        verbose_name = "BGP settings"
+        verbose_name_plural = "BGP settings"
+
+    def __str__(self):
+        return f"BGP AS{self.asn}"
+
+    def clean(self):
+        from netconfig.validation import raise_errors
+
+        from .validation import bgp_errors
+
+        raise_errors(bgp_errors(self))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # a singleton
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> BgpSettings:
+        obj = cls.objects.filter(pk=1).first()
+        if obj is None:
+            from audit.recording import paused, snapshot
+
+            obj = cls(pk=1)
+            with paused():
+                obj.save()
+            obj._audit_before = snapshot(obj)
+        return obj
+
+
+class BgpNeighbour(Versioned, Audited):
+    """An upstream router this member peers with (BGP + BFD). Local: see BgpSettings."""
+
+    natural_key_fields = ("address",)
+    address = models.GenericIPAddressField(unique=True, help_text="The router's address on a link to this host.")
+    asn = models.PositiveBigIntegerField("ASN", help_text="The router's autonomous system number.")
+    password = models.CharField(max_length=80, blank=True,
+                                help_text="TCP MD5 password (RFC 2385), if the router asks for one; never shown.")
+    description = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name = "BGP neighbour"
+
+    def __str__(self):
+        return f"{self.address} AS{self.asn}"
+
+    def clean(self):
+        from netconfig.validation import raise_errors
+
+        from .validation import neighbour_errors
+
+        raise_errors(neighbour_errors(self))
 
 
 REPORT_OPS = 50  # operations in a text report (CLI, mail); the API and WebUI list every stored one

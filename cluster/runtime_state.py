@@ -11,7 +11,8 @@ import logging
 
 from django.conf import settings
 
-from dataplane.runtime import runtime_ops
+from dataplane.diff import simulate
+from dataplane.runtime import runtime_ops, vip_ops
 
 from .compile import service_spec
 from .writer import submit
@@ -36,10 +37,32 @@ def runtime_specs(server_ids):
             for svc in VirtualService.objects.filter(pk__in=wanted)]
 
 
+def _sharing_vips(specs) -> list:
+    """Active-active: every enabled service on the VIPs these services use (a VIP stays announced while any
+    of them serves); none in the other modes."""
+    from virtualservices.models import VirtualService
+
+    from .models import ClusterSettings
+
+    if not ClusterSettings.load().active_active:
+        return []
+    vips = {spec.vip for spec, _ in specs if spec.vip}
+    return [spec for spec, _ in runtime_specs(VirtualService.objects.filter(vip__in=vips, enabled=True)
+                                              .values_list("real_servers__id", flat=True))]
+
+
 def push_runtime_state(server_ids) -> dict:
-    """In the process that owns the kernel: bring these servers' destinations to their saved state."""
+    """In the process that owns the kernel: bring these servers' destinations to their saved state (and,
+    active-active, the VIPs on lo to the ones this node can still serve: a drain of the last server
+    withdraws the VIP)."""
     specs = runtime_specs(server_ids)
-    outcome = submit(lambda current: runtime_ops(current, specs))
+    sharing = _sharing_vips(specs)
+
+    def plan(current):
+        ops = runtime_ops(current, specs)
+        return ops + vip_ops(simulate(current, ops), sharing) if sharing else ops
+
+    outcome = submit(plan)
     done = [op.describe() for op in outcome.applied]
     if not outcome.ok:
         log.warning("runtime change refused by the kernel: %s", outcome.error())

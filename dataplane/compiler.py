@@ -20,6 +20,8 @@ from dataplane.config import (
     FWMARK,
     HALT,
     HEALTH_DOWN,
+    LOOPBACK,
+    MAGLEV,
     NAT,
     ON_DOWN_REMOVE,
     ONE_PACKET,
@@ -93,7 +95,10 @@ def compile_state(cluster: ClusterSpec) -> DesiredState:
     parts = sorted(((_compiled_service(spec), spec) for spec in cluster.services if spec.enabled),
                    key=lambda pair: pair[0].sort)
     compiled = [(spec, part.key) for part, spec in parts]
-    addresses = _addresses(cluster, compiled)
+    if cluster.active_active:
+        addresses = _fit_addresses(parts)
+    else:
+        addresses = _addresses(cluster, compiled)
     autonat = _autonat_families(cluster, addresses)
     return DesiredState(
         services=frozenset(part.service for part, _ in parts),
@@ -101,7 +106,7 @@ def compile_state(cluster: ClusterSpec) -> DesiredState:
         # In an HA pair keepalived holds the addresses (on the master only): none for the apply.
         addresses=frozenset() if cluster.vrrp_holds_addresses else addresses,
         rules=_rules(cluster, [part for part, _ in parts], autonat),
-        sysctls=_sysctls(compiled, autonat),
+        sysctls=_sysctls(compiled, autonat, cluster.active_active),
         timeouts=Timeouts(cluster.tcp_timeout, cluster.tcpfin_timeout, cluster.udp_timeout),
     )
 
@@ -189,12 +194,22 @@ def _ipvs_service(spec: ServiceSpec, key: ServiceKey) -> IpvsService:
 # --- destinations --------------------------------------------------------------------------
 
 
-def weight_decision(rs: RealServerSpec, on_down: str) -> tuple[int | None, str]:
+def weight_decision(rs: RealServerSpec, on_down: str, scheduler: str = "") -> tuple[int | None, str]:
     """The weight IPVS should hold for a real server (None: absent), and why when it is not the
-    configured weight (View Configuration shows the reason next to a missing `-a` line or `-w 0`)."""
+    configured weight (View Configuration shows the reason next to a missing `-a` line or `-w 0`).
+
+    Under Maglev hashing (mh) a server is never removed, only set to weight 0: the kernel builds the
+    Maglev table from its destination list in list order, and a removed server comes back at the
+    head of the list, so members that saw different up/down histories would build different tables
+    for ever. Weight 0 keeps every member's list the one the configuration gave."""
+    maglev = scheduler == MAGLEV
     if rs.admin_state == HALT:
+        if maglev:
+            return 0, "halted by an operator: weight 0 (Maglev keeps it in its list so members agree)"
         return None, "halted by an operator: not in the table"
     if rs.health == HEALTH_DOWN:
+        if maglev:
+            return 0, "failing its health check: weight 0 (Maglev keeps it in its list so members agree)"
         if on_down == ON_DOWN_REMOVE:
             return None, "failing its health check: removed from the table (the service's on-down: remove)"
         return 0, "failing its health check: weight 0, existing connections finish (on-down: quiesce)"
@@ -203,9 +218,9 @@ def weight_decision(rs: RealServerSpec, on_down: str) -> tuple[int | None, str]:
     return rs.weight, ("its configured weight is 0" if rs.weight == 0 else "")
 
 
-def effective_weight(rs: RealServerSpec, on_down: str) -> int | None:
+def effective_weight(rs: RealServerSpec, on_down: str, scheduler: str = "") -> int | None:
     """The weight IPVS should hold for a real server, or None when it must be absent."""
-    return weight_decision(rs, on_down)[0]
+    return weight_decision(rs, on_down, scheduler)[0]
 
 
 def _ipvs_method(spec: ServiceSpec) -> str:
@@ -219,7 +234,7 @@ def _destinations(spec: ServiceSpec, key: ServiceKey) -> list[IpvsDestination]:
     method = _ipvs_method(spec)
     dests = []
     for rs in spec.real_servers:
-        weight = effective_weight(rs, spec.on_down)
+        weight = effective_weight(rs, spec.on_down, spec.scheduler)
         if weight is not None:
             port = key.port if rs.port is None else rs.port
             dests.append(IpvsDestination(key, rs.address, port, method, weight, rs.max_conns, rs.min_conns))
@@ -242,6 +257,27 @@ def _addresses(cluster: ClusterSpec, compiled: list[tuple[ServiceSpec, ServiceKe
     }
     by_ip.update({f.address: Address(f.address, f.prefixlen, f.interface) for f in cluster.floating_ips})
     return frozenset(by_ip.values())
+
+
+def serves(spec: ServiceSpec) -> bool:
+    """An enabled service with a real server taking new connections (a fallback server does not
+    count: a member that can only apologise should leave the flows to members that can serve)."""
+    return spec.enabled and any((effective_weight(rs, spec.on_down, spec.scheduler) or 0) > 0
+                                for rs in spec.real_servers)
+
+
+def fit_vips(services: Iterable[ServiceSpec]) -> tuple[str, ...]:
+    """Active-active: the VIPs this node is fit to serve, in numeric order. A VIP shared by several
+    services (ports) is fit while any of them serves: withdrawing it would take the others down."""
+    vips = {spec.vip for spec in services if spec.vip and serves(spec)}
+    return tuple(sorted(vips, key=lambda v: (family_of(v), address_sort_key(v))))
+
+
+def _fit_addresses(parts: list[tuple[_Compiled, ServiceSpec]]) -> frozenset[Address]:
+    """Active-active: each fit VIP as a host address on lo (no ARP there); bgpd announces it while it
+    is there (`network` with import-check), so adding or removing it is announcing or withdrawing."""
+    return frozenset(Address(vip, host_prefix(family_of(vip)), LOOPBACK)
+                     for vip in fit_vips(spec for _, spec in parts))
 
 
 # --- netfilter rules -----------------------------------------------------------------------
@@ -329,13 +365,19 @@ def _needs_forwarding(spec: ServiceSpec) -> bool:
 
 # Every sysctl _sysctls() may set: what a writer reads when it must learn the kernel's state afresh.
 SYSCTL_NAMES = ("net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
-                "net.ipv4.vs.expire_quiescent_template", "net.ipv6.conf.all.forwarding")
+                "net.ipv4.vs.expire_quiescent_template", "net.ipv6.conf.all.forwarding",
+                "net.ipv4.vs.sloppy_tcp", "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce")
+# Active-active: the router may move an established flow to another member (ECMP rehash when a member
+# leaves); sloppy_tcp lets that member's IPVS take a mid-flow packet (not a SYN) and Maglev sends it to
+# the same server. arp_ignore/arp_announce: a VIP on lo must never be answered or used as ARP source.
+_ACTIVE_ACTIVE_SYSCTLS = {"net.ipv4.vs.sloppy_tcp": "1", "net.ipv4.conf.all.arp_ignore": "1",
+                          "net.ipv4.conf.all.arp_announce": "2"}
 
 
 def _sysctls(
-    compiled: list[tuple[ServiceSpec, ServiceKey]], autonat: tuple[int, ...]
+    compiled: list[tuple[ServiceSpec, ServiceKey]], autonat: tuple[int, ...], active_active: bool = False
 ) -> tuple[tuple[str, str], ...]:
-    values: dict[str, str] = {}
+    values: dict[str, str] = dict(_ACTIVE_ACTIVE_SYSCTLS) if active_active else {}
     if compiled:
         # Drop connections to removed/quiesced servers so clients reconnect elsewhere.
         values["net.ipv4.vs.expire_nodest_conn"] = "1"

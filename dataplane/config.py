@@ -94,3 +94,11 @@ class ClusterSpec:
     # so the apply must neither add nor remove them (it would fight keepalived on every apply).
     vrrp_holds_addresses: bool = False
     management: ManagementSpec = ManagementSpec()
+    # Active-active (BGP ECMP, issue 17): each VIP sits on lo while this node is fit to serve it (its
+    # presence is what bgpd announces), never ARP-answered; TCP flows that change member are picked up.
+    active_active: bool = False
+
+
+# The one scheduler every active-active member computes alike: Maglev hashing of the source address.
+MAGLEV = "mh"
+LOOPBACK = "lo"

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dataplane.compiler import compile_state, service_key
-from dataplane.config import ClusterSpec, ServiceSpec
-from dataplane.diff import AddDest, DelDest, EditDest, Op, dest_id, destination_index, service_keys
-from dataplane.state import DesiredState
+from dataplane.compiler import compile_state, family_of, fit_vips, host_prefix, service_key
+from dataplane.config import LOOPBACK, ClusterSpec, ServiceSpec
+from dataplane.diff import (
+    AddAddress,
+    AddDest,
+    DelAddress,
+    DelDest,
+    EditDest,
+    Op,
+    dest_id,
+    destination_index,
+    service_keys,
+)
+from dataplane.state import Address, DesiredState
 
 
 def destination_changes(before: ServiceSpec, after: ServiceSpec) -> tuple[set, dict]:
@@ -64,3 +74,15 @@ def runtime_ops(current: DesiredState, specs: Iterable[tuple[ServiceSpec, set[in
         ops += plan_destinations(touched, want, {i: have_all[i] for i in touched if i in have_all})
     return ops
 
+
+
+def vip_ops(current: DesiredState, services: Iterable[ServiceSpec]) -> list[Op]:
+    """Active-active: add or remove the VIPs on lo so this node holds (so bgpd announces) exactly the
+    VIPs it is fit to serve, after a health or runtime change; the rule is the compiler's (fit_vips), so
+    the next apply finds nothing to undo. ``services``: every enabled service, since a VIP shared by
+    several services stays while any of them serves."""
+    services = list(services)
+    want = {Address(v, host_prefix(family_of(v)), LOOPBACK) for v in fit_vips(services)}
+    vips = {spec.vip for spec in services if spec.vip}
+    have = {a for a in current.addresses if a.interface == LOOPBACK and a.address in vips}
+    return [AddAddress(a) for a in sorted(want - have)] + [DelAddress(a) for a in sorted(have - want)]

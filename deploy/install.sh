@@ -39,9 +39,11 @@ if [ -z "$DESTDIR" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends python3 python3-venv python3-dev build-essential \
-    redis-server ipvsadm iptables keepalived iproute2 kmod openssl ca-certificates rsync
+    redis-server ipvsadm iptables keepalived iproute2 kmod openssl ca-certificates rsync frr frr-pythontools
   say "system user $USER_NAME"
   id -u "$USER_NAME" >/dev/null 2>&1 || useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin "$USER_NAME"
+  # Active-active: the kernel worker loads bgpd's configuration through vtysh (frr-reload.py).
+  usermod -aG frrvty "$USER_NAME"
 fi
 
 say "application into $DESTDIR$PREFIX/app"

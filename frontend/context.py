@@ -27,6 +27,7 @@ NAV = [
         ("advanced", "Advanced: Autonat & timeouts", ()),
         ("floating-ips", "Floating IPs", ("floating-ip-add", "floating-ip-edit", "floating-ip-delete")),
         ("ha", "HA pair", ()),
+        ("bgp", "Active-active: BGP", ("bgp-neighbour-add", "bgp-neighbour-edit", "bgp-neighbour-delete")),
     ]),
     ("Maintenance", [
         ("apply", "Apply configuration", ()),

@@ -9,7 +9,7 @@ from accounts.roles import ADMIN, ROLE_CHOICES, SCOPE_LABELS, SCOPES, role_of, s
 from appliance.datetimes import UtcDateTimeField
 from appliance.gate import GatedFormMixin
 from cluster import aovpn
-from cluster.models import ClusterSettings, FloatingIP
+from cluster.models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP
 from dataplane import config as dp
 from netconfig.forms import interface_select
 from operations.lockdown import lockout_error_after
@@ -106,6 +106,29 @@ class ClusterSettingsForm(GatedFormMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         interface_select(self, "vip_interface", "autonat_interface", blank="— off —")
+
+
+class BgpSettingsForm(GatedFormMixin, forms.ModelForm):
+    class Meta:
+        model = BgpSettings
+        fields = ["asn", "router_id", "bfd_interval_ms", "bfd_multiplier"]
+
+
+class BgpNeighbourForm(GatedFormMixin, forms.ModelForm):
+    class Meta:
+        model = BgpNeighbour
+        fields = ["address", "asn", "password", "description"]
+        widgets = {"password": forms.PasswordInput(render_value=False)}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stored_password = self.instance.password if self.instance.pk else ""
+        if self.stored_password:
+            self.fields["password"].help_text = "Set; leave blank to keep it. " + self.fields["password"].help_text
+
+    def clean_password(self):
+        # The page never shows the password, so a blank field on a modify keeps the stored one.
+        return self.cleaned_data.get("password") or self.stored_password
 
 
 class FloatingIPForm(GatedFormMixin, forms.ModelForm):

@@ -32,6 +32,10 @@ urlpatterns = [
     path("cluster/floating-ips/<int:pk>/edit/", cluster.floating_ip_edit, name="floating-ip-edit"),
     path("cluster/floating-ips/<int:pk>/delete/", cluster.floating_ip_delete, name="floating-ip-delete"),
     path("cluster/ha/", cluster.ha_pair, name="ha"),
+    path("cluster/bgp/", cluster.bgp, name="bgp"),
+    path("cluster/bgp/neighbours/add/", cluster.bgp_neighbour_edit, name="bgp-neighbour-add"),
+    path("cluster/bgp/neighbours/<int:pk>/edit/", cluster.bgp_neighbour_edit, name="bgp-neighbour-edit"),
+    path("cluster/bgp/neighbours/<int:pk>/delete/", cluster.bgp_neighbour_delete, name="bgp-neighbour-delete"),
     # Local Configuration
     path("local/", system.local_config, name="local"),
     path("local/network/", include("netconfig.urls")),

@@ -19,7 +19,7 @@ from accounts import throttle
 from accounts.roles import CONFIGURE, can
 from audit.models import ChangeRecord
 from audit.recording import record
-from cluster.models import FloatingIP
+from cluster.models import ACTIVE_ACTIVE, ClusterSettings, FloatingIP
 from virtualservices.models import VirtualService
 
 from . import tls
@@ -44,6 +44,8 @@ def unconfigured_reason() -> str:
     """Why this appliance may not become someone's peer, or "" when it may."""
     if Peer.current() is not None:
         return "it is already paired; unpair it first"
+    if ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists():
+        return "it is in active-active mode (BGP), which has no HA pair"
     services = VirtualService.objects.count()
     floating = FloatingIP.objects.count()
     if services or floating:
@@ -78,6 +80,9 @@ def pair(*, peer_address: str, peer_port: int = 443, scheme: str = "https", user
     pinned for every later message, and this appliance's own fingerprint goes to the peer in the offer."""
     if Peer.current() is not None:
         raise PairingRefused("This appliance is already paired; unpair it first.")
+    if ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists():
+        raise PairingRefused("This appliance is in active-active mode (BGP): an HA pair needs the single/HA "
+                             "pair mode under Cluster → Advanced.")
     if role not in (MASTER, BACKUP):
         raise PairingRefused("role must be master or backup", 400)
     if not (token or (username and password)):

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from dataplane.compiler import service_key
 from dataplane.config import ServiceSpec
-from dataplane.diff import DelDest, Op, dest_id
-from dataplane.runtime import destination_changes, plan_destinations
+from dataplane.diff import AddAddress, DelDest, Op, dest_id
+from dataplane.runtime import destination_changes, plan_destinations, vip_ops
 from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
 from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
 
@@ -59,6 +59,7 @@ class Config:
     initial: dict[int, tuple[str, float | None]] = field(default_factory=dict)
     alert: dict[int, str] = field(default_factory=dict)  # service id -> e-mail address
     check_type: dict[int, str] = field(default_factory=dict)  # service id -> check type
+    active_active: bool = False  # a VIP is held (announced) only while fit: transitions move it too
 
 
 def check_port(svc, rs) -> int | None:
@@ -89,11 +90,12 @@ def check_spec(svc, rs, script_dir: str) -> CheckSpec:
 def load_config() -> Config:
     """Read the configuration (two queries). Runs in the database thread."""
     from cluster.compile import service_spec
+    from cluster.models import ClusterSettings
     from realservers.models import RealServer
     from virtualservices.models import VirtualService
 
     script_dir = str(scripts_dir())
-    config = Config()
+    config = Config(active_active=ClusterSettings.load().active_active)
     by_service: dict[int, list] = {}
     for rs in RealServer.objects.order_by("service_id", "label"):
         by_service.setdefault(rs.service_id, []).append(rs)
@@ -424,7 +426,26 @@ class HealthDaemon:
         close_old_connections()
         # One turn of the kernel writer for the whole batch: one lock, one journal entry.
         with session(self.weights.driver) as turn:
-            return {svc_id: self.weights.change(before, after, turn) for svc_id, before, after in changes}
+            actions = {svc_id: self.weights.change(before, after, turn) for svc_id, before, after in changes}
+            if self.config.active_active:
+                self._announce(turn, actions)
+            return actions
+
+    def _announce(self, turn, actions: dict[int, str]) -> None:
+        """Active-active: the last server of a VIP down → the VIP off lo (bgpd withdraws it); one back → on."""
+        ops = vip_ops(turn.state, self.config.services.values())
+        if not ops:
+            return
+        result = turn.apply(ops)
+        said = ", ".join(f"{'announce' if isinstance(op, AddAddress) else 'withdraw'} {op.address.address}"
+                         for op in ops)
+        if not result.ok:
+            said += f" refused: {result.failed[0][1] if result.failed else 'not attempted'}"
+        touched = {op.address.address for op in ops}
+        for svc_id in actions:
+            spec = self.config.services.get(svc_id)
+            if spec is not None and spec.vip in touched:
+                actions[svc_id] += f"; {said}"
 
     def _record(self, records) -> None:
         from django.db import transaction

@@ -52,8 +52,35 @@ def service_errors(svc) -> dict[str, list[str]]:
     _check_families(svc, errors)
     _check_persistence(svc, errors)
     _check_health(svc, errors)
+    if _active_active():
+        for name, messages in active_active_errors(svc).items():
+            errors[name] += messages
     if not errors:
         _check_existing_real_servers(svc, errors)
+    return dict(errors)
+
+
+def _active_active() -> bool:
+    from cluster.models import ACTIVE_ACTIVE, ClusterSettings  # lazily: cluster sits above this app
+
+    return ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists()
+
+
+def active_active_errors(svc) -> dict[str, list[str]]:
+    """Active-active (BGP ECMP): the router may send a client's next flow, or the rest of a flow, to any
+    member, so every member must pick the same real server from the same inputs. Maglev hashing (mh)
+    does; the others keep per-node state (connection counts, a round-robin position, persistence
+    templates) that members never share. (sh is stateless too, but moves almost every client when a
+    server joins; mh moves about 1/N.)"""
+    errors = _errors()
+    if svc.scheduler != dp.MAGLEV:
+        errors["scheduler"].append(
+            f"Active-active mode needs Maglev hashing (mh): every member must choose the same real server for a "
+            f"flow, and '{svc.scheduler}' decides from this node's own state.")
+    if svc.persistent:
+        errors["persistent"].append(
+            "Active-active mode cannot use persistence: its templates live on one member only. Maglev hashing "
+            "already sends a client's flows (IKE 500 and 4500 too) to the same real server on every member.")
     return dict(errors)
 
 

@@ -4,7 +4,7 @@ from dataplane import config as dp
 from virtualservices.api.serializers import CleanModelSerializer, RefuseUnknownFields, VirtualServiceSerializer
 
 from .. import aovpn
-from ..models import ClusterSettings, FloatingIP
+from ..models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP
 
 
 class ClusterSettingsSerializer(CleanModelSerializer):
@@ -12,6 +12,30 @@ class ClusterSettingsSerializer(CleanModelSerializer):
         model = ClusterSettings
         exclude = ["id"]
         read_only_fields = ["version", "updated_at"]
+
+
+class BgpSettingsSerializer(CleanModelSerializer):
+    class Meta:
+        model = BgpSettings
+        exclude = ["id"]
+        read_only_fields = ["version"]
+
+
+class BgpNeighbourSerializer(CleanModelSerializer):
+    class Meta:
+        model = BgpNeighbour
+        fields = ["id", "address", "asn", "password", "description", "version"]
+        read_only_fields = ["version"]
+        extra_kwargs = {"password": {"write_only": True}}
+
+
+class BgpStatusSerializer(serializers.Serializer):
+    active_active = serializers.BooleanField(help_text="Whether the cluster mode is active-active.")
+    announced = serializers.ListField(child=serializers.CharField(),
+                                      help_text="VIPs this node is fit to serve: held on lo, so announced.")
+    bfd_detection_ms = serializers.IntegerField(help_text="BFD interval x multiplier.")
+    dataplane = serializers.CharField(help_text="kernel, or render-only (the configuration is not loaded).")
+    config = serializers.CharField(help_text="The frr.conf this node loads (passwords masked).")
 
 
 class FloatingIPSerializer(CleanModelSerializer):

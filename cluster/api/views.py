@@ -12,10 +12,13 @@ from virtualservices.models import VirtualService
 
 from ..aovpn import AovpnRequest, create_aovpn
 from ..bundle import DELETE_ALL_CONFIRMATION, MODES, REPLACE, BundleError, export_bundle, import_bundle, preview
-from ..models import ClusterSettings, FloatingIP
+from ..models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP
 from .serializers import (
     AovpnResultSerializer,
     AovpnSerializer,
+    BgpNeighbourSerializer,
+    BgpSettingsSerializer,
+    BgpStatusSerializer,
     BundleSerializer,
     ClusterSettingsSerializer,
     FloatingIPSerializer,
@@ -31,6 +34,36 @@ class ClusterSettingsView(VersionedViewMixin, generics.RetrieveUpdateAPIView):
 
     def get_object(self):
         return ClusterSettings.load()
+
+
+class BgpSettingsView(VersionedViewMixin, generics.RetrieveUpdateAPIView):
+    """Active-active: this member's BGP speaker (our ASN, router id, BFD timers). Local to this node."""
+
+    serializer_class = BgpSettingsSerializer
+
+    def get_object(self):
+        return BgpSettings.load()
+
+
+class BgpNeighbourViewSet(VersionedViewMixin, viewsets.ModelViewSet):
+    """Active-active: the upstream routers this member peers with (BGP + BFD). Passwords are write-only."""
+
+    queryset = BgpNeighbour.objects.all()
+    serializer_class = BgpNeighbourSerializer
+    search_fields = ["address", "description"]
+    brief_fields = ("id", "address", "version")
+    lookup_value_regex = r"\d+"
+
+
+class BgpStatusView(APIView):
+    """Active-active: the FRR configuration this member loads (what a render-only host would load), and
+    the VIPs it announces now."""
+
+    @extend_schema(responses=BgpStatusSerializer, summary="BGP configuration and announced VIPs")
+    def get(self, request):
+        from ..bgp import status
+
+        return Response(BgpStatusSerializer(status()).data)
 
 
 class FloatingIPViewSet(VersionedViewMixin, viewsets.ModelViewSet):

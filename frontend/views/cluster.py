@@ -6,12 +6,14 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.roles import CONFIGURE
-from cluster.models import ClusterSettings, FloatingIP
+from cluster.models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP
 
-from ..forms import ClusterSettingsForm, FloatingIPForm, PairForm
+from ..forms import BgpNeighbourForm, BgpSettingsForm, ClusterSettingsForm, FloatingIPForm, PairForm
 from .common import confirm_delete, model_form_page, require
 
 ADVANCED_SECTIONS = [
+    ("Cluster mode", "Active/standby (one node, or an HA pair with VRRP) or active-active (every member serves, "
+     "the router spreads flows by BGP ECMP).", ["mode"]),
     ("Interfaces", "", ["vip_interface", "autonat_interface"]),
     ("IPVS connection timeouts", "How long the kernel keeps an idle connection's entry.",
      ["tcp_timeout", "tcpfin_timeout", "udp_timeout"]),
@@ -49,6 +51,37 @@ def floating_ip_delete(request, pk):
     require(request, CONFIGURE)
     fip = get_object_or_404(FloatingIP, pk=pk)
     return confirm_delete(request, fip, "floating IP", "floating-ips", f"Floating IP {fip} deleted.")
+
+
+def bgp(request):
+    """Active-active: this member's BGP speaker, its neighbours, and the FRR configuration it loads (on a
+    render-only host: would load), with the VIPs it announces now."""
+    from cluster.bgp import status
+
+    if request.method == "POST":
+        require(request, CONFIGURE)
+    form = BgpSettingsForm(request.POST or None, instance=BgpSettings.load())
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "BGP settings saved. Apply to load them into FRR.")
+        return redirect("bgp")
+    return render(request, "frontend/bgp.html", {"form": form, "neighbours": BgpNeighbour.objects.all(),
+                                                 "status": status()})
+
+
+def bgp_neighbour_edit(request, pk=None):
+    require(request, CONFIGURE)
+    neighbour = get_object_or_404(BgpNeighbour, pk=pk) if pk else None
+    return model_form_page(
+        request, BgpNeighbourForm(request.POST or None, instance=neighbour), kind="BGP neighbour", back="bgp",
+        intro="An upstream router this member peers with over BGP, with BFD for fast failure detection.",
+        saved_note=" Apply to load it into FRR.")
+
+
+def bgp_neighbour_delete(request, pk):
+    require(request, CONFIGURE)
+    neighbour = get_object_or_404(BgpNeighbour, pk=pk)
+    return confirm_delete(request, neighbour, "BGP neighbour", "bgp", f"BGP neighbour {neighbour} deleted.")
 
 
 def ha_pair(request):

@@ -68,7 +68,7 @@ def _absence_reasons(spec) -> dict[int, str]:
     reasons = {}
     for svc in spec.services:
         for rs in svc.real_servers:
-            why = weight_decision(rs, svc.on_down)[1] if svc.enabled else "its service is disabled"
+            why = weight_decision(rs, svc.on_down, svc.scheduler)[1] if svc.enabled else "its service is disabled"
             if why:
                 reasons[rs.id] = why
     return reasons

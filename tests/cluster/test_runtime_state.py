@@ -221,3 +221,30 @@ def test_the_state_field_of_the_real_server_page_acts_at_once(kernel, client, ad
     assert weights(kernel) == {"10.0.0.1": 100, "10.0.0.2": 100} and pending_changes()
     apply_now()
     assert weights(kernel) == {"10.0.0.1": 7, "10.0.0.2": 100}
+
+
+def test_active_active_draining_the_last_server_withdraws_the_vip_and_online_announces_it(
+        kernel, client_for, make_service):
+    from cluster.models import ACTIVE_ACTIVE, ClusterSettings
+
+    s = ClusterSettings.load()
+    s.mode = ACTIVE_ACTIVE
+    s.save()
+    web = make_service(servers=[{}], method="dr", scheduler="mh", vip="192.0.2.70")
+    make_service(servers=[{"address": "10.0.0.9"}], method="dr", scheduler="mh", vip="192.0.2.70", ports="443")
+    assert apply_now().status == "success"
+
+    def held():
+        return {a.address for a in kernel.state.addresses if a.interface == "lo"}
+
+    assert held() == {"192.0.2.70"}
+    api = client_for("operator")
+    rs1 = web.real_servers.get()
+    assert api.post(f"/api/v1/real-servers/{rs1.pk}/halt/").json()["kernel"]["status"] == "done"
+    assert held() == {"192.0.2.70"}  # the 443 service on the same VIP still serves
+    answer = api.post("/api/v1/real-servers/by-address/drain/", {"address": "10.0.0.9"}, format="json").json()
+    assert answer["kernel"]["status"] == "done" and held() == set()
+    assert any("192.0.2.70" in op for op in answer["kernel"]["operations"])
+    assert api.post(f"/api/v1/real-servers/{rs1.pk}/online/").json()["kernel"]["status"] == "done"
+    assert held() == {"192.0.2.70"}
+    assert apply_now().operation_count == 0  # the runtime path and the compiler agree

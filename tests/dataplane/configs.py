@@ -185,6 +185,25 @@ MANUAL_FWMARK = ClusterSpec(
     ),
 )  # fmt: skip
 
+# (9) Active-active member (BGP ECMP): Maglev everywhere, VIPs on lo only while fit. The web VIP has a
+# down, a halted and an up server (weights 0 kept, not removed); the second VIP has none up: not held.
+ACTIVE_ACTIVE = ClusterSpec(
+    vip_interface="eth0", active_active=True,
+    services=(
+        ServiceSpec(
+            id=1, label="web", vip="192.0.2.90", ports=ports(80), method=DR, scheduler="mh",
+            on_down=ON_DOWN_REMOVE,
+            real_servers=(rs(1, "10.0.9.11", health=HEALTH_DOWN), rs(2, "10.0.9.12", admin_state=HALT),
+                          rs(3, "10.0.9.13")),
+        ),
+        ServiceSpec(
+            id=2, label="IKEv2", vip="192.0.2.91", ports=ports(500, 4500), protocol=UDP, fwmark=9,
+            method=DR, scheduler="mh",
+            real_servers=(rs(4, "10.0.9.21", health=HEALTH_DOWN),),
+        ),
+    ),
+)  # fmt: skip
+
 CONFIGS: dict[str, ClusterSpec] = {
     "aovpn": AOVPN,
     "web_dr": WEB_DR,
@@ -194,4 +213,5 @@ CONFIGS: dict[str, ClusterSpec] = {
     "ipv6": IPV6,
     "range_ops_fallback": RANGE_OPS_FALLBACK,
     "manual_fwmark": MANUAL_FWMARK,
+    "active_active": ACTIVE_ACTIVE,
 }

@@ -62,7 +62,7 @@ def test_no_stale_golden_files() -> None:
     expected = {
         f"{name}.{suffix}" for name, cluster in CONFIGS.items() for suffix in rendered(compile_state(cluster))
     }
-    on_disk = {p.name for p in GOLDEN.iterdir()}
+    on_disk = {p.name for p in GOLDEN.iterdir() if not p.name.startswith("frr_")}  # test_frr.py's
     assert on_disk == expected
 
 

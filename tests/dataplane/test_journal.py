@@ -51,7 +51,7 @@ def test_compiler_sysctls_are_all_named():
     """A writer that reads the kernel afresh reads SYSCTL_NAMES: every sysctl the compiler sets is there."""
     from dataplane.compiler import SYSCTL_NAMES
 
-    state = compile_state(ClusterSpec(autonat_interface="eth1", services=(
+    state = compile_state(ClusterSpec(autonat_interface="eth1", active_active=True, services=(
         ServiceSpec(1, "a", "192.0.2.1", (PortRange(80, 80),), method="snat"),
         ServiceSpec(2, "b", "2001:db8::1", (PortRange(80, 80),), method="nat"))))
     assert {n for n, _ in state.sysctls} == set(SYSCTL_NAMES)

@@ -145,6 +145,38 @@ def test_remove_mode_and_fallback_in_and_out(make_service, listeners):
     run(driver, scenario)
 
 
+def test_active_active_withdraws_a_vip_with_no_server_up_and_announces_it_again(make_service, listeners):
+    """Active-active: the VIP on lo is what bgpd announces; its last server failing takes it off (weight 0
+    kept under Maglev), one coming back puts it on again, through the one kernel writer."""
+    from cluster.models import ACTIVE_ACTIVE, ClusterSettings
+
+    s = ClusterSettings.load()
+    s.mode = ACTIVE_ACTIVE
+    s.save()
+    a = listeners("127.0.0.48")
+    svc = make_service([{"address": "127.0.0.48", "port": a.port}], method="dr", scheduler="mh",
+                       on_down="remove", vip="192.0.2.77", ports=str(a.port), **FAST)
+    driver = kernel_now()
+
+    def held():
+        return {(x.address, x.interface) for x in driver.state.addresses}
+
+    assert held() == {("192.0.2.77", "lo")}
+
+    async def scenario(d):
+        await until(lambda: all(st.state == "up" for st in d.engine.status.values()), what="up")
+        a.stop()
+        await until(lambda: held() == set(), what="withdrawn")
+        assert weights(driver) == {("127.0.0.48", a.port): 0}  # kept in the Maglev list, not removed
+        a.start()
+        await until(lambda: held() == {("192.0.2.77", "lo")}, what="announced again")
+        await until(lambda: d.handled >= 3, what="transitions recorded")
+
+    run(driver, scenario)
+    actions = [e.action for e in HealthEvent.objects.filter(real_server__service=svc).order_by("at", "id")]
+    assert any("withdraw 192.0.2.77" in x for x in actions) and any("announce 192.0.2.77" in x for x in actions)
+
+
 def test_admin_drain_and_halt_always_win(make_service, listeners):
     a, b = listeners("127.0.0.46"), listeners("127.0.0.47")
     make_service([{"address": "127.0.0.46", "port": a.port, "admin_state": "halt"},
