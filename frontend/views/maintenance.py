@@ -59,6 +59,7 @@ def apply_start(request):
     require(request, APPLY)
     try:
         run = start_apply(request.user, request.user.username)
+        run.refresh_from_db()  # a quick worker (or the in-process thread) may have moved it already
     except QueueUnavailable:  # Redis is down: the run is already marked failed with the reason
         run = ApplyRun.objects.order_by("-id").first()
     if not request.htmx:

@@ -343,11 +343,27 @@ def test_apply_progress_polls_until_the_run_ends(client, operator, svc):
     response = client.get(f"/maintenance/apply/runs/{run.pk}/", HTTP_HX_REQUEST="true")
     done = response.content.decode()
     assert "hx-trigger" not in done and "Apply failed; the kernel was rolled back." in done and "ipvs said no" in done
-    assert '<div id="apply-history" hx-swap-oob="morph">' in done and '<div id="apply-head" hx-swap-oob="morph">' in done
+    assert '<div id="apply-history" hx-swap-oob="morph">' in done
+    assert '<div id="apply-head" hx-swap-oob="morph">' in done
     assert "Apply failed." in response["HX-Trigger"]
 
 
-def test_apply_start_without_htmx_goes_back_to_the_page(client, readonly, operator, svc, settings):
+def test_apply_start_answers_the_progress_or_goes_back_to_the_page(client, operator, svc, settings):
+    """Apply now (an operator may): htmx gets the progress (here already finished: the task runs in the
+    request), a plain form post goes back to the page."""
+    from unittest import mock
+
+    from cluster import apply as apply_mod
+    from cluster.models import ApplyRun
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     client.force_login(operator)
-    response = client.post("/maintenance/apply/start/")
+    with mock.patch("cluster.tasks.apply_task.delay",
+                    side_effect=lambda pk: apply_mod.execute(ApplyRun.objects.get(pk=pk))):
+        response = client.post("/maintenance/apply/start/", HTTP_HX_REQUEST="true")
+        page = response.content.decode()
+        assert "Rendered only (render-only dataplane)" in page and 'aria-valuenow="100"' in page
+        assert "Apply finished." in response["HX-Trigger"]
+        assert ApplyRun.objects.get().username == "oscar"
+        response = client.post("/maintenance/apply/start/")
     assert response.status_code == 302 and response["Location"] == "/maintenance/apply/"
