@@ -20,7 +20,8 @@ from bench.common import big_bundle, report, timed, use_scratch_database  # noqa
 PAGES = [
     ("overview (page of 100)", "/"),
     ("overview (all services)", "/?per_page=0"),
-    ("overview live refresh (JSON)", "/overview/live/"),
+    ("overview live refresh (htmx partial)", "/overview/live/"),
+    ("overview live refresh (all services)", "/overview/live/?per_page=0"),
     ("overview search", "/?q=svc-0009"),
     ("services list (page of 100)", "/services/"),
     ("services list (all)", "/services/?per_page=0"),

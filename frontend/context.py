@@ -69,9 +69,9 @@ def appliance(request):
         "hostname": HOSTNAME,
     }
     if authed:
-        from .applyinfo import apply_summary
+        from .applyinfo import request_apply_summary
 
-        context["apply_state"] = apply_summary()
+        context["apply_state"] = request_apply_summary(request)
         context["nav"] = nav(request, context["can_configure"])
         context["dataplane_mode"] = dataplane_mode()
     return context

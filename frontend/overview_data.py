@@ -6,7 +6,6 @@ more than the rest of the page.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from realservers.models import RealServer
 from reports.models import ServiceStats
 from virtualservices.models import VirtualService
 
-from .state import SERVING, ServerRow, ServiceRow, rs_state, spark_points, vs_state
+from .state import SERVING, ServerRow, ServiceRow, rs_state, vs_state
 
 VS_FIELDS = ("id", "label", "vip", "ports", "protocol", "method", "fwmark", "check_type", "enabled")
 RS_FIELDS = ("id", "service_id", "label", "address", "port", "weight", "admin_state", "health")
@@ -150,25 +149,3 @@ def _matches(row: ServiceRow, query: str, state_filter: str, method: str) -> boo
             return True
         return any(query in s.address or query in s.label.lower() for s in row.servers)
     return True
-
-
-def signature(rows: list[ServiceRow]) -> str:
-    """Changes when the page's structure (which services and servers) changes."""
-    h = hashlib.blake2b(digest_size=8)
-    for row in rows:
-        h.update(f"{row.id}:{row.label}:{row.vip}:{row.ports}|".encode())
-        for rs in row.servers:
-            h.update(f"{rs.id}:{rs.label}:{rs.address}:{rs.port};".encode())
-    return h.hexdigest()
-
-
-def live_payload(rows: list[ServiceRow], summary: dict, pending: int, running) -> dict:
-    vs, rs = {}, {}
-    for row in rows:
-        vs[row.id] = [row.state, row.state_label, row.active, row.inactive, int(row.pending),
-                      spark_points(row.spark)]
-        for s in row.servers:
-            rs[s.id] = [s.state, s.state_label, s.active, s.inactive, int(s.pending), s.admin_state, s.weight,
-                        s.note]
-    return {"sig": signature(rows), "vs": vs, "rs": rs, "summary": summary, "pending": pending,
-            "running": running.pk if running else None}

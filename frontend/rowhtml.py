@@ -2,7 +2,7 @@
 
 At 1,000 services / 4,000 real servers the Django template language costs ~0.4 ms per row, which
 alone would exceed the 300 ms budget for the page; plain string building is ~20x faster. The markup
-is the one fulcrum.js updates live (data-vs / data-rs rows, .pill.state .txt, .c-active, .seg buttons).
+is what the 2-second refresh (htmx + idiomorph) morphs in place: the same rows on each answer.
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ urlpatterns = [
     path("local/management/<int:pk>/delete/", access.management_network_delete, name="management-delete"),
     # Maintenance
     path("maintenance/apply/", maintenance.apply_page, name="apply"),
+    path("maintenance/apply/start/", maintenance.apply_start, name="apply-start"),
+    path("maintenance/apply/runs/<int:pk>/", maintenance.apply_run_progress, name="apply-progress"),
     path("maintenance/", include("netconfig.maintenance_urls")),
     path("maintenance/backup/", maintenance.backup, name="backup"),
     path("maintenance/backup/download/", maintenance.backup_download, name="backup-download"),

@@ -12,6 +12,7 @@ urlpatterns = [
     path("routes/<int:pk>/delete/", views.route_delete, name="route-delete"),
     path("apply/", views.network_apply, name="network-apply"),
     path("changes/<int:pk>/confirm/", views.network_confirm, name="network-confirm"),
+    path("changes/<int:pk>/status/", views.network_change_status, name="network-change-status"),
     path("system/", views.system_settings, name="system-settings"),
     path("system/test-<str:kind>/", views.system_test, name="system-test"),
 ]

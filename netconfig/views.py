@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.roles import CONFIGURE
 from audit.recording import record
@@ -26,6 +27,15 @@ def network(request):
         "owned": owned, "reason": reason, "interfaces": Interface.objects.all(), "routes": Route.objects.all(),
         "open_change": open_change, "recent": NetworkChange.objects.exclude(status__in=NetworkChange.OPEN)[:5],
         "apply_form": ApplyForm(), "connected_to": connected_address(request)})
+
+
+def network_change_status(request, pk):
+    """The network page's 2-second check (htmx): 204 while the change is still in the status the page
+    shows, else HX-Refresh so the page reloads with the new state (confirmed, rolled back, failed)."""
+    change = get_object_or_404(NetworkChange, pk=pk)
+    if change.status == request.GET.get("shown"):
+        return HttpResponse(status=204)
+    return HttpResponseClientRefresh()
 
 
 def _writable(request):

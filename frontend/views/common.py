@@ -31,10 +31,6 @@ def filtered(request, filterset_class, queryset):
     return filterset_class(request.GET, queryset=queryset).qs
 
 
-def is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def paginate(request, items, default: int = 100, sizes=(50, 100, 250, 0)):
     """(page, per_page) with ?page= and ?per_page= (0 = all)."""
     try:

@@ -17,31 +17,69 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
 
 from accounts import service as accounts
 from accounts.models import ApiToken
-from accounts.roles import CONFIGURE, role_of
+from accounts.roles import APPLY, CONFIGURE, role_of
 from appliance.gate import parse_json_bytes
 from audit.models import ChangeRecord
 from audit.recording import record
 from cluster.bundle import DELETE_ALL_CONFIRMATION, export_bundle, import_bundle, preview
 from cluster.models import ApplyRun
+from cluster.run_liveness import QueueUnavailable
+from cluster.tasks import start_apply
 
-from ..applyinfo import apply_summary
+from ..applyinfo import apply_progress, request_apply_summary
 from ..forms import RestoreForm, TokenForm, UserForm
 from .common import confirm_delete, require
 
 
-def apply_page(request):
-    runs = ApplyRun.objects.only("id", "status", "username", "reason", "queued_at", "finished_at", "duration_ms",
-                                 "operation_count", "dataplane", "error")[:15]
-    summary = apply_summary()
-    last = ApplyRun.objects.filter(status__in=[ApplyRun.SUCCESS, ApplyRun.FAILED]).first()
+def _apply_context(request, run: ApplyRun | None) -> dict:
+    summary = request_apply_summary(request)
     since = summary["last_ok"].change_id if summary["last_ok"] else 0
-    changes = ChangeRecord.objects.filter(object_type__in=("virtualservice", "realserver", "floatingip",
-                                                           "clustersettings", "config"), id__gt=since)[:50]
-    return render(request, "frontend/apply.html", {"runs": runs, "apply": summary, "last": last,
-                                                   "changes": changes})
+    return {
+        "apply": summary, "run": run, "progress": apply_progress(run),
+        "runs": ApplyRun.objects.only("id", "status", "username", "reason", "queued_at", "finished_at",
+                                      "duration_ms", "operation_count", "dataplane", "error")[:15],
+        "changes": ChangeRecord.objects.filter(object_type__in=("virtualservice", "realserver", "floatingip",
+                                                                "clustersettings", "config"), id__gt=since)[:50],
+    }
+
+
+def apply_page(request):
+    running = request_apply_summary(request)["running"]
+    run = ApplyRun.objects.get(pk=running.pk) if running else None
+    return render(request, "frontend/apply.html", _apply_context(request, run))
+
+
+@require_POST
+def apply_start(request):
+    """Apply now: htmx swaps in the progress, which then polls itself (apply_run_progress) until the end."""
+    require(request, APPLY)
+    try:
+        run = start_apply(request.user, request.user.username)
+        run.refresh_from_db()  # a quick worker (or the in-process thread) may have moved it already
+    except QueueUnavailable:  # Redis is down: the run is already marked failed with the reason
+        run = ApplyRun.objects.order_by("-id").first()
+    if not request.htmx:
+        return redirect("apply")
+    return _progress(request, run)
+
+
+def apply_run_progress(request, pk):
+    return _progress(request, get_object_or_404(ApplyRun, pk=pk))
+
+
+def _progress(request, run: ApplyRun):
+    """The progress, and out of band the card's head; once finished also the changes, the history and the
+    pending chip, and a toast."""
+    context = _apply_context(request, run) | {"oob": True}
+    response = render(request, "frontend/_apply_progress.html", context)
+    if context["progress"]["finished"]:
+        ok = run.status == ApplyRun.SUCCESS
+        trigger_client_event(response, "fulcrum:toast", {"text": "Apply finished." if ok else "Apply failed."})
+    return response
 
 
 # ------------------------------------------------------------------ backup & restore

@@ -50,9 +50,15 @@ def test_apply_refuses_to_cut_the_admin_off_and_names_the_new_address(admin, dja
     NetworkChange.objects.filter(pk=change.pk).update(status=NetworkChange.AWAITING)  # as the worker leaves it
     page = c.get(PAGE).content.decode()
     assert 'id="network-countdown"' in page and "Confirm the change" in page
+    # The page's 2-second check (htmx): nothing while the status is the one shown, then a reload.
+    status = f"/local/network/changes/{change.pk}/status/"
+    assert f'hx-get="{status}?shown=awaiting"' in page
+    assert c.get(status, {"shown": "awaiting"}, HTTP_HX_REQUEST="true").status_code == 204
     r = c.post(f"/local/network/changes/{change.pk}/confirm/", follow=True)
     assert "confirmed: it stays" in r.content.decode()
     assert NetworkChange.objects.get().status == NetworkChange.CONFIRMED
+    moved = c.get(status, {"shown": "awaiting"}, HTTP_HX_REQUEST="true")
+    assert moved.status_code == 200 and moved["HX-Refresh"] == "true"
 
 
 @pytest.mark.parametrize("role", ["operator", "readonly"])

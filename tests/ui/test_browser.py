@@ -162,11 +162,14 @@ def test_drain_updates_overview_live_without_reload(ui, people, make_service):
 
     expect(ui.page.locator("#config-state")).to_have_text(f"{apply_summary()['pending']} pending", timeout=3000)
     # A change made elsewhere (API, another admin) shows up within 2 s, in place.
-    set_state([other], "halt")
+    # The refresh morphs the table in place: the link that has the keyboard focus keeps it.
     other_row = ui.page.locator(f'tr[data-rs="{other.pk}"]')
+    other_row.locator("a.to-health").focus()
+    set_state([other], "halt")
     started = time.monotonic()
     expect(other_row).to_have_class(re.compile(r"\bst-halted\b"), timeout=3000)
     assert time.monotonic() - started <= 2.6
+    assert ui.page.evaluate(f"() => document.activeElement.closest('tr[data-rs=\"{other.pk}\"]') !== null")
     assert ui.page.evaluate("() => window.__noReload") is True
     assert abs(ui.page.evaluate("() => window.scrollY") - scroll_before) < 2
     ui.axe("after drain")

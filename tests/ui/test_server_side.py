@@ -25,7 +25,8 @@ def _urls(svc):
                       ("get", "/local/management/add/"), ("post", "/local/management/add/"),
                       ("get", "/maintenance/users/"), ("get", "/maintenance/users/add/"),
                       ("post", "/maintenance/backup/"), ("post", "/maintenance/backup/restore/")],
-        "operate": [("post", f"/servers/{rs.pk}/drain/"), ("post", f"/servers/{rs.pk}/halt/")],
+        "operate": [("post", f"/servers/{rs.pk}/drain/"), ("post", f"/servers/{rs.pk}/halt/"),
+                    ("post", "/maintenance/apply/start/")],
     }
 
 
@@ -88,13 +89,25 @@ def test_idle_session_ends_but_polling_does_not_keep_it_alive(client, admin, svc
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_overview_live_payload(client, admin, svc):
+def test_overview_live_partial(client, admin, svc):
+    """The 2-second refresh: the table for #overview-live, the tiles and the pending chip out of band."""
     client.force_login(admin)
-    data = client.get("/overview/live/").json()
     rs = svc.real_servers.first()
-    assert data["rs"][str(rs.pk)][0] == "up" or data["rs"][str(rs.pk)][0] in ("unknown", "nocheck")
-    assert data["vs"][str(svc.pk)][1] in ("Up", "Checking", "Down", "Degraded")
-    assert data["summary"]["servers"] == 2 and data["pending"] > 0 and data["sig"]
+    page = client.get("/overview/live/", HTTP_HX_REQUEST="true", HTTP_X_FULCRUM_POLL="1").content.decode()
+    assert "<html" not in page and f'data-rs="{rs.pk}"' in page and f'data-vs="{svc.pk}"' in page
+    assert 'id="overview-tiles" aria-label="Summary" hx-swap-oob="morph"' in page
+    assert '<a id="pending-chip" hx-swap-oob="morph"' in page and " pending</a>" in page
+    full = client.get("/").content.decode()
+    assert 'id="overview-live"' in full and 'hx-swap-oob' not in full  # the page itself swaps nothing
+
+
+def test_overview_live_keeps_the_filter(client, admin, svc, make_service):
+    client.force_login(admin)
+    other = make_service(label="other", vip="198.51.100.9")
+    page = client.get("/?q=other").content.decode()
+    assert 'hx-get="/overview/live/?q=other' in page
+    live = client.get("/overview/live/?q=other").content.decode()
+    assert f'data-vs="{other.pk}"' in live and f'data-vs="{svc.pk}"' not in live
 
 
 def test_overview_rows_link_where_urls_py_says(client, admin, svc):
@@ -314,3 +327,43 @@ def test_management_access_page_keeps_the_admin_in_and_logs_changes(client, admi
     assert sorted(logged) == sorted([("create", "alice"), ("create", "alice"), ("delete", "alice")])
     # outside the networks now: the middleware turns the address away before any page
     assert client.get("/local/management/", REMOTE_ADDR="192.0.2.7").status_code == 403
+
+
+def test_apply_progress_polls_until_the_run_ends(client, operator, svc):
+    """A running apply's progress asks again (hx-trigger); the finished one stops, shows the result and
+    sends the card's head, the history and the pending chip out of band, with a toast."""
+    from cluster.models import ApplyRun
+
+    client.force_login(operator)
+    run = ApplyRun.objects.create(username="oscar", status=ApplyRun.RUNNING, progress_done=3, progress_total=12)
+    running = client.get(f"/maintenance/apply/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 400ms"' in running and 'aria-valuenow="25"' in running
+    assert "Applying: 3 of 12 operations" in running and "apply-history" not in running
+    ApplyRun.objects.filter(pk=run.pk).update(status=ApplyRun.FAILED, error="ipvs said no")
+    response = client.get(f"/maintenance/apply/runs/{run.pk}/", HTTP_HX_REQUEST="true")
+    done = response.content.decode()
+    assert "hx-trigger" not in done and "Apply failed; the kernel was rolled back." in done and "ipvs said no" in done
+    assert '<div id="apply-history" hx-swap-oob="morph">' in done
+    assert '<div id="apply-head" hx-swap-oob="morph">' in done
+    assert "Apply failed." in response["HX-Trigger"]
+
+
+def test_apply_start_answers_the_progress_or_goes_back_to_the_page(client, operator, svc, settings):
+    """Apply now (an operator may): htmx gets the progress (here already finished: the task runs in the
+    request), a plain form post goes back to the page."""
+    from unittest import mock
+
+    from cluster import apply as apply_mod
+    from cluster.models import ApplyRun
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client.force_login(operator)
+    with mock.patch("cluster.tasks.apply_task.delay",
+                    side_effect=lambda pk: apply_mod.execute(ApplyRun.objects.get(pk=pk))):
+        response = client.post("/maintenance/apply/start/", HTTP_HX_REQUEST="true")
+        page = response.content.decode()
+        assert "Rendered only (render-only dataplane)" in page and 'aria-valuenow="100"' in page
+        assert "Apply finished." in response["HX-Trigger"]
+        assert ApplyRun.objects.get().username == "oscar"
+        response = client.post("/maintenance/apply/start/")
+    assert response.status_code == 302 and response["Location"] == "/maintenance/apply/"

@@ -1,4 +1,5 @@
-/* Network page: the rollback countdown of a waiting change, and a reload when its status moves. */
+/* Network page: the rollback countdown of a waiting change. The reload when its status moves is htmx's
+   (hx-get every 2s on #network-change; the server answers HX-Refresh, netconfig/views.py). */
 (function () {
   "use strict";
   var card = document.getElementById("network-change");
@@ -11,16 +12,6 @@
     counter.textContent = String(Math.max(0, Math.ceil((deadline - Date.now()) / 1000)));
   }
 
-  function poll() {
-    fetch(card.dataset.changeUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (c) {
-        if (c && c.status !== card.dataset.status) window.location.reload();
-      })
-      .catch(function () { /* cut off: the rollback brings the old address back */ });
-  }
-
   tick();
   setInterval(tick, 1000);
-  setInterval(poll, 2000);
 })();
