@@ -170,6 +170,9 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Starts every Redis key and pub/sub channel name of this instance (appliance/redis_client.py): channels
+# ignore REDIS_URL's database number, so two instances on one Redis need different prefixes.
+FULCRUM_REDIS_PREFIX = os.environ.get("FULCRUM_REDIS_PREFIX", "fulcrum:")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

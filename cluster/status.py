@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from appliance import redis_client
 from dataplane.compiler import service_key
 
 from .compile import cluster_spec
@@ -17,21 +18,18 @@ def _counters(stats: dict) -> dict:
     return {name: int(stats.get(name, 0)) for name in COUNTERS}
 
 
-STATUS_KEY = "fulcrum:kernel-status"
 STATUS_TTL = 10  # seconds: a stale snapshot disappears rather than showing old figures as live
 
 
-def _redis():
-    import redis
-    from django.conf import settings
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=1)
+def snapshot() -> str | None:
+    """The worker's last published snapshot (JSON), None when there is none; raises when Redis is down."""
+    return redis_client.client().get(redis_client.key(redis_client.KERNEL_STATUS))
 
 
 def publish_status() -> dict:
     """Worker side: read the kernel (which needs CAP_NET_ADMIN) and publish it for the web process."""
     status = read_kernel_status()
-    _redis().set(STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
+    redis_client.client().set(redis_client.key(redis_client.KERNEL_STATUS), json.dumps(status), ex=STATUS_TTL)
     return status
 
 
@@ -42,7 +40,7 @@ def kernel_status() -> dict:
 
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         try:
-            raw = _redis().get(STATUS_KEY)
+            raw = snapshot()
         except Exception:  # Redis down: fall through to a direct read
             raw = None
         if raw:

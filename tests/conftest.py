@@ -9,10 +9,9 @@ import os
 
 import pytest
 
-# Tests never share Redis with a running appliance: their own database number.
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-# No background reader of the stored syslog targets in the test process (tests that need one build it).
-os.environ.setdefault("FULCRUM_STORED_SYSLOG", "0")
+from tests.isolation import isolate_environment
+
+isolate_environment()  # already done by tests/settings.py when Django runs; here for `-p no:django` runs
 
 ROLES = ("admin", "operator", "readonly")
 PASSWORD = "correct-horse-battery-9"

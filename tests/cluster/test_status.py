@@ -2,6 +2,7 @@
 
 import pytest
 
+from appliance import redis_client
 from cluster import apply as apply_mod
 from cluster import status as status_mod
 from cluster.apply import apply_now
@@ -12,13 +13,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def render_only(settings, tmp_path, monkeypatch):
     settings.DATA_DIR = tmp_path
-    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
     monkeypatch.setattr(apply_mod, "dataplane_mode", lambda: "render-only")
     monkeypatch.setattr(status_mod, "dataplane_mode", lambda: "render-only")
     apply_mod.forget_verified_view()
-    status_mod._redis().delete(status_mod.STATUS_KEY)
+    status_key = redis_client.key(redis_client.KERNEL_STATUS)
+    redis_client.client().delete(status_key)
     yield
-    status_mod._redis().delete(status_mod.STATUS_KEY)
+    redis_client.client().delete(status_key)
 
 
 def test_web_reads_the_workers_snapshot(make_service, settings, monkeypatch):

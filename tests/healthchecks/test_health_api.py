@@ -8,18 +8,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from healthchecks.daemon import HEARTBEAT_KEY, STATUS_KEY
+from appliance import redis_client
 from healthchecks.models import HealthEvent
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+STATUS_KEY = redis_client.key(redis_client.HEALTH)
+HEARTBEAT_KEY = redis_client.key(redis_client.HEALTHCHECKD)
 
 
 @pytest.fixture
-def redis_db(settings):
-    import redis
-
-    settings.REDIS_URL = REDIS_URL
-    client = redis.Redis.from_url(REDIS_URL)
+def redis_db():
+    client = redis_client.client()
     client.delete(STATUS_KEY, HEARTBEAT_KEY)
     yield client
     client.delete(STATUS_KEY, HEARTBEAT_KEY)
