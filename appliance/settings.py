@@ -189,6 +189,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 CELERY_TASK_PUBLISH_RETRY = False
 # A queued apply nobody started within this many seconds, while no apply runs, is marked "worker lost".
 FULCRUM_APPLY_QUEUE_SECONDS = float(os.environ.get("FULCRUM_APPLY_QUEUE_SECONDS", "60"))
+# The whole schedule: nothing adds entries elsewhere.
 CELERY_BEAT_SCHEDULE = {
     "drift-check": {"task": "kernel.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
     # The worker reads the kernel (CAP_NET_ADMIN) and publishes it; pages and the API read Redis.
@@ -197,6 +198,8 @@ CELERY_BEAT_SCHEDULE = {
     "reports-sample-stats": {"task": "reports.sample_stats",
                              "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
     "prune-history": {"task": "operations.prune_history", "schedule": 3600.0},
+    # The HA peer heartbeat: reachability, and catching a returned peer up (idle when not paired).
+    "ha-heartbeat": {"task": "ha.heartbeat", "schedule": 5.0},
 }
 
 # How long history is kept (days), pruned hourly by operations/retention.py; the newest
