@@ -1,9 +1,8 @@
 """Fulcrum settings, driven by the environment.
 
-DATABASE_URL   default: SQLite file under FULCRUM_DATA_DIR (the embedded default)
-REDIS_URL      default: redis://127.0.0.1:6379/0 (Celery broker, live status)
-FULCRUM_DATA_DIR  where the database, the generated secret key and runtime files live
-FULCRUM_CELERY_EAGER=1  run Celery tasks in-process (set by the run command when no Redis answers)
+The one place that reads the environment (with the small modules it calls: operations/conf.py,
+operations/logging.py, appliance/hosts.py); the rest of the code reads django.conf.settings. Every
+variable, its default and what reads it: docs/SETTINGS.md.
 """
 
 import os
@@ -100,9 +99,11 @@ TEMPLATES = [
     },
 ]
 
+# As given (empty: the embedded SQLite file): keepalived's notify command gets it (ha/keepalived.py).
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'fulcrum.sqlite3'}"),
+        DATABASE_URL or f"sqlite:///{DATA_DIR / 'fulcrum.sqlite3'}",
         conn_max_age=int(os.environ.get("FULCRUM_DB_CONN_MAX_AGE", "60")),
     )
 }
@@ -167,6 +168,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 SESSION_COOKIE_AGE = int(os.environ.get("FULCRUM_SESSION_SECONDS", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True
+# A WebUI session ends after this long without a request a person made (frontend/middleware.py).
+FULCRUM_IDLE_MINUTES = int(os.environ.get("FULCRUM_IDLE_MINUTES", "30"))
 CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -202,6 +205,10 @@ CELERY_BEAT_SCHEDULE = {
     "ha-heartbeat": {"task": "ha.heartbeat", "schedule": 5.0},
 }
 
+# Traffic statistics (reports/sampling.py): a history row per service at most this often, kept this long.
+FULCRUM_STATS_HISTORY_SECONDS = int(os.environ.get("FULCRUM_STATS_HISTORY_SECONDS", "60"))
+FULCRUM_STATS_RETENTION_HOURS = int(os.environ.get("FULCRUM_STATS_RETENTION_HOURS", "48"))
+
 # How long history is kept (days), pruned hourly by operations/retention.py; the newest
 # FULCRUM_RETENTION_KEEP_MIN rows of each kind stay whatever their age.
 FULCRUM_RETENTION_DAYS = {
@@ -217,6 +224,8 @@ FULCRUM_CHECK_SCRIPTS_DIR = Path(os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR", DAT
 
 # "auto": the kernel driver when this host has IPVS and the privilege to use it, else render-only.
 FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
+# The TCP port(s) the WebUI/API listen on, comma-separated: what the management lockdown guards.
+FULCRUM_MGMT_PORTS = os.environ.get("FULCRUM_MGMT_PORTS", "443")
 # Local Configuration of interfaces/routes: "auto" (owned on a kernel host outside a container), "yes", "no".
 FULCRUM_MANAGE_NETWORK = os.environ.get("FULCRUM_MANAGE_NETWORK", "auto")
 
@@ -269,6 +278,9 @@ SPECTACULAR_SETTINGS = {
         "CheckStatusEnum": "checklists.api.serializers.STATUSES",
     },
 }
+
+# The remote syslog target given in the environment (host:port), besides the stored ones (operations/logging.py).
+FULCRUM_SYSLOG = os.environ.get("FULCRUM_SYSLOG", "").strip()
 
 EMAIL_BACKEND = os.environ.get("FULCRUM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

@@ -40,8 +40,7 @@ log = logging.getLogger("healthcheckd")
 def scripts_dir() -> Path:
     from django.conf import settings
 
-    configured = getattr(settings, "FULCRUM_CHECK_SCRIPTS_DIR", None) or os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR")
-    return Path(configured) if configured else Path(settings.DATA_DIR) / "checks"
+    return Path(settings.FULCRUM_CHECK_SCRIPTS_DIR)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -453,15 +452,9 @@ class HealthDaemon:
 
 
 def send_alert(address: str, spec: ServiceSpec, rs, ev: TransitionEvent, action: str) -> None:
-    from django.core.mail import send_mail
+    from netconfig.system import send_alert as mail
 
-    from netconfig.system import mail_connection, mail_sender  # the stored SMTP relay, else the environment's
-
-    subject = f"[Fulcrum] {spec.label}/{rs.label} is {ev.new.upper()}"
     body = (f"Real server {rs.label} ({rs.address}) of virtual service {spec.label} ({spec.vip}) "
             f"went from {ev.old} to {ev.new} at {_iso(ev.at)}.\n\n"
             f"Check: {ev.target.spec.type}\nReason: {ev.result.reason}\nKernel: {action}\n")
-    try:
-        send_mail(subject, body, mail_sender(), [address], fail_silently=False, connection=mail_connection())
-    except Exception as e:
-        log.warning("alert mail to %s failed: %s", address, e)
+    mail(f"{spec.label}/{rs.label} is {ev.new.upper()}", body, [address])
