@@ -37,7 +37,6 @@ DEBUG = _env_bool("FULCRUM_DEBUG")
 ALLOWED_HOSTS = allowed_hosts()  # FULCRUM_ALLOWED_HOSTS, or derived from FULCRUM_LISTEN and names (hosts.py)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -10,7 +10,6 @@ from django import template
 from accounts.roles import OPERATE, can
 
 from ..catalogue import build
-from ..steps import BLOCK_TITLES, dr_blocks
 
 register = template.Library()
 
@@ -35,10 +34,3 @@ def service_checklist(context, service):
 def checklist_steps(service):
     data = build(service)
     return {"steps": data["steps"], "steps_note": data["steps_note"], "service": data["service"]}
-
-
-@register.simple_tag
-def dr_steps(vip):
-    """The DR steps for any VIP, as the partial expects them (e.g. in a wizard before saving)."""
-    return {name: {"title": BLOCK_TITLES[name], "steps": [s.as_dict() for s in block]}
-            for name, block in dr_blocks(str(vip)).items()}
