@@ -57,6 +57,24 @@ def kernel_worker_in_process(request, monkeypatch):
 
 
 @pytest.fixture
+def own_redis_keys():
+    """The test owns this run's Redis keys (appliance/redis_client.py): none at its start, none left behind.
+    Yields the client."""
+    from appliance import redis_client
+
+    client = redis_client.client()
+
+    def clear():
+        keys = list(client.scan_iter(match=redis_client.key("*")))
+        if keys:
+            client.delete(*keys)
+
+    clear()
+    yield client
+    clear()
+
+
+@pytest.fixture
 def fast_passwords(settings):
     """PBKDF2 costs most of a second per user on a small machine; tests need no key stretching."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

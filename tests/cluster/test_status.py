@@ -2,7 +2,6 @@
 
 import pytest
 
-from appliance import redis_client
 from cluster import apply as apply_mod
 from cluster import status as status_mod
 from cluster.apply import apply_now
@@ -11,15 +10,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def render_only(settings, tmp_path, monkeypatch):
+def render_only(settings, tmp_path, monkeypatch, own_redis_keys):
     settings.DATA_DIR = tmp_path
     monkeypatch.setattr(apply_mod, "dataplane_mode", lambda: "render-only")
     monkeypatch.setattr(status_mod, "dataplane_mode", lambda: "render-only")
     apply_mod.forget_verified_view()
-    status_key = redis_client.key(redis_client.KERNEL_STATUS)
-    redis_client.client().delete(status_key)
     yield
-    redis_client.client().delete(status_key)
 
 
 def test_web_reads_the_workers_snapshot(make_service, settings, monkeypatch):

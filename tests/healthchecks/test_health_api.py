@@ -16,11 +16,8 @@ HEARTBEAT_KEY = redis_client.key(redis_client.HEALTHCHECKD)
 
 
 @pytest.fixture
-def redis_db():
-    client = redis_client.client()
-    client.delete(STATUS_KEY, HEARTBEAT_KEY)
-    yield client
-    client.delete(STATUS_KEY, HEARTBEAT_KEY)
+def redis_db(own_redis_keys):
+    return own_redis_keys
 
 
 def test_health_from_the_database_when_no_daemon_runs(api, make_service, redis_db):

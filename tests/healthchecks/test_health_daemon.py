@@ -30,11 +30,8 @@ FAST = {"check_type": "tcp", "check_interval": 0.1, "check_timeout": 0.3, "check
 
 
 @pytest.fixture(autouse=True)
-def _redis():
-    client = redis_client.client()
-    client.delete(STATUS_KEY)
-    yield client
-    client.delete(STATUS_KEY)
+def _redis(own_redis_keys):
+    return own_redis_keys
 
 
 @pytest.fixture
