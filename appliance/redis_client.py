@@ -12,6 +12,7 @@ The names, their owners and readers are listed in docs/ARCHITECTURE.md ("Redis k
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
 import redis.asyncio as aioredis
@@ -25,9 +26,11 @@ CONFIG_CHANGED = "config-changed"  # channel: "the configuration changed", to he
 # Short: pages, the API and saves must not hang on a Redis that does not answer (callers pause after a failure).
 CONNECT_TIMEOUT = 0.5
 READ_TIMEOUT = 1.0
+RETRY_AFTER = 5.0  # seconds without asking a Redis that failed: pages poll every 2 s, saves come in bursts
 
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
+_down_until: dict[str, float] = {}  # REDIS_URL -> when to ask again
 
 
 def key(name: str) -> str:
@@ -44,6 +47,16 @@ def client() -> redis.Redis:
             found = _clients.setdefault(url, redis.Redis.from_url(
                 url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=READ_TIMEOUT))
     return found
+
+
+def paused() -> bool:
+    """True for RETRY_AFTER seconds after a caller reported REDIS_URL failing (``failed()``): callers that can
+    do without Redis (live status on pages, "config changed" after a save) skip it instead of waiting."""
+    return time.monotonic() < _down_until.get(settings.REDIS_URL, 0.0)
+
+
+def failed() -> None:
+    _down_until[settings.REDIS_URL] = time.monotonic() + RETRY_AFTER
 
 
 def async_client() -> aioredis.Redis:

@@ -3,7 +3,7 @@
 Saving or deleting a VirtualService or RealServer publishes on the channel CONFIG_CHANGED when the transaction
 commits. Health updates from healthcheckd itself use ``QuerySet.update`` and publish nothing.
 Redis being down never fails a save: the message is dropped (healthcheckd also reloads
-periodically) and publishing pauses for a few seconds.
+periodically) and publishing pauses for a few seconds (``redis_client.paused()``).
 """
 
 from __future__ import annotations
@@ -17,23 +17,20 @@ from django.db import transaction
 
 from appliance import redis_client
 
-RETRY_AFTER = 5.0  # seconds without publishing after Redis failed
-
 log = logging.getLogger(__name__)
 _local = threading.local()
-_state = {"down_until": 0.0}
 
 
 def publish(reason: str = "changed") -> bool:
     """Publish one "config changed" message now; False when Redis is unavailable."""
-    if time.monotonic() < _state["down_until"]:
+    if redis_client.paused():
         return False
     try:
         message = json.dumps({"reason": reason, "at": time.time()})
         redis_client.client().publish(redis_client.key(redis_client.CONFIG_CHANGED), message)
         return True
     except Exception as e:  # noqa: BLE001 - any Redis failure: never break the save
-        _state["down_until"] = time.monotonic() + RETRY_AFTER
+        redis_client.failed()
         log.info("healthcheckd not notified (Redis: %s); it will notice on its next periodic reload", e)
         return False
 
