@@ -3,8 +3,8 @@
 Every key and pub/sub channel name goes through ``key()``: it adds this instance's prefix
 (``settings.FULCRUM_REDIS_PREFIX``, "fulcrum:" by default). Pub/sub channels ignore the database
 number, so without a prefix two appliances, or a test run and a running appliance, sharing one Redis
-would hear each other's messages. Celery's broker and result keys are Celery's own (REDIS_URL's
-database keeps them apart).
+would hear each other's messages. Celery's queues and results carry the same prefix through its
+transport options (appliance/settings.py).
 
 The names, their owners and readers are listed in docs/ARCHITECTURE.md ("Redis keys and channels").
 """

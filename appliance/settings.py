@@ -187,7 +187,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"kernel.*": {"queue": "kernel"}}
 # Queueing must fail fast when Redis is down (an Apply answers 503 at once, not after ~19 s of retries).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# Celery's queues and results carry the instance prefix too: two instances on one Redis never take each other's
+# tasks (kombu's and the result backend's own key prefix option).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "global_keyprefix": FULCRUM_REDIS_PREFIX}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": FULCRUM_REDIS_PREFIX}
 CELERY_TASK_PUBLISH_RETRY = False
 # A queued apply nobody started within this many seconds, while no apply runs, is marked "worker lost".
 FULCRUM_APPLY_QUEUE_SECONDS = float(os.environ.get("FULCRUM_APPLY_QUEUE_SECONDS", "60"))

@@ -48,3 +48,13 @@ def test_one_client_per_redis_url_shared_by_callers(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     elsewhere = redis_client.client()
     assert elsewhere is not first and elsewhere.connection_pool.connection_kwargs["port"] == 1
+
+
+def test_celery_queues_and_results_carry_the_prefix_too(settings):
+    """Two instances on one Redis never take each other's tasks or read each other's results."""
+    from appliance.celery import app
+
+    prefix = settings.FULCRUM_REDIS_PREFIX
+    assert app.conf.broker_transport_options["global_keyprefix"] == prefix
+    key = app.backend.get_key_for_task("some-id")
+    assert (key.decode() if isinstance(key, bytes) else key) == f"{prefix}celery-task-meta-some-id"
