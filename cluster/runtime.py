@@ -26,10 +26,7 @@ def reported_dataplane_mode() -> str:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         from .status import snapshot
 
-        try:
-            raw = snapshot()
-        except Exception:
-            raw = None
+        raw = snapshot()
         if raw:
             import json
 

@@ -22,8 +22,15 @@ STATUS_TTL = 10  # seconds: a stale snapshot disappears rather than showing old 
 
 
 def snapshot() -> str | None:
-    """The worker's last published snapshot (JSON), None when there is none; raises when Redis is down."""
-    return redis_client.client().get(redis_client.key(redis_client.KERNEL_STATUS))
+    """The worker's last published snapshot (JSON); None when there is none or Redis is down (then not asked
+    again for a few seconds: pages poll every 2 s)."""
+    if redis_client.paused():
+        return None
+    try:
+        return redis_client.client().get(redis_client.key(redis_client.KERNEL_STATUS))
+    except Exception:  # noqa: BLE001 - status pages and the API work without Redis
+        redis_client.failed()
+        return None
 
 
 def publish_status() -> dict:
@@ -39,10 +46,7 @@ def kernel_status() -> dict:
     from django.conf import settings
 
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        try:
-            raw = snapshot()
-        except Exception:  # Redis down: fall through to a direct read
-            raw = None
+        raw = snapshot()  # None with Redis down: read directly
         if raw:
             return {**json.loads(raw), "source": "worker"}
     return {**read_kernel_status(), "source": "direct"}

@@ -62,10 +62,7 @@ def _kernel_from_worker() -> dict[str, str]:
 def _worker_alive() -> bool:
     from cluster.status import snapshot
 
-    try:
-        return snapshot() is not None
-    except Exception:  # noqa: BLE001 - Redis down: no worker can answer either
-        return False
+    return snapshot() is not None  # None with Redis down: no worker can answer either
 
 
 def sections() -> dict[str, str]:

@@ -42,3 +42,19 @@ def test_without_a_snapshot_or_in_embedded_mode_it_reads_directly(make_service, 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     status_mod.publish_status()
     assert status_mod.kernel_status()["source"] == "direct"
+
+
+def test_with_redis_down_it_reads_directly_and_pauses_asking(make_service, settings, monkeypatch):
+    import time
+
+    from appliance import redis_client
+
+    monkeypatch.setattr(redis_client, "_down_until", {})
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    make_service(servers=[{}])
+    assert status_mod.kernel_status()["source"] == "direct"
+    assert redis_client.paused()  # the next page's status does not wait on the dead Redis again
+    started = time.monotonic()
+    assert status_mod.kernel_status()["source"] == "direct"
+    assert time.monotonic() - started < redis_client.CONNECT_TIMEOUT
