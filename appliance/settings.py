@@ -1,9 +1,8 @@
 """Fulcrum settings, driven by the environment.
 
-DATABASE_URL   default: SQLite file under FULCRUM_DATA_DIR (the embedded default)
-REDIS_URL      default: redis://127.0.0.1:6379/0 (Celery broker, live status)
-FULCRUM_DATA_DIR  where the database, the generated secret key and runtime files live
-FULCRUM_CELERY_EAGER=1  run Celery tasks in-process (set by the run command when no Redis answers)
+The one place that reads the environment (with the small modules it calls: operations/conf.py,
+operations/logging.py, appliance/hosts.py); the rest of the code reads django.conf.settings. Every
+variable, its default and what reads it: docs/SETTINGS.md.
 """
 
 import os
@@ -38,7 +37,6 @@ DEBUG = _env_bool("FULCRUM_DEBUG")
 ALLOWED_HOSTS = allowed_hosts()  # FULCRUM_ALLOWED_HOSTS, or derived from FULCRUM_LISTEN and names (hosts.py)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -101,9 +99,11 @@ TEMPLATES = [
     },
 ]
 
+# As given (empty: the embedded SQLite file): keepalived's notify command gets it (ha/keepalived.py).
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'fulcrum.sqlite3'}"),
+        DATABASE_URL or f"sqlite:///{DATA_DIR / 'fulcrum.sqlite3'}",
         conn_max_age=int(os.environ.get("FULCRUM_DB_CONN_MAX_AGE", "60")),
     )
 }
@@ -168,9 +168,14 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 SESSION_COOKIE_AGE = int(os.environ.get("FULCRUM_SESSION_SECONDS", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True
+# A WebUI session ends after this long without a request a person made (frontend/middleware.py).
+FULCRUM_IDLE_MINUTES = int(os.environ.get("FULCRUM_IDLE_MINUTES", "30"))
 CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Starts every Redis key and pub/sub channel name of this instance (appliance/redis_client.py): channels
+# ignore REDIS_URL's database number, so two instances on one Redis need different prefixes.
+FULCRUM_REDIS_PREFIX = os.environ.get("FULCRUM_REDIS_PREFIX", "fulcrum:")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
@@ -183,10 +188,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"kernel.*": {"queue": "kernel"}}
 # Queueing must fail fast when Redis is down (an Apply answers 503 at once, not after ~19 s of retries).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# Celery's queues and results carry the instance prefix too: two instances on one Redis never take each other's
+# tasks (kombu's and the result backend's own key prefix option).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "global_keyprefix": FULCRUM_REDIS_PREFIX}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": FULCRUM_REDIS_PREFIX}
 CELERY_TASK_PUBLISH_RETRY = False
 # A queued apply nobody started within this many seconds, while no apply runs, is marked "worker lost".
 FULCRUM_APPLY_QUEUE_SECONDS = float(os.environ.get("FULCRUM_APPLY_QUEUE_SECONDS", "60"))
+# The whole schedule: nothing adds entries elsewhere.
 CELERY_BEAT_SCHEDULE = {
     "drift-check": {"task": "kernel.drift_check", "schedule": float(os.environ.get("FULCRUM_DRIFT_SECONDS", "30"))},
     # The worker reads the kernel (CAP_NET_ADMIN) and publishes it; pages and the API read Redis.
@@ -195,7 +204,13 @@ CELERY_BEAT_SCHEDULE = {
     "reports-sample-stats": {"task": "reports.sample_stats",
                              "schedule": float(os.environ.get("FULCRUM_STATS_SECONDS", "10"))},
     "prune-history": {"task": "operations.prune_history", "schedule": 3600.0},
+    # The HA peer heartbeat: reachability, and catching a returned peer up (idle when not paired).
+    "ha-heartbeat": {"task": "ha.heartbeat", "schedule": 5.0},
 }
+
+# Traffic statistics (reports/sampling.py): a history row per service at most this often, kept this long.
+FULCRUM_STATS_HISTORY_SECONDS = int(os.environ.get("FULCRUM_STATS_HISTORY_SECONDS", "60"))
+FULCRUM_STATS_RETENTION_HOURS = int(os.environ.get("FULCRUM_STATS_RETENTION_HOURS", "48"))
 
 # How long history is kept (days), pruned hourly by operations/retention.py; the newest
 # FULCRUM_RETENTION_KEEP_MIN rows of each kind stay whatever their age.
@@ -216,6 +231,8 @@ FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
 # host's one FRR. The kernel lab runs one FRR per member namespace. Read by cluster/bgp.py.
 FRR_PATHSPACE = os.environ.get("FULCRUM_FRR_PATHSPACE", "")
 FRR_RELOAD = os.environ.get("FULCRUM_FRR_RELOAD", "/usr/lib/frr/frr-reload.py")
+# The TCP port(s) the WebUI/API listen on, comma-separated: what the management lockdown guards.
+FULCRUM_MGMT_PORTS = os.environ.get("FULCRUM_MGMT_PORTS", "443")
 # Local Configuration of interfaces/routes: "auto" (owned on a kernel host outside a container), "yes", "no".
 FULCRUM_MANAGE_NETWORK = os.environ.get("FULCRUM_MANAGE_NETWORK", "auto")
 
@@ -268,6 +285,9 @@ SPECTACULAR_SETTINGS = {
         "CheckStatusEnum": "checklists.api.serializers.STATUSES",
     },
 }
+
+# The remote syslog target given in the environment (host:port), besides the stored ones (operations/logging.py).
+FULCRUM_SYSLOG = os.environ.get("FULCRUM_SYSLOG", "").strip()
 
 EMAIL_BACKEND = os.environ.get("FULCRUM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from appliance import redis_client
 from dataplane.compiler import service_key
 
 from .compile import cluster_spec
@@ -17,21 +18,25 @@ def _counters(stats: dict) -> dict:
     return {name: int(stats.get(name, 0)) for name in COUNTERS}
 
 
-STATUS_KEY = "fulcrum:kernel-status"
 STATUS_TTL = 10  # seconds: a stale snapshot disappears rather than showing old figures as live
 
 
-def _redis():
-    import redis
-    from django.conf import settings
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=1)
+def snapshot() -> str | None:
+    """The worker's last published snapshot (JSON); None when there is none or Redis is down (then not asked
+    again for a few seconds: pages poll every 2 s)."""
+    if redis_client.paused():
+        return None
+    try:
+        return redis_client.client().get(redis_client.key(redis_client.KERNEL_STATUS))
+    except Exception:  # noqa: BLE001 - status pages and the API work without Redis
+        redis_client.failed()
+        return None
 
 
 def publish_status() -> dict:
     """Worker side: read the kernel (which needs CAP_NET_ADMIN) and publish it for the web process."""
     status = read_kernel_status()
-    _redis().set(STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
+    redis_client.client().set(redis_client.key(redis_client.KERNEL_STATUS), json.dumps(status), ex=STATUS_TTL)
     return status
 
 
@@ -41,10 +46,7 @@ def kernel_status() -> dict:
     from django.conf import settings
 
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        try:
-            raw = _redis().get(STATUS_KEY)
-        except Exception:  # Redis down: fall through to a direct read
-            raw = None
+        raw = snapshot()  # None with Redis down: read directly
         if raw:
             return {**json.loads(raw), "source": "worker"}
     return {**read_kernel_status(), "source": "direct"}

@@ -36,14 +36,6 @@ def parse_ports(text: str) -> tuple[PortRange, ...]:
     return tuple(ranges)
 
 
-def format_ports(ranges: tuple[PortRange, ...]) -> str:
-    return ",".join(str(r) for r in ranges)
-
-
-def port_count(ranges: tuple[PortRange, ...]) -> int:
-    return sum(r.last - r.first + 1 for r in ranges)
-
-
 def ranges_overlap(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> bool:
     return any(x.first <= y.last and y.first <= x.last for x in a for y in b)
 

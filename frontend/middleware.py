@@ -5,7 +5,6 @@ Idle timeout: FULCRUM_IDLE_MINUTES (default 30) without a request a person made.
 keep a session alive forever.
 """
 
-import os
 import time
 
 from django.conf import settings
@@ -15,7 +14,6 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 
 OPEN_PREFIXES = ("/login/", "/static/", "/metrics")  # /metrics checks its token or login itself
-IDLE_SECONDS = int(os.environ.get("FULCRUM_IDLE_MINUTES", "30")) * 60
 
 
 class LoginRequiredMiddleware:
@@ -29,7 +27,7 @@ class LoginRequiredMiddleware:
         if request.user.is_authenticated and hasattr(request, "session"):
             now = int(time.time())
             last = request.session.get("last_seen")
-            if last is not None and now - last > IDLE_SECONDS:
+            if last is not None and now - last > settings.FULCRUM_IDLE_MINUTES * 60:
                 logout(request)
                 messages.info(request, "Your session ended after a period of inactivity. Log in again.")
             elif request.headers.get("X-Fulcrum-Poll") != "1" and (last is None or now - last > 30):

@@ -27,8 +27,6 @@ from .models import Link, Peer
 
 log = logging.getLogger("fulcrum.ha")
 
-# Passed to the notify command through notify.env: keepalived runs scripts with an empty environment.
-_ENV_PASSED = ("FULCRUM_DATA_DIR", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FULCRUM_DATAPLANE")
 
 
 def workdir() -> Path:
@@ -40,8 +38,11 @@ def notify_env_path() -> Path:
 
 
 def notify_env() -> str:
-    env = {k: os.environ[k] for k in _ENV_PASSED if os.environ.get(k)}
-    env.setdefault("FULCRUM_DATA_DIR", str(settings.DATA_DIR))
+    """What the notify command needs to load these settings (keepalived runs scripts with an empty environment)."""
+    env = {"DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE, "FULCRUM_DATA_DIR": str(settings.DATA_DIR),
+           "FULCRUM_DATAPLANE": settings.FULCRUM_DATAPLANE, "DATABASE_URL": settings.DATABASE_URL,
+           "REDIS_URL": settings.REDIS_URL, "FULCRUM_REDIS_PREFIX": settings.FULCRUM_REDIS_PREFIX}
+    env = {k: v for k, v in env.items() if v}
     return "".join(f"{k}={v}\n" for k, v in env.items())
 
 

@@ -1,15 +1,16 @@
 """healthcheckd: the engine + the database + Redis + the dataplane driver.
 
 * Loads every enabled service's real servers and check settings from the database, and
-  reloads at once when CHANNEL says the configuration changed (and every ``reload_every``
+  reloads at once when the Redis channel CONFIG_CHANGED says the configuration changed (and every ``reload_every``
   seconds anyway, in case a message was lost while Redis was away).
 * On a transition: sets the destination's weight in the kernel directly (quiesce to 0 or
   remove per ``on_down``, restore the configured weight, fallback server in/out), with the
   rules of ``dataplane.compiler`` applied to that one service; stores the health in the
   RealServer row (``QuerySet.update``: no change-log entry) and a HealthEvent; mails the
   service's alert address.
-* Publishes live status to the Redis hash STATUS_KEY (field = real server id, JSON value)
-  and a heartbeat key, for pages and ``GET /api/v1/real-servers/{id}/health``.
+* Publishes live status to the Redis hash HEALTH (field = real server id, JSON value)
+  and the heartbeat key HEALTHCHECKD (appliance/redis_client.py), for pages and
+  ``GET /api/v1/real-servers/{id}/health``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from appliance import redis_client
 from dataplane.compiler import service_key
 from dataplane.config import ServiceSpec
 from dataplane.diff import AddAddress, DelDest, Op, dest_id
@@ -32,18 +34,13 @@ from dataplane.runtime import destination_changes, plan_destinations, vip_ops
 from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
 from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
 
-from .signals import CHANNEL
-
-STATUS_KEY = "fulcrum:health"
-HEARTBEAT_KEY = "fulcrum:healthcheckd"
 log = logging.getLogger("healthcheckd")
 
 
 def scripts_dir() -> Path:
     from django.conf import settings
 
-    configured = getattr(settings, "FULCRUM_CHECK_SCRIPTS_DIR", None) or os.environ.get("FULCRUM_CHECK_SCRIPTS_DIR")
-    return Path(configured) if configured else Path(settings.DATA_DIR) / "checks"
+    return Path(settings.FULCRUM_CHECK_SCRIPTS_DIR)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -242,11 +239,10 @@ async def _cancel_all(tasks) -> None:
 
 
 class HealthDaemon:
-    def __init__(self, driver=None, *, redis_url: str | None = None, reload_every: float = 30.0,
+    def __init__(self, driver=None, *, reload_every: float = 30.0,
                  flush_every: float = 0.5, kernel: bool = True, alerts: bool = True):
         self.driver = driver
         self.weights = KernelWeights(driver) if (driver is not None and kernel) else None
-        self.redis_url = redis_url
         self.reload_every = reload_every
         self.flush_every = flush_every
         self.alerts = alerts
@@ -319,11 +315,7 @@ class HealthDaemon:
 
     async def _redis(self):
         if self.redis is None:
-            import redis.asyncio as aioredis
-            from django.conf import settings
-
-            self.redis = aioredis.Redis.from_url(self.redis_url or settings.REDIS_URL, socket_connect_timeout=1.0,
-                                                 socket_timeout=5.0)
+            self.redis = redis_client.async_client()
         return self.redis
 
     async def _subscribe_loop(self) -> None:
@@ -331,9 +323,10 @@ class HealthDaemon:
             try:
                 client = await self._redis()
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                await pubsub.subscribe(CHANNEL)
+                channel = redis_client.key(redis_client.CONFIG_CHANGED)
+                await pubsub.subscribe(channel)
                 if not self.redis_ok:
-                    log.info("listening for configuration changes on Redis channel %s", CHANNEL)
+                    log.info("listening for configuration changes on Redis channel %s", channel)
                 self.redis_ok = True
                 self.reload_now.set()  # changes may have been missed while not subscribed
                 async for message in pubsub.listen():
@@ -360,11 +353,12 @@ class HealthDaemon:
             pipe = client.pipeline(transaction=False)
             mapping = {str(k): status_json(self.engine.targets[k], self.engine.status[k])
                        for k in dirty if k in self.engine.targets}
+            statuses = redis_client.key(redis_client.HEALTH)
             if mapping:
-                pipe.hset(STATUS_KEY, mapping=mapping)
+                pipe.hset(statuses, mapping=mapping)
             if removed:
-                pipe.hdel(STATUS_KEY, *[str(k) for k in removed])
-            pipe.set(HEARTBEAT_KEY, json.dumps({"pid": os.getpid(), "at": time.time(),
+                pipe.hdel(statuses, *[str(k) for k in removed])
+            pipe.set(redis_client.key(redis_client.HEALTHCHECKD), json.dumps({"pid": os.getpid(), "at": time.time(),
                                                 "targets": len(self.engine.targets),
                                                 "checks": self.engine.checks_done}), ex=10)
             await pipe.execute()
@@ -479,15 +473,9 @@ class HealthDaemon:
 
 
 def send_alert(address: str, spec: ServiceSpec, rs, ev: TransitionEvent, action: str) -> None:
-    from django.core.mail import send_mail
+    from netconfig.system import send_alert as mail
 
-    from netconfig.system import mail_connection, mail_sender  # the stored SMTP relay, else the environment's
-
-    subject = f"[Fulcrum] {spec.label}/{rs.label} is {ev.new.upper()}"
     body = (f"Real server {rs.label} ({rs.address}) of virtual service {spec.label} ({spec.vip}) "
             f"went from {ev.old} to {ev.new} at {_iso(ev.at)}.\n\n"
             f"Check: {ev.target.spec.type}\nReason: {ev.result.reason}\nKernel: {action}\n")
-    try:
-        send_mail(subject, body, mail_sender(), [address], fail_silently=False, connection=mail_connection())
-    except Exception as e:
-        log.warning("alert mail to %s failed: %s", address, e)
+    mail(f"{spec.label}/{rs.label} is {ev.new.upper()}", body, [address])

@@ -4,44 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from django.conf import settings
-
-from .daemon import HEARTBEAT_KEY, STATUS_KEY
+from appliance import redis_client
 
 log = logging.getLogger(__name__)
 
-
-RETRY_AFTER = 5.0  # seconds without asking Redis after it failed: pages poll every 2 s
-_clients: dict[str, object] = {}  # REDIS_URL -> client (its connection pool), reused by every request
-_down_until: dict[str, float] = {}
-
-
-def _client(url: str):
-    if url not in _clients:
-        import redis
-
-        _clients[url] = redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3)
-    return _clients[url]
 
 
 def live_statuses(rs_ids: Iterable[int] | None = None) -> dict[int, dict]:
     """healthcheckd's last word on each real server it has one for (``rs_ids``, or all), in one round trip.
     Empty when no daemon runs (no heartbeat: its old statuses are not shown), or Redis is unreachable
-    (then not asked again for RETRY_AFTER seconds)."""
-    url = settings.REDIS_URL
+    (then not asked again for a few seconds: ``redis_client.paused()``)."""
     ids = None if rs_ids is None else [str(i) for i in rs_ids]
-    if ids == [] or time.monotonic() < _down_until.get(url, 0.0):
+    if ids == [] or redis_client.paused():
         return {}
-    pipe = _client(url).pipeline(transaction=False)
-    pipe.hgetall(STATUS_KEY) if ids is None else pipe.hmget(STATUS_KEY, ids)
+    statuses = redis_client.key(redis_client.HEALTH)
+    pipe = redis_client.client().pipeline(transaction=False)
+    pipe.hgetall(statuses) if ids is None else pipe.hmget(statuses, ids)
     try:
-        raws, alive = pipe.exists(HEARTBEAT_KEY).execute()
+        raws, alive = pipe.exists(redis_client.key(redis_client.HEALTHCHECKD)).execute()
     except Exception as e:  # noqa: BLE001 - the pages, the API and /metrics must work without Redis
-        _down_until[url] = time.monotonic() + RETRY_AFTER
+        redis_client.failed()
         log.debug("no live health status: %s", e)
         return {}
     if not alive:

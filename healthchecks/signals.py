@@ -1,9 +1,9 @@
 """Tell healthcheckd that the configuration changed: one Redis message per committed transaction.
 
-Saving or deleting a VirtualService or RealServer publishes on CHANNEL when the transaction
+Saving or deleting a VirtualService or RealServer publishes on the channel CONFIG_CHANGED when the transaction
 commits. Health updates from healthcheckd itself use ``QuerySet.update`` and publish nothing.
 Redis being down never fails a save: the message is dropped (healthcheckd also reloads
-periodically) and publishing pauses for a few seconds.
+periodically) and publishing pauses for a few seconds (``redis_client.paused()``).
 """
 
 from __future__ import annotations
@@ -13,34 +13,24 @@ import logging
 import threading
 import time
 
-from django.conf import settings
 from django.db import transaction
 
-CHANNEL = "fulcrum:config-changed"
-RETRY_AFTER = 5.0  # seconds without publishing after Redis failed
+from appliance import redis_client
 
 log = logging.getLogger(__name__)
 _local = threading.local()
-_state = {"client": None, "down_until": 0.0}
-
-
-def _client():
-    if _state["client"] is None:
-        import redis
-
-        _state["client"] = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.3)
-    return _state["client"]
 
 
 def publish(reason: str = "changed") -> bool:
     """Publish one "config changed" message now; False when Redis is unavailable."""
-    if time.monotonic() < _state["down_until"]:
+    if redis_client.paused():
         return False
     try:
-        _client().publish(CHANNEL, json.dumps({"reason": reason, "at": time.time()}))
+        message = json.dumps({"reason": reason, "at": time.time()})
+        redis_client.client().publish(redis_client.key(redis_client.CONFIG_CHANGED), message)
         return True
     except Exception as e:  # noqa: BLE001 - any Redis failure: never break the save
-        _state["down_until"] = time.monotonic() + RETRY_AFTER
+        redis_client.failed()
         log.info("healthcheckd not notified (Redis: %s); it will notice on its next periodic reload", e)
         return False
 

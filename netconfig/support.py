@@ -60,12 +60,9 @@ def _kernel_from_worker() -> dict[str, str]:
 
 
 def _worker_alive() -> bool:
-    from cluster.status import STATUS_KEY, _redis
+    from cluster.status import snapshot
 
-    try:
-        return _redis().get(STATUS_KEY) is not None
-    except Exception:  # noqa: BLE001 - Redis down: no worker can answer either
-        return False
+    return snapshot() is not None  # None with Redis down: no worker can answer either
 
 
 def sections() -> dict[str, str]:

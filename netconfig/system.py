@@ -12,6 +12,8 @@ from django.db import connection
 
 from .models import SystemSettings
 
+log = logging.getLogger(__name__)
+
 HOST_FIELDS = ("hostname", "dns_servers", "search_domains", "timezone", "ntp_servers", "time_daemon")
 
 
@@ -47,6 +49,24 @@ def alert_recipients() -> list[str]:
     return list(SystemSettings.load().alert_emails) or list(getattr(settings, "FULCRUM_ALERT_EMAILS", []) or [])
 
 
+def send_alert(subject: str, body: str, to: list[str] | None = None, *, quiet: bool = True) -> bool:
+    """The one mailer: "[Fulcrum] subject" to ``to`` (default: the alert recipients) through the stored relay,
+    else the environment's. False when there is no recipient or, ``quiet``, the relay failed (logged): a mail
+    server being down never breaks an apply or a health transition. ``quiet=False`` raises (the test mail)."""
+    to = alert_recipients() if to is None else to
+    if not to:
+        return False
+    try:
+        send_mail(f"[Fulcrum] {subject}", body, mail_sender(), to, fail_silently=False, connection=mail_connection())
+    except Exception as e:
+        if not quiet:
+            raise
+        log.warning("alert mail failed subject=%r error=%s", subject, e)
+        return False
+    log.info("alert mailed subject=%r to=%s", subject, ",".join(to))
+    return True
+
+
 def request_host_apply() -> None:
     """Ask the root writer (fulcrum-system.path → manage.py system_apply) to write the host's files now."""
     with open(os.path.join(settings.DATA_DIR, "system-apply.request"), "w") as fh:
@@ -57,8 +77,7 @@ def send_test_mail(to: str = "") -> list[str]:
     recipients = [to] if to else alert_recipients()
     if not recipients:
         raise ValueError("No recipient: enter one, or set the alert recipients first.")
-    send_mail("[Fulcrum] test mail", "This is a test mail from Fulcrum's System settings.", mail_sender(),
-              recipients, fail_silently=False, connection=mail_connection())
+    send_alert("test mail", "This is a test mail from Fulcrum's System settings.", recipients, quiet=False)
     return recipients
 
 
@@ -66,7 +85,7 @@ def send_test_syslog(username: str) -> list[str]:
     """One line to the remote syslog targets; the running handler learns the stored ones at once."""
     from operations.logging import RemoteSyslogHandler, SyslogFormatter, parse_hostport, remote_syslog_handler
 
-    handler = remote_syslog_handler() or RemoteSyslogHandler(default=os.environ.get("FULCRUM_SYSLOG", ""))
+    handler = remote_syslog_handler() or RemoteSyslogHandler(default=settings.FULCRUM_SYSLOG)
     handler.stored = [parse_hostport(t) for t in stored_syslog_targets()] or None
     if not (handler.stored or handler.default):
         raise ValueError("No remote syslog target is set.")

@@ -1,5 +1,6 @@
 """Alert e-mails for apply failures and drift, to the recipients and through the SMTP relay stored in
-Local Configuration › System settings (FULCRUM_ALERT_EMAILS and FULCRUM_SMTP_* when none are stored).
+Local Configuration › System settings (FULCRUM_ALERT_EMAILS and FULCRUM_SMTP_* when none are stored), by
+the one mailer, ``netconfig.system.send_alert``.
 
 (Health transitions are mailed by healthcheckd to each service's alert address; failover by the ha app.)
 A drift alert goes out when drift appears, not on every check while it lasts.
@@ -9,35 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from cluster.models import ApplyRun, DriftCheck
+from netconfig.system import send_alert
 
 log = logging.getLogger(__name__)
-
-
-def recipients() -> list[str]:
-    from netconfig.system import alert_recipients
-
-    return alert_recipients()
-
-
-def send_alert(subject: str, body: str, to: list[str] | None = None) -> bool:
-    from netconfig.system import mail_connection, mail_sender
-
-    to = recipients() if to is None else to
-    if not to:
-        return False
-    try:
-        send_mail(f"[Fulcrum] {subject}", body, mail_sender(), to, fail_silently=False, connection=mail_connection())
-    except Exception as e:  # noqa: BLE001 - a mail server being down never breaks an apply
-        log.warning("alert mail failed subject=%r error=%s", subject, e)
-        return False
-    log.info("alert mailed subject=%r to=%s", subject, ",".join(to))
-    return True
 
 
 @receiver(post_save, sender=ApplyRun, dispatch_uid="operations-apply-alert")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import time
 from collections.abc import Iterable
 
@@ -32,8 +31,7 @@ def management_ports() -> list[int]:
     """The TCP port(s) the WebUI/API listen on: FULCRUM_MGMT_PORTS (default 443)."""
     from django.conf import settings
 
-    raw = getattr(settings, "FULCRUM_MGMT_PORTS", None) or os.environ.get("FULCRUM_MGMT_PORTS", "443")
-    return [int(p) for p in str(raw).replace(" ", "").split(",") if p]
+    return [int(p) for p in str(settings.FULCRUM_MGMT_PORTS).replace(" ", "").split(",") if p]
 
 
 def parse_networks(values: Iterable[str]) -> list[Network]:

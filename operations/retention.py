@@ -2,7 +2,7 @@
 
 Run hourly by beat (task "operations.prune_history"). What is still needed is never pruned: the
 newest successful apply (HA sync and "pending changes" read it), runs not finished, change-log
-entries newer than that apply, and the newest FULCRUM_KEEP_MIN rows of each kind whatever their age.
+entries newer than that apply, and the newest FULCRUM_RETENTION_KEEP_MIN rows of each kind whatever their age.
 The ages are settings (appliance/settings.py, documented in the README).
 """
 

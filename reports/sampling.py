@@ -13,9 +13,9 @@ a counter that goes down (the service was re-created) restarts from zero.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,8 +24,8 @@ from virtualservices.models import VirtualService
 from .models import ServiceSample, ServiceStats
 
 SPARK_POINTS = 30
-HISTORY_EVERY = timedelta(seconds=int(os.environ.get("FULCRUM_STATS_HISTORY_SECONDS", "60")))
-RETENTION = timedelta(hours=int(os.environ.get("FULCRUM_STATS_RETENTION_HOURS", "48")))
+HISTORY_EVERY = timedelta(seconds=settings.FULCRUM_STATS_HISTORY_SECONDS)
+RETENTION = timedelta(hours=settings.FULCRUM_STATS_RETENTION_HOURS)
 
 
 def _rate(new: int, old: int, seconds: float) -> float:

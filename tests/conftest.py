@@ -9,10 +9,9 @@ import os
 
 import pytest
 
-# Tests never share Redis with a running appliance: their own database number.
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-# No background reader of the stored syslog targets in the test process (tests that need one build it).
-os.environ.setdefault("FULCRUM_STORED_SYSLOG", "0")
+from tests.isolation import isolate_environment
+
+isolate_environment()  # already done by tests/settings.py when Django runs; here for `-p no:django` runs
 
 ROLES = ("admin", "operator", "readonly")
 PASSWORD = "correct-horse-battery-9"
@@ -55,6 +54,24 @@ def kernel_worker_in_process(request, monkeypatch):
     from cluster import runtime_state
 
     monkeypatch.setattr(runtime_state, "ask_kernel_worker", runtime_state.push_runtime_state)
+
+
+@pytest.fixture
+def own_redis_keys():
+    """The test owns this run's Redis keys (appliance/redis_client.py): none at its start, none left behind.
+    Yields the client."""
+    from appliance import redis_client
+
+    client = redis_client.client()
+
+    def clear():
+        keys = list(client.scan_iter(match=redis_client.key("*")))
+        if keys:
+            client.delete(*keys)
+
+    clear()
+    yield client
+    clear()
 
 
 @pytest.fixture

@@ -125,7 +125,8 @@ def test_drift_is_reported_and_repaired_only_when_locked(make_service, monkeypat
     assert svc.pk
 
 
-def test_apply_api_status_start_and_runs(client_for, make_service, settings):
+def test_apply_api_status_start_and_runs(client_for, make_service, settings, own_redis_keys):
+    # No worker's kernel snapshot in Redis: the status below is read directly, after this apply.
     settings.CELERY_TASK_ALWAYS_EAGER = False
     from unittest import mock
 

@@ -10,15 +10,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def render_only(settings, tmp_path, monkeypatch):
+def render_only(settings, tmp_path, monkeypatch, own_redis_keys):
     settings.DATA_DIR = tmp_path
-    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
     monkeypatch.setattr(apply_mod, "dataplane_mode", lambda: "render-only")
     monkeypatch.setattr(status_mod, "dataplane_mode", lambda: "render-only")
     apply_mod.forget_verified_view()
-    status_mod._redis().delete(status_mod.STATUS_KEY)
     yield
-    status_mod._redis().delete(status_mod.STATUS_KEY)
 
 
 def test_web_reads_the_workers_snapshot(make_service, settings, monkeypatch):
@@ -45,3 +42,19 @@ def test_without_a_snapshot_or_in_embedded_mode_it_reads_directly(make_service, 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     status_mod.publish_status()
     assert status_mod.kernel_status()["source"] == "direct"
+
+
+def test_with_redis_down_it_reads_directly_and_pauses_asking(make_service, settings, monkeypatch):
+    import time
+
+    from appliance import redis_client
+
+    monkeypatch.setattr(redis_client, "_down_until", {})
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    make_service(servers=[{}])
+    assert status_mod.kernel_status()["source"] == "direct"
+    assert redis_client.paused()  # the next page's status does not wait on the dead Redis again
+    started = time.monotonic()
+    assert status_mod.kernel_status()["source"] == "direct"
+    assert time.monotonic() - started < redis_client.CONNECT_TIMEOUT

@@ -25,3 +25,15 @@ def test_the_beat_schedule_names_existing_tasks(settings):
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks, entry
+
+
+def test_the_whole_beat_schedule_is_in_settings():
+    """Beat runs exactly what settings.CELERY_BEAT_SCHEDULE lists: no app adds entries of its own."""
+    from django.conf import settings as conf
+
+    from appliance.settings import CELERY_BEAT_SCHEDULE as declared
+
+    app.loader.import_default_modules()
+    assert app.conf.beat_schedule == declared == conf.CELERY_BEAT_SCHEDULE
+    tasks = {entry["task"] for entry in declared.values()}
+    assert {"ha.heartbeat", "reports.sample_stats", "kernel.publish_status"} <= tasks

@@ -210,11 +210,10 @@ def test_a_notification_that_loses_the_race_for_the_lock_is_ignored(tmp_path):
     assert (tmp_path / "keepalived" / "state").read_text().split()[0] == "MASTER"
 
 
-def test_the_notify_line_carries_no_secret_its_environment_is_a_0600_file(db, settings, tmp_path, monkeypatch):
+def test_the_notify_line_carries_no_secret_its_environment_is_a_0600_file(db, settings, tmp_path):
     """The notify line is shown to every role (View Configuration): DATABASE_URL (with the PostgreSQL
     password under docker-compose) must not be on it. hanotify gets it from notify.env, 0600 in a 0700
     directory, loaded by the wrapper keepalived runs."""
-    import os
     import stat
     import subprocess
     import sys
@@ -222,14 +221,17 @@ def test_the_notify_line_carries_no_secret_its_environment_is_a_0600_file(db, se
     from ha import keepalived
 
     secret_url = "postgres://fulcrum:Pw-0f-the-DB-9s3cr3t@db.example.test:5432/fulcrum"
-    monkeypatch.setenv("DATABASE_URL", secret_url)
+    settings.DATABASE_URL = secret_url
     settings.DATA_DIR = tmp_path
     Peer.objects.create(address="10.8.0.3", role="master", secret="ab" * 32, node_name="lb1")
     text = keepalived.render()
     assert "Pw-0f-the-DB" not in text and "DATABASE_URL" not in text and "ab" * 32 not in text
     keepalived.write_config(text)
     env_file = keepalived.notify_env_path()
-    assert f"DATABASE_URL={secret_url}\n" in env_file.read_text()
+    passed = env_file.read_text()
+    assert f"DATABASE_URL={secret_url}\n" in passed
+    # the command loads the same settings and, with them, the same Redis keys and channels
+    assert f"FULCRUM_REDIS_PREFIX={settings.FULCRUM_REDIS_PREFIX}\n" in passed
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(keepalived.conf_path().stat().st_mode) == 0o600
     assert stat.S_IMODE(keepalived.workdir().stat().st_mode) == 0o700
@@ -238,4 +240,3 @@ def test_the_notify_line_carries_no_secret_its_environment_is_a_0600_file(db, se
     out = subprocess.run([sys.executable, wrapper, str(env_file), "-c", "import os; print(os.environ['DATABASE_URL'])"],
                          env={}, capture_output=True, text=True, check=True, timeout=30)
     assert out.stdout.strip() == secret_url
-    assert os.environ["DATABASE_URL"] == secret_url  # (the test's own, untouched)

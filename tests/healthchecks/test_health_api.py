@@ -8,21 +8,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from healthchecks.daemon import HEARTBEAT_KEY, STATUS_KEY
+from appliance import redis_client
 from healthchecks.models import HealthEvent
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+STATUS_KEY = redis_client.key(redis_client.HEALTH)
+HEARTBEAT_KEY = redis_client.key(redis_client.HEALTHCHECKD)
 
 
 @pytest.fixture
-def redis_db(settings):
-    import redis
-
-    settings.REDIS_URL = REDIS_URL
-    client = redis.Redis.from_url(REDIS_URL)
-    client.delete(STATUS_KEY, HEARTBEAT_KEY)
-    yield client
-    client.delete(STATUS_KEY, HEARTBEAT_KEY)
+def redis_db(own_redis_keys):
+    return own_redis_keys
 
 
 def test_health_from_the_database_when_no_daemon_runs(api, make_service, redis_db):

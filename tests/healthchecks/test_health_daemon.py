@@ -14,29 +14,24 @@ import time
 import pytest
 from django.core import mail
 
+from appliance import redis_client
 from cluster.compile import cluster_spec
 from dataplane.compiler import compile_state
 from dataplane.kernel import RenderOnlyDriver
 from healthchecks import signals
-from healthchecks.daemon import STATUS_KEY, HealthDaemon
+from healthchecks.daemon import HealthDaemon
 from healthchecks.models import HealthEvent
 from realservers.models import RealServer
 from tests.healthchecks import servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-REDIS_URL = "redis://127.0.0.1:6379/15"
+STATUS_KEY = redis_client.key(redis_client.HEALTH)
 FAST = {"check_type": "tcp", "check_interval": 0.1, "check_timeout": 0.3, "check_rise": 2, "check_fall": 1}
 
 
 @pytest.fixture(autouse=True)
-def _redis(settings):
-    import redis
-
-    settings.REDIS_URL = REDIS_URL
-    client = redis.Redis.from_url(REDIS_URL)
-    client.delete(STATUS_KEY)
-    yield client
-    client.delete(STATUS_KEY)
+def _redis(own_redis_keys):
+    return own_redis_keys
 
 
 @pytest.fixture
@@ -73,7 +68,7 @@ async def until(predicate, timeout: float = 5.0, what: str = "condition"):
 def run(driver, scenario, **kw):
     async def main():
         stop = asyncio.Event()
-        daemon = HealthDaemon(driver, redis_url=REDIS_URL, flush_every=0.1, **kw)
+        daemon = HealthDaemon(driver, flush_every=0.1, **kw)
         task = asyncio.create_task(daemon.run(stop))
         try:
             await until(lambda: daemon.engine.targets, what="config loaded")
@@ -199,7 +194,8 @@ def test_admin_drain_and_halt_always_win(make_service, listeners):
     assert not [op for op in driver.log]
 
 
-def test_config_changes_are_picked_up_at_once_through_redis(make_service, listeners):
+def test_config_changes_are_picked_up_at_once_through_redis(make_service, listeners, monkeypatch):
+    monkeypatch.setattr(redis_client, "_down_until", {})  # no pause left by a test that had Redis fail
     a, b = listeners("127.0.0.48"), listeners("127.0.0.49")
     svc = make_service([{"address": "127.0.0.48", "port": a.port}], **FAST)
     driver = kernel_now()
@@ -207,7 +203,6 @@ def test_config_changes_are_picked_up_at_once_through_redis(make_service, listen
     async def scenario(d):
         await until(lambda: d.redis_ok, what="subscribed")
         assert len(d.engine.targets) == 1
-        signals._state["down_until"] = 0.0
 
         def add():
             rs = RealServer(service=svc, label="late", address="127.0.0.49", port=b.port)
@@ -225,13 +220,13 @@ def test_config_changes_are_picked_up_at_once_through_redis(make_service, listen
     run(driver, scenario, reload_every=30.0)
 
 
-def test_publish_survives_redis_being_down(settings):
+def test_publish_survives_redis_being_down(settings, monkeypatch):
+    monkeypatch.setattr(redis_client, "_down_until", {})
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    signals._state.update(client=None, down_until=0.0)
-    try:
-        started = time.monotonic()
-        assert signals.publish() is False
-        assert signals.publish() is False  # paused: no second connection attempt
-        assert time.monotonic() - started < 1.0
-    finally:
-        signals._state.update(client=None, down_until=0.0)
+    started = time.monotonic()
+    assert signals.publish() is False
+    assert redis_client.paused()  # the failure was noticed...
+    assert signals.publish() is False  # ...so no second connection attempt
+    assert time.monotonic() - started < 1.0
+    settings.REDIS_URL = "redis://127.0.0.1:2/0"
+    assert not redis_client.paused()  # a pause belongs to the Redis that failed

@@ -98,6 +98,8 @@ def _run_file_in_guest(config, file: Path) -> dict | str:
             "-W", "ignore::pytest.PytestConfigWarning"]
     if not config.pluginmanager.has_plugin("django"):
         argv += ["-p", "no:django"]
+    if not config.pluginmanager.has_plugin("randomly"):  # addopts= above dropped pyproject's -p no:randomly
+        argv += ["-p", "no:randomly"]
     # Node ids are relative to the rootdir; pytest's temporary directories land under the
     # guest's $TMPDIR (inside the run directory), never in the host's shared /tmp/pytest-of-*.
     argv += nodeids

@@ -67,7 +67,7 @@ def test_only_admins_change_them(client_for, role):
 
 
 def test_stored_smtp_relay_carries_alerts_and_the_test_mail(api):
-    from operations.alerts import send_alert
+    from netconfig.system import send_alert
 
     sink = SmtpSink()
     try:
@@ -83,7 +83,7 @@ def test_stored_smtp_relay_carries_alerts_and_the_test_mail(api):
     sink = SmtpSink()
     try:
         SystemSettings.objects.filter(pk=1).update(smtp_port=sink.port)
-        assert send_alert("apply #3 failed", "details")  # operations.alerts reads the stored relay too
+        assert send_alert("apply #3 failed", "details")  # the one mailer: alerts use the stored relay too
     finally:
         sink.close()
     sink.thread.join(5)

@@ -16,7 +16,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def render_only(settings, tmp_path, monkeypatch):
     settings.DATA_DIR = tmp_path
-    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
     monkeypatch.setattr(apply_mod, "dataplane_mode", lambda: "render-only")
     monkeypatch.setattr(status_mod, "dataplane_mode", lambda: "render-only")
     apply_mod.forget_verified_view()
