@@ -301,10 +301,10 @@ class Flow:
     address: str
     sock: socket.socket
     server: str
+    key: tuple[str, int] = field(init=False)  # (client address, source port): kept after the socket closes
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.address, self.sock.getsockname()[1])
+    def __post_init__(self):
+        self.key = (self.address, self.sock.getsockname()[1])
 
 
 def open_tcp(net: lab.Net, addresses: Iterable[str], per_client: int) -> list[Flow]:
