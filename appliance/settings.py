@@ -231,6 +231,7 @@ FULCRUM_DATAPLANE = os.environ.get("FULCRUM_DATAPLANE", "auto")
 # host's one FRR. The kernel lab runs one FRR per member namespace. Read by cluster/bgp.py.
 FRR_PATHSPACE = os.environ.get("FULCRUM_FRR_PATHSPACE", "")
 FRR_RELOAD = os.environ.get("FULCRUM_FRR_RELOAD", "/usr/lib/frr/frr-reload.py")
+VTYSH = os.environ.get("FULCRUM_VTYSH", "/usr/bin/vtysh")  # session state for the BGP page, API, /metrics
 # The TCP port(s) the WebUI/API listen on, comma-separated: what the management lockdown guards.
 FULCRUM_MGMT_PORTS = os.environ.get("FULCRUM_MGMT_PORTS", "443")
 # Local Configuration of interfaces/routes: "auto" (owned on a kernel host outside a container), "yes", "no".

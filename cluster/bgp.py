@@ -11,6 +11,7 @@ ExecStop): nothing announced, sessions kept, so the router moves flows before th
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from django.conf import settings
 
 from appliance.privatefiles import private_dir, write_private
 from dataplane.compiler import fit_vips
-from dataplane.frr import BgpNeighbourSpec, BgpSpec, bfd_detection_ms, render_frr
+from dataplane.frr import BgpNeighbourSpec, BgpSession, BgpSpec, bfd_detection_ms, parse_summary, render_frr
 from virtualservices.models import VirtualService
 
 from .compile import cluster_spec
@@ -30,6 +31,7 @@ from .runtime import dataplane_mode
 log = logging.getLogger("fulcrum.bgp")
 MASK = "********"
 RELOAD_TIMEOUT = 30  # seconds: frr-reload talks to each daemon through vtysh
+VTYSH_TIMEOUT = 5  # a status read must not hang a page
 
 
 def conf_path() -> Path:
@@ -96,12 +98,30 @@ def withdraw() -> str:
     return load(render_frr(bgp_spec(), ()))
 
 
+def sessions() -> tuple[BgpSession, ...]:
+    """Each neighbour's session as bgpd reports it now (``show bgp summary json`` through vtysh, in this
+    appliance's pathspace); none on a render-only host, outside active-active, or when bgpd does not answer."""
+    if dataplane_mode() != "kernel" or not ClusterSettings.load().active_active:
+        return ()
+    argv = [settings.VTYSH] + (["-N", settings.FRR_PATHSPACE] if settings.FRR_PATHSPACE else [])
+    try:
+        done = subprocess.run([*argv, "-c", "show bgp summary json"], capture_output=True, text=True,
+                              timeout=VTYSH_TIMEOUT)
+        return parse_summary(json.loads(done.stdout or "null")) if done.returncode == 0 else ()
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        log.warning("BGP: no session state from vtysh: %s", exc)
+        return ()
+
+
 def status() -> dict:
     """What the pages and the API show: the mode, the VIPs this node is fit to serve (so announces),
-    the BFD detection time and the configuration it loads (passwords masked)."""
+    each session's state, the BFD detection time and the configuration it loads (passwords masked)."""
     spec = bgp_spec(mask=True)
     return {"active_active": ClusterSettings.load().active_active,
             "announced": list(fit_vips(cluster_spec().services)),
+            "sessions": [{"neighbour": s.neighbour, "remote_asn": s.remote_asn, "state": s.state,
+                          "established": s.established, "prefixes_sent": s.prefixes_sent,
+                          "prefixes_received": s.prefixes_received, "uptime_s": s.uptime_s} for s in sessions()],
             "bfd_detection_ms": bfd_detection_ms(spec),
             "dataplane": dataplane_mode(),
             "config": render_frr(spec, configured_vips())}

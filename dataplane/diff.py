@@ -23,6 +23,15 @@ A service is identified by its ``ServiceKey``: a changed key is a delete and an 
 other change is an ``EditService``. A destination is identified by (service, address,
 port): a changed weight, method or threshold is one ``EditDest`` and touches nothing else.
 
+Maglev (``mh``) services keep their destinations in one canonical kernel order. The kernel
+adds a destination at the head of the service's list and mh fills its lookup table from the
+list in list order, so a server added to a running member would sit elsewhere in its list
+than on a member that started afresh (which adds in ascending order), and the two would send
+some clients to different servers. So when destinations join an mh service, those already
+there that sort after the first newcomer are deleted (step 3) and re-added with the
+newcomers in ascending order (step 5): the list then reads as if built from scratch.
+Removals keep the relative order, and a service switched to mh re-adds all of its own.
+
 Sysctls are only ever set, never "unset": a name that disappears from the desired state is
 left at its value (the kernel has no "default" to go back to). Rules are replaced per
 family; ``simulate`` keeps IPv4 rules before IPv6 rules.
@@ -33,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from dataplane.config import MAGLEV
 from dataplane.state import (
     Address,
     DesiredState,
@@ -144,14 +154,20 @@ def plan(current: DesiredState, desired: DesiredState) -> list[Op]:
     dst_gone = {dest_id(d): d for d in current.destinations - desired.destinations}
     dst_came = {dest_id(d): d for d in desired.destinations - current.destinations}
 
+    reseat = _maglev_reseat(current, desired, svc_gone, svc_came, dst_gone, dst_came)
+
     # Removals: destinations first (including those of services that go), then services.
     ops += [DelDest(dst_gone[i]) for i in sorted(dst_gone.keys() - dst_came.keys())]
+    ops += [DelDest(reseat[i][0]) for i in sorted(reseat)]
     ops += [DelService(svc_gone[k]) for k in sorted(svc_gone.keys() - svc_came.keys())]
 
     for k in sorted(svc_came):
         ops.append(EditService(svc_came[k]) if k in svc_gone else AddService(svc_came[k]))
-    for i in sorted(dst_came):
-        ops.append(EditDest(dst_came[i]) if i in dst_gone else AddDest(dst_came[i]))
+    for i in sorted(dst_came.keys() | reseat.keys()):
+        if i in reseat:
+            ops.append(AddDest(reseat[i][1]))
+        else:
+            ops.append(EditDest(dst_came[i]) if i in dst_gone else AddDest(dst_came[i]))
 
     for family in (4, 6):
         want = _rules_of(desired, family)
@@ -160,6 +176,36 @@ def plan(current: DesiredState, desired: DesiredState) -> list[Op]:
 
     ops += [DelAddress(a) for a in sorted(current.addresses - desired.addresses)]
     return ops
+
+
+def _maglev_reseat(current, desired, svc_gone, svc_came, dst_gone, dst_came) -> dict:
+    """{dest_id: (as the kernel holds it, as desired)} of the destinations of mh services that must
+    be deleted and re-added so the kernel's list stays in canonical order (see the module doc)."""
+    joined = [i for i in dst_came if i not in dst_gone]
+    switched = [k for k, s in svc_came.items()
+                if s.scheduler == MAGLEV and k in svc_gone and svc_gone[k].scheduler != MAGLEV]
+    if not joined and not switched:  # the common case (weights, health): nothing to look up
+        return {}
+    existing = service_keys(current.services)
+    scheduler = _cached("schedulers", desired.services, lambda t: {s.key: s.scheduler for s in t})
+    pivot: dict[ServiceKey, tuple] = {}  # service → the first newcomer (re-add what sorts after it)
+    for i in joined:
+        if scheduler.get(i[0]) == MAGLEV and i[0] in existing and (i[0] not in pivot or i < pivot[i[0]]):
+            pivot[i[0]] = i
+    pivot.update({k: (k,) for k in switched})  # (key,) sorts before every (key, address, port)
+    if not pivot:
+        return {}
+    want = destination_index(desired.destinations)
+    by_service = _cached("by_service", current.destinations, _group_by_service)
+    return {dest_id(d): (d, want[dest_id(d)]) for k, first in pivot.items() for d in by_service.get(k, ())
+            if dest_id(d) > first and dest_id(d) in want}
+
+
+def _group_by_service(destinations: frozenset) -> dict:
+    groups: dict[ServiceKey, list] = {}
+    for d in destinations:
+        groups.setdefault(d.service, []).append(d)
+    return groups
 
 
 def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:

@@ -127,3 +127,35 @@ def withdraw_all(spec: BgpSpec) -> str:
     """The configuration of a node leaving cleanly: sessions stay up, nothing is announced, so the
     router moves the flows before the services stop (ExecStop), not a hold time later."""
     return render_frr(spec, ())
+
+
+@dataclass(frozen=True)
+class BgpSession:
+    neighbour: str
+    remote_asn: int
+    state: str  # FRR's word: Established, Idle, Active, Connect, OpenSent, ...
+    prefixes_sent: int
+    prefixes_received: int
+    uptime_s: float
+
+    @property
+    def established(self) -> bool:
+        return self.state == "Established"
+
+
+def parse_summary(doc) -> tuple[BgpSession, ...]:
+    """The sessions in FRR's ``show bgp summary json`` (one entry per address family that has peers;
+    a neighbour's prefixes are summed over its families). Anything else (no bgpd: null) is no session."""
+    merged: dict[str, BgpSession] = {}
+    for family in (doc or {}).values() if isinstance(doc, dict) else ():
+        peers = family.get("peers") if isinstance(family, dict) else None
+        for address, p in (peers or {}).items():
+            if not isinstance(p, dict):
+                continue
+            seen = merged.get(address)
+            merged[address] = BgpSession(
+                address, int(p.get("remoteAs") or 0), str(p.get("state") or "unknown"),
+                int(p.get("pfxSnt") or 0) + (seen.prefixes_sent if seen else 0),
+                int(p.get("pfxRcd") or 0) + (seen.prefixes_received if seen else 0),
+                max(int(p.get("peerUptimeMsec") or 0) / 1000, seen.uptime_s if seen else 0))
+    return tuple(merged[a] for a in sorted(merged))

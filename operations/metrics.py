@@ -24,6 +24,7 @@ class FulcrumCollector:
         yield from self._kernel()
         yield from self._apply()
         yield from self._peer()
+        yield from self._bgp()
 
     # ---------------------------------------------------------------- services and real servers
     def _kernel(self):
@@ -191,6 +192,19 @@ class FulcrumCollector:
         for state in ("master", "backup", "fault", "unknown"):
             vrrp.add_metric([*lv, state], int((peer.vrrp_state or "unknown").lower() == state))
         yield vrrp
+
+    # ---------------------------------------------------------------- active-active: BGP sessions
+    def _bgp(self):
+        from cluster.bgp import sessions
+
+        up = GaugeMetricFamily("fulcrum_bgp_session_established", "1 when the BGP session with the neighbour "
+                               "is established (active-active).", labels=["neighbour", "state"])
+        sent = GaugeMetricFamily("fulcrum_bgp_prefixes_announced", "Prefixes (VIPs) announced to the neighbour.",
+                                 labels=["neighbour"])
+        for s in sessions():
+            up.add_metric([s.neighbour, s.state], int(s.established))
+            sent.add_metric([s.neighbour], s.prefixes_sent)
+        yield from (up, sent)
 
 
 def render() -> bytes:

@@ -29,10 +29,22 @@ class BgpNeighbourSerializer(CleanModelSerializer):
         extra_kwargs = {"password": {"write_only": True}}
 
 
+class BgpSessionSerializer(serializers.Serializer):
+    neighbour = serializers.CharField(help_text="The neighbour's address.")
+    remote_asn = serializers.IntegerField(help_text="Its AS number as bgpd knows it.")
+    state = serializers.CharField(help_text="bgpd's session state: Established, Idle, Active, Connect, ...")
+    established = serializers.BooleanField(help_text="Whether the session is up.")
+    prefixes_sent = serializers.IntegerField(help_text="Prefixes announced to it (this node's VIPs).")
+    prefixes_received = serializers.IntegerField(help_text="Prefixes it sent (all refused inbound).")
+    uptime_s = serializers.FloatField(help_text="Seconds since the session came up (0 when down).")
+
+
 class BgpStatusSerializer(serializers.Serializer):
     active_active = serializers.BooleanField(help_text="Whether the cluster mode is active-active.")
     announced = serializers.ListField(child=serializers.CharField(),
                                       help_text="VIPs this node is fit to serve: held on lo, so announced.")
+    sessions = BgpSessionSerializer(many=True, help_text="Each neighbour's session, read from bgpd now (none on "
+                                    "a render-only host or outside active-active).")
     bfd_detection_ms = serializers.IntegerField(help_text="BFD interval x multiplier.")
     dataplane = serializers.CharField(help_text="kernel, or render-only (the configuration is not loaded).")
     config = serializers.CharField(help_text="The frr.conf this node loads (passwords masked).")

@@ -94,6 +94,7 @@ def test_status_shows_the_config_a_render_only_host_would_load_passwords_masked(
     status = client.get("/api/v1/cluster/bgp/status/").json()
     assert status["announced"] == ["192.0.2.10"]
     assert status["bfd_detection_ms"] == 900
+    assert status["sessions"] == []  # a render-only host runs no bgpd
     assert "router bgp 65010" in status["config"] and "network 192.0.2.20/32" in status["config"]
     assert "s3cret" not in status["config"] and "password ********" in status["config"]
     assert BgpNeighbour.objects.get().password == "s3cret"

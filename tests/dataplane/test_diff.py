@@ -213,3 +213,65 @@ def test_property_plan_then_simulate_reaches_desired(a, b):
     for i, op in enumerate(ops):
         if isinstance(op, AddDest | EditDest):
             assert op.dest.service in {s.key for s in simulate(a, ops[:i]).services}
+
+
+# --- Maglev: the kernel's destination list order (mh fills its table in list order)
+
+
+def kernel_lists(ops, lists=None) -> dict:
+    """The kernel's destination list per service (head first) after ``ops``: an added destination goes
+    to the head (ip_vs_ctl.c list_add_rcu), a deleted one leaves the others' order alone."""
+    lists = {k: list(v) for k, v in (lists or {}).items()}
+    for op in ops:
+        match op:
+            case AddService(s):
+                lists[s.key] = []
+            case DelService(s):
+                lists.pop(s.key, None)
+            case AddDest(d):
+                lists[d.service].insert(0, (d.address, d.port))
+            case DelDest(d):
+                lists[d.service].remove((d.address, d.port))
+    return lists
+
+
+MH = IpvsService(K1, "mh")
+RS = {n: IpvsDestination(K1, f"10.0.0.{n}", 443, ROUTE, 1) for n in range(10, 20)}
+
+
+def test_maglev_server_added_at_runtime_keeps_the_fresh_order():
+    before = state([MH], [RS[11], RS[13]])
+    after = state([MH], [RS[11], RS[12], RS[13]])
+    ops = plan(before, after)
+    # 13 sorts after the newcomer 12: deleted and re-added after it; 11 stays
+    assert ops == [DelDest(RS[13]), AddDest(RS[12]), AddDest(RS[13])]
+    running = kernel_lists(ops, kernel_lists(plan(EMPTY, before)))
+    assert running == kernel_lists(plan(EMPTY, after))  # as a member that started with all three
+
+
+def test_maglev_newcomer_sorting_last_moves_nothing_and_other_schedulers_never_reseat():
+    assert plan(state([MH], [RS[11]]), state([MH], [RS[11], RS[12]])) == [AddDest(RS[12])]
+    wlc = IpvsService(K1, "wlc")
+    assert plan(state([wlc], [RS[12]]), state([wlc], [RS[11], RS[12]])) == [AddDest(RS[11])]
+
+
+def test_maglev_reseat_carries_a_weight_edit_and_a_switch_to_mh_reseats_all():
+    heavier = replace(RS[13], weight=5)
+    ops = plan(state([MH], [RS[11], RS[13]]), state([MH], [RS[10], RS[11], heavier]))
+    assert ops == [DelDest(RS[11]), DelDest(RS[13]), AddDest(RS[10]), AddDest(RS[11]), AddDest(heavier)]
+    rr = IpvsService(K1, "rr")
+    ops = plan(state([rr], [RS[12], RS[11]]), state([MH], [RS[11], RS[12]]))
+    assert ops == [DelDest(RS[11]), DelDest(RS[12]), EditService(MH), AddDest(RS[11]), AddDest(RS[12])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sets(st.sampled_from(sorted(RS)), max_size=6), min_size=2, max_size=5))
+def test_property_maglev_running_member_matches_a_fresh_one(history):
+    """Whatever sequence of server sets a running member went through, its kernel lists equal those
+    of a member that applied only the last set from scratch."""
+    current, lists = EMPTY, {}
+    for servers in history:
+        desired = state([MH], [RS[n] for n in servers])
+        lists = kernel_lists(plan(current, desired), lists)
+        current = desired
+    assert lists == kernel_lists(plan(EMPTY, current))

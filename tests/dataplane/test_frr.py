@@ -85,3 +85,17 @@ def test_active_active_sysctls() -> None:
     assert sysctls["net.ipv4.vs.sloppy_tcp"] == "1"
     assert sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
     assert sysctls["net.ipv4.conf.all.arp_announce"] == "2"
+
+
+def test_parse_summary_reads_each_neighbour_once_with_its_state_and_prefixes():
+    from dataplane.frr import parse_summary
+
+    doc = {"ipv4Unicast": {"peers": {
+        "192.0.2.1": {"remoteAs": 65000, "state": "Established", "pfxSnt": 2, "pfxRcd": 0, "peerUptimeMsec": 61500},
+        "192.0.2.2": {"remoteAs": 65001, "state": "Active", "pfxSnt": 0, "peerUptimeMsec": 0}}},
+        "ipv6Unicast": {"peers": {"192.0.2.1": {"remoteAs": 65000, "state": "Established", "pfxSnt": 1}}}}
+    one, two = parse_summary(doc)
+    assert (one.neighbour, one.remote_asn, one.state, one.established) == ("192.0.2.1", 65000, "Established", True)
+    assert (one.prefixes_sent, one.prefixes_received, one.uptime_s) == (3, 0, 61.5)
+    assert (two.neighbour, two.state, two.established, two.prefixes_sent) == ("192.0.2.2", "Active", False, 0)
+    assert parse_summary(None) == () and parse_summary({}) == () and parse_summary({"x": "y"}) == ()
