@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dataplane.state import cached_hash
+
 # Protocol choices of a virtual service.
 TCP, UDP, TCP_UDP, ONE_PACKET, FWMARK = "tcp", "udp", "tcpudp", "ops", "fwm"
 # Forwarding methods.
@@ -30,6 +32,7 @@ class PortRange:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
+@cached_hash
 @dataclass(frozen=True)
 class RealServerSpec:
     id: int
@@ -43,6 +46,7 @@ class RealServerSpec:
     health: str = HEALTH_UNKNOWN
 
 
+@cached_hash
 @dataclass(frozen=True)
 class ServiceSpec:
     id: int

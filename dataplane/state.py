@@ -8,10 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+def cached_hash(cls):
+    """Remember a frozen dataclass's hash on first use. A table of 40,000 destinations is hashed
+    again by every set it enters (compile, plan, simulate); values are immutable, so the hash
+    never changes. Stored in the instance's __dict__, which no field, comparison or copy reads."""
+    compute = cls.__hash__
+
+    def __hash__(self) -> int:
+        d = self.__dict__
+        h = d.get("_hash")
+        if h is None:
+            h = d["_hash"] = compute(self)
+        return h
+
+    cls.__hash__ = __hash__
+    return cls
+
+
 # IPVS forwarding methods as the kernel names them (ipvsadm -g / -m / -i).
 ROUTE, MASQ, TUNNEL = "route", "masq", "tunnel"
 
 
+@cached_hash
 @dataclass(frozen=True, order=True)
 class ServiceKey:
     """Identifies one IPVS virtual service: (protocol, address, port) or a firewall mark."""
@@ -23,6 +42,7 @@ class ServiceKey:
     fwmark: int = 0
 
 
+@cached_hash
 @dataclass(frozen=True, order=True)
 class IpvsService:
     key: ServiceKey
@@ -32,6 +52,7 @@ class IpvsService:
     one_packet: bool = False
 
 
+@cached_hash
 @dataclass(frozen=True, order=True)
 class IpvsDestination:
     service: ServiceKey
@@ -43,6 +64,7 @@ class IpvsDestination:
     lower_threshold: int = 0
 
 
+@cached_hash
 @dataclass(frozen=True, order=True)
 class Address:
     address: str
@@ -50,6 +72,7 @@ class Address:
     interface: str
 
 
+@cached_hash
 @dataclass(frozen=True, order=True)
 class Rule:
     """One netfilter rule in a chain the appliance owns, as iptables arguments."""

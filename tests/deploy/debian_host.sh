@@ -18,10 +18,9 @@
 # /var/lib/fulcrum (beat's schedule) nor find a temp dir for Celery. `mkfs.ext4 -d` copies the built
 # tree with its real owners and modes into an image UML boots as its ubd disk.
 #
-# IPVS after a reboot: the kernel forgets IPVS; what puts the last applied state back is the drift check
-# (beat, every 30 s), and it repairs only with "lock kernel state" on (ClusterSettings.lock, off by
-# default). The probe turns it on. With it off, a run of this test (2026-11-30) saw the saved network
-# come back but IPVS stay empty 90 s after the second boot: a gap against issue 14, left to the lead.
+# IPVS after a reboot: the kernel forgets IPVS; fulcrum-network (manage.py network_boot) puts the last
+# applied state back before the services start, with the defaults (the drift lock off). The probe
+# checks it at once, without waiting for a drift check.
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:?WORKDIR}

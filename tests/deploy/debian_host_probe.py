@@ -1,10 +1,11 @@
 """Runs inside the booted Debian 12 guest (labprobe.service, root, the appliance's venv python).
 
 ``debian_host_probe.py first ADMIN_PASSWORD``: every unit active, HTTPS login on 443, an API apply
-programs IPVS, a network change is saved and applied, keepalived survives a real
-``systemctl restart fulcrum-worker``, System Control restarts a unit. ``... second``: after a reboot,
-the saved network configuration and the IPVS state are back. Prints "PROBE <phase> PASS" or
-"PROBE <phase> FAIL <why>" on the console; the host reads it.
+programs IPVS (with the defaults: no drift lock), a network change is saved and applied, keepalived
+survives a real ``systemctl restart fulcrum-worker``, System Control restarts a unit. ``... second``:
+after a reboot, the saved network configuration and the IPVS state are back, put there by
+fulcrum-network at boot. Prints "PROBE <phase> PASS" or "PROBE <phase> FAIL <why>" on the console;
+the host reads it.
 """
 
 from __future__ import annotations
@@ -181,9 +182,10 @@ def first(password: str) -> None:
     network_change(web)
     say(f"network change confirmed: lan0 {LAN}, VLAN lan0.20 {VLAN_ADDR}")
 
-    # lock: the drift check repairs the kernel from the last apply; see "IPVS after a reboot" in
-    # tests/deploy/debian_host.sh.
-    web.api("PATCH", "cluster/", {"lock": True, "vip_interface": "lan0"})
+    # The defaults: no drift lock. IPVS must come back after the reboot without it (fulcrum-network).
+    if web.api("GET", "cluster/")["lock"] is not False:
+        raise Failed("the drift lock (lock kernel state) is on by default")
+    web.api("PATCH", "cluster/", {"vip_interface": "lan0"})
     vs = web.api("POST", "virtual-services/", {"label": "web", "vip": VIP, "ports": "80", "protocol": "tcp",
                                                "method": "dr", "scheduler": "rr", "check_type": "none"})
     web.api("POST", f"virtual-services/{vs['id']}/real-servers/", {"label": "rs1", "address": "192.0.2.20"})
@@ -223,8 +225,15 @@ def second() -> None:
     wait("every fulcrum unit active after the reboot", all_active, 180)
     network_is_back()
     say(f"after the reboot: lan0 {LAN} and VLAN lan0.20 {VLAN_ADDR} are back")
-    wait(f"IPVS to hold {VIP}:80 again", ipvs_has_service, 90)
-    say(f"after the reboot: ipvsadm -Ln shows {VIP}:80 again")
+    # fulcrum-network (active: it has run) restored it before the services started; no drift repair
+    # (the lock is off) and no wait.
+    if not ipvs_has_service():
+        raise Failed(f"IPVS lacks {VIP}:80 after the reboot:\n{sh('ipvsadm', '-Ln')}\n"
+                     f"{sh('journalctl', '-u', 'fulcrum-network', '--no-pager', check=False)}")
+    restored = sh("journalctl", "-b", "-u", "fulcrum-network", "--no-pager", check=False)
+    if "restored the kernel state from the journal" not in restored:
+        raise Failed(f"fulcrum-network did not say it restored the kernel state:\n{restored[-1500:]}")
+    say(f"after the reboot: ipvsadm -Ln shows {VIP}:80 again, restored by fulcrum-network (lock off)")
 
 
 def say(line: str) -> None:

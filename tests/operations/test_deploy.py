@@ -164,7 +164,8 @@ def test_compose_file_passes_docker_compose_config():
 
 
 def test_network_and_system_setting_units(staged):
-    """Boot re-applies the saved network before the services; saving system settings starts the root writer."""
+    """Boot re-applies the saved network and kernel state before the services; saving system settings
+    starts the root writer."""
     paths = [str(staged["units"] / n) for n in ("fulcrum-network.service", "fulcrum-system.service",
                                                 "fulcrum-system.path", "fulcrum-control.service",
                                                 "fulcrum-control.path")]
@@ -173,7 +174,8 @@ def test_network_and_system_setting_units(staged):
     assert res.returncode == 0 and not ours, "\n".join(ours) or res.stderr
     net = unit(staged, "fulcrum-network")
     assert {"fulcrum-worker.service", "fulcrum-web.service"} <= set(net["Unit"]["Before"].split())
-    assert net["Service"]["User"] == "fulcrum" and net["Service"]["CapabilityBoundingSet"] == "CAP_NET_ADMIN"
+    assert net["Service"]["User"] == "fulcrum"
+    assert net["Service"]["CapabilityBoundingSet"] == "CAP_NET_ADMIN CAP_NET_RAW"  # iptables-legacy: a raw socket
     assert "manage.py network_boot" in net["Service"]["ExecStart"]
     path = (staged["units"] / "fulcrum-system.path").read_text()
     assert "PathChanged=/var/lib/fulcrum/system-apply.request" in path or "system-apply.request" in path
