@@ -206,6 +206,8 @@ CELERY_BEAT_SCHEDULE = {
     "prune-history": {"task": "operations.prune_history", "schedule": 3600.0},
     # The HA peer heartbeat: reachability, and catching a returned peer up (idle when not paired).
     "ha-heartbeat": {"task": "ha.heartbeat", "schedule": 5.0},
+    # Active-active members: retries when their backoff is over, and catch-up (idle without members).
+    "members-check": {"task": "ha.members_check", "schedule": 2.0},
 }
 
 # Traffic statistics (reports/sampling.py): a history row per service at most this often, kept this long.

@@ -75,3 +75,23 @@ def mode_errors(settings) -> dict[str, list[str]]:
         problems.append("These services need the Maglev scheduler (mh) without persistence first: "
                         + "; ".join(refused[:20]) + (f"; and {len(refused) - 20} more" if len(refused) > 20 else ""))
     return {"mode": problems} if problems else {}
+
+
+MAX_MEMBERS = 16  # active-active members, the edited one included
+
+
+def member_errors(member, *, mode_active_active: bool, others: int, taken: bool) -> dict[str, list[str]]:
+    """Whether `member` may join the active-active cluster edited here; each problem named on its field.
+
+    `others`: members already in the list; `taken`: another member has this address and port."""
+    errors: defaultdict[str, list[str]] = defaultdict(list)
+    if not mode_active_active:
+        errors["address"].append("Members are for active-active mode: choose it under Cluster → Advanced first.")
+    ip = ipaddress.ip_address(str(member.address))
+    if ip.is_unspecified or ip.is_multicast:
+        errors["address"].append(f"{member.address} is not an appliance's address.")
+    if taken:
+        errors["address"].append(f"{member.address} port {member.port} is a member already.")
+    if others >= MAX_MEMBERS - 1:
+        errors["address"].append(f"An active-active cluster has at most {MAX_MEMBERS} members, this one included.")
+    return dict(errors)

@@ -26,11 +26,9 @@ def default_node_name() -> str:
     return socket.gethostname()[:63] or "fulcrum"
 
 
-class Peer(models.Model):
-    """This appliance's pairing (a singleton, pk=1). No row: a single appliance, not paired."""
-
-    NEVER, SYNCING, IN_SYNC, OUT_OF_SYNC = "never", "syncing", "in_sync", "out_of_sync"
-    SYNC_STATES = [(NEVER, "Never synced"), (SYNCING, "Syncing"), (IN_SYNC, "In sync"), (OUT_OF_SYNC, "Out of sync")]
+class SignedRemote(models.Model):
+    """Another appliance this one exchanges signed messages with (ha.sync.post/verify): where it is, the
+    certificate pinned at pairing, and the shared secret."""
 
     address = models.GenericIPAddressField(help_text="The peer's management address (its API).")
     port = models.PositiveIntegerField(default=443, validators=[MinValueValidator(1), MaxValueValidator(65535)])
@@ -39,9 +37,25 @@ class Peer(models.Model):
                                         help_text="The peer's certificate (SHA-256) as the admin confirmed it "
                                                   "at pairing; HTTPS to any other certificate is refused.")
     peer_name = models.CharField(max_length=63, blank=True)
+    secret = models.CharField(max_length=128, help_text="Shared HMAC key (hex); never shown.")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.address}]" if ":" in str(self.address) else str(self.address)
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+class Peer(SignedRemote):
+    """This appliance's pairing (a singleton, pk=1). No row: a single appliance, not paired."""
+
+    NEVER, SYNCING, IN_SYNC, OUT_OF_SYNC = "never", "syncing", "in_sync", "out_of_sync"
+    SYNC_STATES = [(NEVER, "Never synced"), (SYNCING, "Syncing"), (IN_SYNC, "In sync"), (OUT_OF_SYNC, "Out of sync")]
+
     node_name = models.CharField(max_length=63, default=default_node_name, help_text="This appliance's name.")
     role = models.CharField(max_length=6, choices=ROLES, help_text="This appliance's configured role.")
-    secret = models.CharField(max_length=128, help_text="Shared HMAC key (hex); never shown.")
     paired_at = models.DateTimeField(default=timezone.now)
     # VRRP (keepalived) settings: the same on both nodes.
     advert_int = models.FloatField("advert interval", default=0.05,
@@ -84,11 +98,6 @@ class Peer(models.Model):
     @classmethod
     def current(cls) -> Peer | None:
         return cls.objects.filter(pk=1).first()
-
-    @property
-    def base_url(self) -> str:
-        host = f"[{self.address}]" if ":" in str(self.address) else str(self.address)
-        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def in_sync(self) -> bool:
@@ -189,3 +198,69 @@ class PairingToken(models.Model):
         """True once for a valid, unexpired token; it is gone afterwards."""
         deleted, _ = cls.objects.filter(digest=cls._digest(token or ""), expires_at__gt=timezone.now()).delete()
         return deleted > 0
+
+
+# --------------------------------------------------------------------------- active-active members
+# Local settings like the Peer: never in the bundle. A row holds a shared secret, so it is not audited;
+# joins and leaves are written to the change log explicitly, without it.
+
+
+class Member(SignedRemote):
+    """One member of the active-active cluster, as the edited member (where configuration is edited) lists it,
+    with its own secret. `peer_name` is the member's own name."""
+
+    NEVER, SYNCING, IN_SYNC, OUT_OF_SYNC = Peer.NEVER, Peer.SYNCING, Peer.IN_SYNC, Peer.OUT_OF_SYNC
+
+    joined_at = models.DateTimeField(default=timezone.now)
+    version = models.BigIntegerField(default=0, help_text="Configuration version the member last confirmed.")
+    sync_state = models.CharField(max_length=12, choices=Peer.SYNC_STATES, default=NEVER)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed pushes in a row (the backoff step).")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="No retry before this time.")
+    reachable = models.BooleanField(null=True, blank=True)
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["address", "port"], name="ha_member_address_port")]
+
+    def __str__(self):
+        return f"member {self.peer_name or self.address} ({self.address}:{self.port})"
+
+    def clean(self):
+        from cluster.models import ClusterSettings
+        from cluster.validation import member_errors
+        from netconfig.validation import raise_errors
+
+        if self.pk is None:  # joining: the list's rules (an existing member only changes its sync state)
+            others = Member.objects.all()
+            raise_errors(member_errors(
+                self, mode_active_active=ClusterSettings.load().active_active, others=others.count(),
+                taken=others.filter(address=self.address, port=self.port).exists()))
+
+
+class EditedMember(SignedRemote):
+    """On a member: the edited member it takes its configuration from (a singleton, pk=1)."""
+
+    node_name = models.CharField(max_length=63, default=default_node_name, help_text="This appliance's name.")
+    joined_at = models.DateTimeField(default=timezone.now)
+    local_version = models.BigIntegerField(default=0, help_text="Version of the configuration this member runs.")
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> EditedMember | None:
+        return cls.objects.filter(pk=1).first()
+
+
+class MemberOutbox(models.Model):
+    """What every member should run: the bundle of the edited member's last apply (pk=1)."""
+
+    version = models.BigIntegerField()
+    bundle = models.JSONField()
+    created_at = models.DateTimeField(auto_now=True)

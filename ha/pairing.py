@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from typing import NamedTuple
 
 from django.contrib.auth import authenticate
 from django.db import transaction
@@ -46,6 +47,11 @@ def unconfigured_reason() -> str:
         return "it is already paired; unpair it first"
     if ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists():
         return "it is in active-active mode (BGP), which has no HA pair"
+    return content_reason()
+
+
+def content_reason() -> str:
+    """Why this appliance's own configuration stops it joining (its configuration would be replaced), or ""."""
     services = VirtualService.objects.count()
     floating = FloatingIP.objects.count()
     if services or floating:
@@ -99,16 +105,11 @@ def pair(*, peer_address: str, peer_port: int = 443, scheme: str = "https", user
     for name, value in (("advert_int", advert_int), ("preempt", preempt), ("virtual_router_id", virtual_router_id)):
         if value is not None:
             setattr(draft, name, value)
-    offer = {"username": username, "password": password, "token": token, "secret": secret,
-             "your_role": other(role), "node": me, "port": my_port, "scheme": scheme,
-             "fingerprint": tls.own_fingerprint() if scheme == "https" else "",
-             "advert_int": draft.advert_int, "preempt": draft.preempt,
+    offer = {**offer_of(username=username, password=password, token=token, secret=secret, node=me, port=my_port,
+                        scheme=scheme),
+             "your_role": other(role), "advert_int": draft.advert_int, "preempt": draft.preempt,
              "virtual_router_id": draft.virtual_router_id}
-    try:
-        answer = post(draft, f"{API}/accept/", offer, signed=False, timeout=15)
-    except PeerError as exc:
-        # The peer said no (its reason is passed on), or it could not be reached at all.
-        raise PairingRefused(f"Pairing refused: {exc}", 409 if exc.status else 502) from None
+    answer = send_offer(draft, f"{API}/accept/", offer)
     with transaction.atomic():
         draft.peer_name = str(answer.get("node", ""))[:63]
         draft.full_clean()
@@ -120,6 +121,22 @@ def pair(*, peer_address: str, peer_port: int = 443, scheme: str = "https", user
                after={"address": str(ip), "port": peer_port, "role": role})
         Event.objects.create(kind=Event.PAIRING, message=f"paired as {role} with {draft.peer_name} at {ip}")
     return draft
+
+
+def offer_of(*, username: str, password: str, token: str, secret: str, node: str, port: int, scheme: str) -> dict:
+    """What every pairing offer carries: the other box's credentials (or its token), the new shared secret,
+    how to reach this appliance back, and (HTTPS) this appliance's certificate to pin."""
+    return {"username": username, "password": password, "token": token, "secret": secret, "node": node,
+            "port": port, "scheme": scheme, "fingerprint": tls.own_fingerprint() if scheme == "https" else ""}
+
+
+def send_offer(draft, path: str, offer: dict, refused: str = "Pairing refused") -> dict:
+    """POST the unsigned offer; its answer, or PairingRefused with the other box's reason (409) or 502."""
+    try:
+        return post(draft, path, offer, signed=False, timeout=15)
+    except PeerError as exc:
+        # The other box said no (its reason is passed on), or it could not be reached at all.
+        raise PairingRefused(f"{refused}: {exc}", 409 if exc.status else 502) from None
 
 
 WRONG_CREDENTIALS = "Pairing refused: the peer's admin credentials or pairing token are wrong."
@@ -147,10 +164,23 @@ def _credentials_allowed(offer: dict, request) -> tuple[bool, str]:
     return True, who
 
 
-def accept(offer: dict, request) -> Peer:
-    """The peer's side: check emptiness, then credentials, then store the secret. PairingRefused says why not.
+class Offer(NamedTuple):
+    """A pairing offer that passed the checks: who sent it, how to reach it back, the shared secret."""
 
-    Emptiness is checked before the credentials so that no answer depends on whether a password was right;
+    remote: str
+    who: str
+    secret: str
+    scheme: str
+    pin: str
+    node: str
+    port: object
+
+
+def checked_offer(offer, request, reason: str) -> Offer:
+    """The receiving side's safety, for the HA pair and active-active members alike: the throttle, then
+    `reason` (why this appliance may not join, "" when it may), then the credentials, then the offer's form.
+
+    The reason is checked before the credentials so that no answer depends on whether a password was right;
     wrong and locked-out credentials get the same 403, and a throttled address gets 429 before any check."""
     remote = throttle.client_address(request)
     if throttle.address_throttled(request):
@@ -159,7 +189,6 @@ def accept(offer: dict, request) -> Peer:
                              f"{throttle.wait_minutes()} minutes.", 429)
     if not isinstance(offer, dict):
         raise PairingRefused("malformed pairing offer", 400)
-    reason = unconfigured_reason()
     if reason:
         Event.refused(f"pairing from {remote} refused: {reason}", remote)
         raise PairingRefused(f"Pairing refused: the peer {reason}.")
@@ -172,16 +201,25 @@ def accept(offer: dict, request) -> Peer:
         ok_secret = len(bytes.fromhex(secret)) >= 32
     except ValueError:
         ok_secret = False
-    role = offer.get("your_role")
-    if not ok_secret or role not in (MASTER, BACKUP):
-        raise PairingRefused("malformed pairing offer (secret or role)", 400)
+    if not ok_secret:
+        raise PairingRefused("malformed pairing offer (secret)", 400)
     scheme = offer.get("scheme") or "https"
     pin = tls.normalise(str(offer.get("fingerprint") or ""))
     if scheme == "https" and not pin:
         raise PairingRefused("malformed pairing offer: HTTPS pairing needs the first appliance's certificate "
                              "fingerprint (its FULCRUM_TLS_CERT)", 400)
-    peer = Peer(address=remote, port=offer.get("port") or 443, scheme=scheme, role=role, secret=secret,
-                peer_name=str(offer.get("node") or "")[:63], cert_fingerprint=pin if scheme == "https" else "")
+    return Offer(remote, who, secret, scheme, pin if scheme == "https" else "", str(offer.get("node") or "")[:63],
+                 offer.get("port") or 443)
+
+
+def accept(offer: dict, request) -> Peer:
+    """The peer's side: check emptiness, then credentials, then store the secret. PairingRefused says why not."""
+    checked = checked_offer(offer, request, unconfigured_reason())
+    remote, who, role = checked.remote, checked.who, offer.get("your_role")
+    if role not in (MASTER, BACKUP):
+        raise PairingRefused("malformed pairing offer (secret or role)", 400)
+    peer = Peer(address=remote, port=checked.port, scheme=checked.scheme, role=role, secret=checked.secret,
+                peer_name=checked.node, cert_fingerprint=checked.pin)
     for name in ("advert_int", "preempt", "virtual_router_id"):
         if name in offer:
             setattr(peer, name, offer[name])

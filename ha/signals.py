@@ -1,5 +1,6 @@
 """The after-apply hook: every successful apply (ApplyRun saved as success) refreshes keepalived
-and, unless the peer asked for it, sends the configuration to the peer. Runs after commit."""
+and, unless the peer asked for it, sends the configuration to the peer; in active-active mode the
+edited member sends it to every member. Runs after commit."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ def _applied(sender, instance: ApplyRun, created: bool, raw: bool = False, **kwa
     reason = instance.reason
 
     def run():
+        from .member_sync import after_apply as members_after_apply
         from .runtime import after_apply
 
-        try:
-            after_apply(reason)
-        except Exception:
-            log.exception("HA: after-apply step failed")
+        for step in (after_apply, members_after_apply):  # the HA peer; active-active members
+            try:
+                step(reason)
+            except Exception:
+                log.exception("HA: after-apply step %s failed", step.__module__)
 
     transaction.on_commit(run)
+

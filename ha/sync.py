@@ -195,24 +195,34 @@ def heartbeat() -> dict:
 # --------------------------------------------------------------------------- receiving
 
 
-def receive_config(peer: Peer, payload: dict) -> dict:
-    """Validate, import and apply a configuration the peer sent. BundleError when invalid."""
+def import_and_apply(bundle, actor: str, reason: str):
+    """Replace this appliance's configuration with `bundle` and apply it through its own writer; the ApplyRun.
+    BundleError (nothing changed) when the bundle is invalid."""
     from cluster.apply import apply_now
     from cluster.bundle import DELETE_ALL_CONFIRMATION, import_bundle, parse_bundle
 
+    parse_bundle(bundle)  # all-or-nothing: a bad bundle changes nothing here
+    with transaction.atomic():
+        # The receiver mirrors the sender exactly, even when the sender's admin deleted every service.
+        import_bundle(bundle, confirm=DELETE_ALL_CONFIRMATION)
+    return apply_now(actor=actor, reason=reason)
+
+
+def positive_version(payload: dict) -> int:
     version = payload.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version <= 0:
         raise ValueError("version must be a positive integer")
+    return version
+
+
+def receive_config(peer: Peer, payload: dict) -> dict:
+    """Validate, import and apply a configuration the peer sent. BundleError when invalid."""
+    version = positive_version(payload)
     peer.refresh_from_db()
     if version <= peer.local_version:
         # A retry, or an older message overtaken by a newer one: we already run it or newer.
         return {"version": peer.local_version, "apply": "unchanged", "node": peer.node_name}
-    bundle = payload.get("bundle")
-    parse_bundle(bundle)  # all-or-nothing: a bad bundle changes nothing here
-    with transaction.atomic():
-        # The peer mirrors the master exactly, even when the master's admin deleted every service.
-        import_bundle(bundle, confirm=DELETE_ALL_CONFIRMATION)
-    run = apply_now(actor=f"peer {peer.peer_name or peer.address}", reason=SYNC_REASON)
+    run = import_and_apply(payload.get("bundle"), f"peer {peer.peer_name or peer.address}", SYNC_REASON)
     now = timezone.now()
     if run.status != run.SUCCESS:
         Event.objects.create(kind=Event.SYNC, message=f"version {version} from the peer: apply failed: "

@@ -20,3 +20,31 @@ def sync_task(self) -> dict:
 @shared_task(name="ha.heartbeat")
 def heartbeat_task() -> dict:
     return heartbeat()
+
+
+@shared_task(name="ha.member_sync")
+def member_sync_task(pk: int) -> dict:
+    from .member_sync import push
+
+    try:
+        return push(pk)
+    except PeerError as exc:
+        return {"error": str(exc)}  # recorded on the member, with its next attempt; the member check retries
+
+
+@shared_task(name="ha.members_check")
+def members_check_task() -> int:
+    """Fan out: one check per member, so a member that does not answer delays no other."""
+    from .models import Member
+
+    pks = list(Member.objects.values_list("pk", flat=True))
+    for pk in pks:
+        member_check_task.delay(pk)
+    return len(pks)
+
+
+@shared_task(name="ha.member_check")
+def member_check_task(pk: int) -> dict:
+    from .member_sync import check
+
+    return check(pk)

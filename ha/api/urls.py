@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -16,5 +16,6 @@ urlpatterns = [
     path("ha/peer/config/", views.PeerConfigView.as_view(), name="ha-peer-config"),
     path("ha/peer/status/", views.PeerStatusView.as_view(), name="ha-peer-status"),
     path("ha/peer/unpair/", views.PeerUnpairView.as_view(), name="ha-peer-unpair"),
+    path("", include("ha.api.member_urls")),
     *router.urls,
 ]

@@ -146,6 +146,9 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 # --------------------------------------------------------------------------- peer to peer
 
 
+HA_PEER = object()  # signed_payload's default signer
+
+
 class _PeerEndpoint(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -157,9 +160,10 @@ class _PeerEndpoint(APIView):
     def remote(self, request) -> str:
         return request.META.get("REMOTE_ADDR", "")
 
-    def signed_payload(self, request) -> tuple[Peer, dict]:
+    def signed_payload(self, request, signer=HA_PEER) -> tuple[Peer, dict]:
+        """The JSON body, once verified as signed by `signer` (default: the HA peer; None: nobody)."""
         body = request.body
-        peer = Peer.current()
+        peer = Peer.current() if signer is HA_PEER else signer
         verify(peer, request.headers, request.method, request.path, body, remote=self.remote(request))
         try:
             payload = parse_json_bytes(body or b"{}")
@@ -194,13 +198,18 @@ class PeerConfigView(_PeerEndpoint):
             peer, payload = self.signed_payload(request)
         except Refused as exc:
             return _refused(exc)
-        try:
-            return Response(receive_config(peer, payload))
-        except BundleError as exc:
-            Event.objects.create(kind=Event.SYNC, message=f"refused an invalid bundle: {exc.message_dict}"[:500])
-            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
-        except (ValueError, ValidationError) as exc:
-            return Response({"detail": str(exc)}, status=400)
+        return received(receive_config, peer, payload)
+
+
+def received(receive, sender, payload: dict) -> Response:
+    """The answer to a configuration a peer or the edited member sent: `receive(sender, payload)`'s, or 400."""
+    try:
+        return Response(receive(sender, payload))
+    except BundleError as exc:
+        Event.objects.create(kind=Event.SYNC, message=f"refused an invalid bundle: {exc.message_dict}"[:500])
+        raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
+    except (ValueError, ValidationError) as exc:
+        return Response({"detail": str(exc)}, status=400)
 
 
 class PeerStatusView(_PeerEndpoint):

@@ -27,6 +27,7 @@ OPERATOR_UNSAFE = [
     r"^/api/v1/apply/$",
     r"^/api/v1/drift/$",
     r"^/api/v1/ha/sync/$",
+    r"^/api/v1/cluster/members/(1/)?sync/$",  # "sync now" to one active-active member, or all
     r"^/api/v1/virtual-services/1/checklist/$",  # re-run a service's checklist probes (they change nothing)
 ]
 # Any role manages its own API tokens (a token carries its owner's role, no more).
@@ -35,7 +36,7 @@ OWN_TOKENS = r"^/api/v1/tokens/"
 # the support archive (the whole appliance, secrets masked).
 ADMIN_ONLY_READ = [r"^/api/v1/users/", r"^/api/v1/config/$", r"^/api/v1/system/support-archive/$"]
 # Peer-to-peer endpoints authenticate the peer appliance, not a user: no role opens them.
-PEER_ONLY = r"^/api/v1/ha/peer/"
+PEER_ONLY = r"^/api/v1/(ha/peer|cluster/members/peer)/"
 # Not a configuration change: the OpenAPI schema and docs (logged-in users of every role read them).
 NOT_API = r"^/api/(schema|docs)/"
 
@@ -197,10 +198,11 @@ OPEN = ("/login/", "/static/")
 EVERY = all_endpoints()
 # The OpenAPI schema and its docs page need a login too (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]).
 SCHEMA_PAGES = ("/api/schema/", "/api/docs/")
-# The HA pairing offer is authenticated by the one-time pairing token inside its body; without one it is
+# The HA pairing offer (and an active-active member's joining offer) is authenticated by the one-time pairing token inside its body; without one it is
 # refused as a bad offer (400, no data) rather than 403.
 # The Prometheus endpoint checks its scrape token for GET only and answers other methods 405 (no data).
-NO_DATA = {("POST", "/api/v1/ha/peer/accept/"): {400}, ("POST", "/metrics"): {405}}
+NO_DATA = {("POST", "/api/v1/ha/peer/accept/"): {400}, ("POST", "/api/v1/cluster/members/peer/accept/"): {400},
+           ("POST", "/metrics"): {405}}
 
 
 def test_the_walk_sees_every_kind_of_url():

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -96,6 +97,14 @@ class PeerAppliance:
     def get(self, path):
         return self.request("GET", path)
 
+    def request_status(self, method, path, body=None) -> int:
+        """The HTTP status of a request (an error status is the answer here, not an exception)."""
+        try:
+            self.request(method, path, body)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        return 200
+
 
 @pytest.fixture(scope="session")
 def peer_template(tmp_path_factory):
@@ -106,13 +115,18 @@ def peer_template(tmp_path_factory):
     return path, app.key
 
 
+def started_copy(template_and_key, path: Path) -> PeerAppliance:
+    """An appliance started from a copy of the template's database (its own secret key)."""
+    template, key = template_and_key
+    shutil.copytree(template, path, ignore=shutil.ignore_patterns("secret_key"))
+    app = PeerAppliance(path)
+    app.key = key
+    return app.start()
+
+
 @pytest.fixture
 def peer_app(tmp_path, peer_template):
-    template, key = peer_template
-    shutil.copytree(template, tmp_path / "peer", ignore=shutil.ignore_patterns("secret_key"))
-    app = PeerAppliance(tmp_path / "peer")
-    app.key = key
-    app.start()
+    app = started_copy(peer_template, tmp_path / "peer")
     yield app
     app.stop()
 
