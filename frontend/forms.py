@@ -300,32 +300,49 @@ class RestoreForm(GatedFormMixin, forms.Form):
                                                             "from this page.")
 
 
-class PairForm(GatedFormMixin, forms.Form):
-    """Pair with a second, unconfigured appliance, as the vendor appliances do it."""
+class OfferForm(GatedFormMixin, forms.Form):
+    """What pairing with another appliance needs from the admin (HA pair, active-active member)."""
 
-    peer_address = forms.GenericIPAddressField(label="Peer address",
-                                               help_text="The other appliance's management address.")
-    peer_port = forms.IntegerField(label="Peer port", initial=443, min_value=1, max_value=65535)
     scheme = forms.ChoiceField(choices=[("https", "https"), ("http", "http (unencrypted: test setups only)")],
                                initial="https")
     fingerprint = forms.CharField(
-        label="Peer certificate fingerprint", required=False, max_length=120,
-        help_text="HTTPS: leave blank at first; the peer's SHA-256 fingerprint is then shown here. Compare it "
-                  "with the one on the peer before pairing (retype the password).")
+        label="Certificate fingerprint", required=False, max_length=120,
+        help_text="HTTPS: leave blank at first; the other appliance's SHA-256 fingerprint is then shown here. "
+                  "Compare it with the one on that appliance before going on (retype the password).")
     my_port = forms.IntegerField(label="This appliance's port", initial=443, min_value=1, max_value=65535,
-                                 required=False, help_text="Where the peer reaches this appliance's API "
+                                 required=False, help_text="Where the other appliance reaches this one's API "
                                                            "(blank: 443).")
-    role = forms.ChoiceField(choices=[("master", "This node is the master"), ("backup", "This node is the backup")],
-                             initial="master")
-    username = forms.CharField(required=False, help_text="An admin on the peer (or use a pairing token).")
+    username = forms.CharField(required=False, help_text="An admin on the other appliance (or use a pairing "
+                                                         "token).")
     password = forms.CharField(required=False, widget=forms.PasswordInput)
     token = forms.CharField(label="Pairing token", required=False,
-                            help_text="Made on the peer under its HA page / POST /api/v1/ha/pairing-token/.")
+                            help_text="Made on the other appliance under its HA page / "
+                                      "POST /api/v1/ha/pairing-token/.")
 
     def clean(self):
         data = super().clean()
         if not data.get("token") and not (data.get("username") and data.get("password")):
-            raise forms.ValidationError("Give the peer's admin username and password, or a pairing token.")
+            raise forms.ValidationError("Give the other appliance's admin username and password, or a pairing "
+                                        "token.")
         if not data.get("my_port"):
             data["my_port"] = 443
         return data
+
+
+class PairForm(OfferForm):
+    """Pair with a second, unconfigured appliance, as the vendor appliances do it."""
+
+    field_order = ["peer_address", "peer_port", "scheme", "fingerprint", "my_port", "role"]
+    peer_address = forms.GenericIPAddressField(label="Peer address",
+                                               help_text="The other appliance's management address.")
+    peer_port = forms.IntegerField(label="Peer port", initial=443, min_value=1, max_value=65535)
+    role = forms.ChoiceField(choices=[("master", "This node is the master"), ("backup", "This node is the backup")],
+                             initial="master")
+
+
+class MemberJoinForm(OfferForm):
+    """Join an unconfigured appliance to the active-active cluster edited here."""
+
+    field_order = ["address", "port"]
+    address = forms.GenericIPAddressField(help_text="The new member's management address (its API).")
+    port = forms.IntegerField(initial=443, min_value=1, max_value=65535)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import access, auth, cluster, maintenance, overview, services, system
+from .views import access, auth, cluster, maintenance, members, overview, services, system
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -33,6 +33,8 @@ urlpatterns = [
     path("cluster/floating-ips/<int:pk>/delete/", cluster.floating_ip_delete, name="floating-ip-delete"),
     path("cluster/ha/", cluster.ha_pair, name="ha"),
     path("cluster/bgp/", cluster.bgp, name="bgp"),
+    path("cluster/bgp/members/", members.members_action, name="bgp-members"),
+    path("cluster/bgp/members/live/", members.members_live, name="bgp-members-live"),
     path("cluster/bgp/neighbours/add/", cluster.bgp_neighbour_edit, name="bgp-neighbour-add"),
     path("cluster/bgp/neighbours/<int:pk>/edit/", cluster.bgp_neighbour_edit, name="bgp-neighbour-edit"),
     path("cluster/bgp/neighbours/<int:pk>/delete/", cluster.bgp_neighbour_delete, name="bgp-neighbour-delete"),

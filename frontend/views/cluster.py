@@ -9,7 +9,7 @@ from accounts.roles import CONFIGURE
 from cluster.models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP
 
 from ..forms import BgpNeighbourForm, BgpSettingsForm, ClusterSettingsForm, FloatingIPForm, PairForm
-from .common import confirm_delete, model_form_page, require
+from .common import confirm_delete, model_form_page, refused_form, require
 
 ADVANCED_SECTIONS = [
     ("Cluster mode", "Active/standby (one node, or an HA pair with VRRP) or active-active (every member serves, "
@@ -56,8 +56,6 @@ def floating_ip_delete(request, pk):
 def bgp(request):
     """Active-active: this member's BGP speaker, its neighbours, and the FRR configuration it loads (on a
     render-only host: would load), with the VIPs it announces now."""
-    from cluster.bgp import status
-
     if request.method == "POST":
         require(request, CONFIGURE)
     form = BgpSettingsForm(request.POST or None, instance=BgpSettings.load())
@@ -65,8 +63,19 @@ def bgp(request):
         form.save()
         messages.success(request, "BGP settings saved. Apply to load them into FRR.")
         return redirect("bgp")
+    return bgp_page(request, form=form)
+
+
+def bgp_page(request, form=None, join_form=None, status: int = 200):
+    """The BGP page with its members section (frontend.views.members)."""
+    from cluster.bgp import status as bgp_status
+
+    from .members import members_context
+
+    form = form or BgpSettingsForm(instance=BgpSettings.load())
     return render(request, "frontend/bgp.html", {"form": form, "neighbours": BgpNeighbour.objects.all(),
-                                                 "status": status()})
+                                                 "status": bgp_status(), **members_context(join_form)},
+                  status=status)
 
 
 def bgp_neighbour_edit(request, pk=None):
@@ -123,12 +132,7 @@ def ha_pair(request):
             try:
                 done = pair(**form.cleaned_data, actor_note=f" by {request.user.username}")
             except PairingRefused as exc:
-                if exc.fingerprint:  # shown for the admin to compare with the peer's, then confirm
-                    form = PairForm({**request.POST.dict(), "fingerprint": exc.fingerprint})
-                    form.is_valid()
-                    form.add_error("fingerprint", str(exc))
-                else:
-                    form.add_error(None, str(exc))
+                form = refused_form(PairForm, request, form, exc)
             else:
                 messages.success(request, f"Paired as {done.role} with {done.peer_name or done.address}.")
                 return redirect("ha")

@@ -82,3 +82,15 @@ def confirm_delete(request, obj, kind: str, back: str, done: str, detail: str = 
         return redirect(back)
     return render(request, "frontend/confirm_delete.html",
                   {"object": obj, "kind": kind, "cancel": reverse(back), "detail": detail})
+
+
+def refused_form(form_class, request, form, exc):
+    """A pairing form again with the refusal (ha.pairing.PairingRefused) on it. When the other appliance's
+    certificate must be confirmed, its fingerprint is filled in for the admin to compare, then confirm."""
+    if not exc.fingerprint:
+        form.add_error(None, str(exc))
+        return form
+    form = form_class({**request.POST.dict(), "fingerprint": exc.fingerprint})
+    form.is_valid()
+    form.add_error("fingerprint", str(exc))
+    return form

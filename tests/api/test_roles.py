@@ -198,8 +198,8 @@ OPEN = ("/login/", "/static/")
 EVERY = all_endpoints()
 # The OpenAPI schema and its docs page need a login too (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]).
 SCHEMA_PAGES = ("/api/schema/", "/api/docs/")
-# The HA pairing offer (and an active-active member's joining offer) is authenticated by the one-time pairing token inside its body; without one it is
-# refused as a bad offer (400, no data) rather than 403.
+# The HA pairing offer (and an active-active member's joining offer) is authenticated by the one-time
+# pairing token inside its body; without one it is refused as a bad offer (400, no data) rather than 403.
 # The Prometheus endpoint checks its scrape token for GET only and answers other methods 405 (no data).
 NO_DATA = {("POST", "/api/v1/ha/peer/accept/"): {400}, ("POST", "/api/v1/cluster/members/peer/accept/"): {400},
            ("POST", "/metrics"): {405}}

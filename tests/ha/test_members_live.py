@@ -176,3 +176,40 @@ def test_at_most_sixteen_members_and_no_unspecified_address(api, queued, active_
     resp = api.post(MEMBERS, {"address": "127.0.0.1", "port": free_port(), "username": "a", "password": "b"},
                     format="json")
     assert resp.status_code == 502 and not Member.objects.exists()
+
+
+def form_post(client, data: dict):
+    return client.post("/cluster/bgp/members/", data, format="multipart")  # a browser's form, not JSON
+
+
+def test_webui_members_section_roles_and_errors(client_for, peer_app, queued, active_active,
+                                                django_capture_on_commit_callbacks):
+    admin, operator, readonly = (client_for(r, auth="session") for r in ("admin", "operator", "readonly"))
+    page = admin.get("/cluster/bgp/").content.decode()
+    assert "No members: this appliance is edited here" in page and "Join member" in page
+    # bad input is named on its field, the page says why, nothing is stored
+    resp = form_post(admin, {"action": "join", "address": "nope", "port": 443,
+                                                "scheme": "http", "username": "a", "password": "b"})
+    assert resp.status_code == 400 and 'id="id_address_error"' in resp.content.decode()
+    resp = form_post(admin, {"action": "join", "address": "127.0.0.1", "port": peer_app.port,
+                                                "scheme": "http", "username": PEER_ADMIN, "password": "wrong"})
+    assert resp.status_code == 400 and "credentials" in resp.content.decode() and not Member.objects.exists()
+    # joined from the WebUI; the table shows its sync state, refreshed by the live fragment
+    resp = form_post(admin, {"action": "join", "address": "127.0.0.1", "port": peer_app.port,
+                                                "scheme": "http", "username": PEER_ADMIN,
+                                                "password": PEER_PASSWORD, "my_port": 8000})
+    assert resp.status_code == 302, resp.content.decode()[-3000:]
+    member = Member.objects.get()
+    apply_here(django_capture_on_commit_callbacks)
+    assert "Out of sync" in readonly.get("/cluster/bgp/members/live/").content.decode()
+    member_sync.push(member.pk)
+    live = readonly.get("/cluster/bgp/members/live/").content.decode()
+    assert "In sync" in live and str(MemberOutbox.objects.get().version) in live
+    # read-only sees, but neither syncs nor joins; the operator syncs but does not remove
+    assert "Join member" not in readonly.get("/cluster/bgp/").content.decode()
+    assert form_post(readonly, {"action": "sync", "member": member.pk}).status_code == 403
+    assert form_post(operator, {"action": "remove", "member": member.pk}).status_code == 403
+    assert form_post(operator, {"action": "sync", "member": member.pk}).status_code == 302
+    assert queued[-1] == [member.pk] and Member.objects.get().version == 0
+    assert form_post(admin, {"action": "remove", "member": member.pk}).status_code == 302
+    assert not Member.objects.exists()
