@@ -40,7 +40,12 @@ def after_apply(reason: str) -> dict:
     """After a successful apply here: on the edited member, the new configuration goes to every member."""
     if reason == MEMBER_SYNC_REASON or EditedMember.objects.exists():
         return {}  # a member never pushes: its configuration comes from the edited member
-    if not (ClusterSettings.load().active_active or Member.objects.exists()):
+    if not ClusterSettings.load().active_active:
+        if Member.objects.exists():
+            # Pushed, a single/HA-pair mode would put the same VIPs on every member's interface (ARP fights).
+            message = "not sent: this appliance left active-active mode; remove the members or switch back"
+            Member.objects.update(sync_state=Member.OUT_OF_SYNC, last_sync_error=message)
+            Event.objects.create(kind=Event.SYNC, message=f"members: configuration {message}")
         return {}
     box = MemberOutbox.objects.filter(pk=1).first()
     version = max(int(time.time() * 1000), (box.version if box else 0) + 1)
@@ -98,9 +103,9 @@ def check(pk: int) -> dict:
     box = MemberOutbox.objects.filter(pk=1).first()
     if member is None:
         return {"skipped": "no such member"}
+    if member.next_attempt_at and member.next_attempt_at > timezone.now():
+        return {"waiting": member.next_attempt_at.isoformat()}  # backoff: a silent member is asked less often
     if box is not None and member.version != box.version:
-        if member.next_attempt_at and member.next_attempt_at > timezone.now():
-            return {"waiting": member.next_attempt_at.isoformat()}
         try:
             return push(pk)
         except PeerError as exc:
@@ -108,17 +113,20 @@ def check(pk: int) -> dict:
     try:
         answer = post(member, f"{MEMBER_API}/status/", {"from": default_node_name()}, timeout=3.0)
     except PeerError as exc:
-        _mark(pk, reachable=exc.status is not None, last_sync_error=str(exc)[:2000])
+        failures = member.failures + 1
+        _mark(pk, reachable=exc.status is not None, last_sync_error=str(exc)[:2000], failures=failures,
+              next_attempt_at=timezone.now() + backoff(failures))
         return {"reachable": False, "error": str(exc)}
     acked = int(answer.get("version") or 0)
     behind = box is not None and acked != box.version
-    _mark(pk, reachable=True, last_contact_at=timezone.now(), version=acked,
+    _mark(pk, reachable=True, last_contact_at=timezone.now(), version=acked, failures=0, next_attempt_at=None,
           **({"sync_state": Member.OUT_OF_SYNC} if behind else {}))
-    return {"reachable": True, "version": acked, "behind": behind}
-
-
-def check_all() -> list[dict]:
-    return [check(pk) for pk in Member.objects.values_list("pk", flat=True)]
+    if behind:  # e.g. restored from an older backup: caught up now
+        try:
+            return {"reachable": True, "behind": True, "sync": push(pk)}
+        except PeerError as exc:
+            return {"reachable": True, "behind": True, "error": str(exc)}
+    return {"reachable": True, "version": acked, "behind": False}
 
 
 def sync_now(pk: int | None = None) -> int:

@@ -122,6 +122,12 @@ def test_join_sync_member_down_caught_up_sync_now_leave(api, client_for, peer_ap
     assert member_sync.check(a["id"]) == {"reachable": True, "version": MemberOutbox.objects.get().version,
                                           "behind": False}
 
+    # a member restored from an older state says so when asked, and is caught up in the same check
+    peer_app.manage("shell", "-c", "from ha.models import EditedMember; EditedMember.objects.update(local_version=1)")
+    caught = member_sync.check(a["id"])
+    assert caught["behind"] is True and caught["sync"]["apply"] == "success"
+    assert peer_app.get(f"{MEMBERS}edited-by/")["edited_by"]["local_version"] == MemberOutbox.objects.get().version
+
     # "sync now": operators may, read-only may not (but may read)
     assert client_for("readonly").get(MEMBERS).status_code == 200
     assert client_for("readonly").post(f"{MEMBERS}{a['id']}/sync/").status_code == 403
@@ -129,6 +135,7 @@ def test_join_sync_member_down_caught_up_sync_now_leave(api, client_for, peer_ap
     assert resp.status_code == 202 and resp.json()["version"] == 0 and queued[-1] == [a["id"]]
     assert member_sync.push(a["id"])["apply"] == "unchanged"  # it has it: nothing is applied again
     assert client_for("operator").post(f"{MEMBERS}sync/").status_code == 202 and len(queued[-1]) == 2
+    assert [member_sync.push(pk)["apply"] for pk in queued[-1]] == ["unchanged", "unchanged"]
     # joining and removing are the admin's
     assert client_for("operator").post(MEMBERS, join_body(peer_app), format="json").status_code == 403
     assert client_for("operator").delete(f"{MEMBERS}{a['id']}/").status_code == 403
@@ -136,6 +143,24 @@ def test_join_sync_member_down_caught_up_sync_now_leave(api, client_for, peer_ap
     # a member refuses what its edited member did not sign, and refuses to edit members itself
     assert peer_app.request_status("POST", f"{MEMBERS}peer/config/", {"version": 1, "bundle": {}}) == 403
     assert peer_app.request_status("POST", MEMBERS, join_body(second_app)) == 409
+
+    # an in-sync member that stops answering is asked less and less often
+    peer_app.stop()
+    assert member_sync.check(a["id"])["reachable"] is False
+    assert "waiting" in member_sync.check(a["id"])
+    assert Member.objects.get(pk=a["id"]).failures == 1
+    peer_app.start()
+    Member.objects.filter(pk=a["id"]).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert member_sync.check(a["id"])["reachable"] is True and Member.objects.get(pk=a["id"]).failures == 0
+
+    # leaving active-active mode with members listed: nothing is pushed (it would put the VIPs on every
+    # member's interface), and the list says why
+    settings = ClusterSettings.load()
+    settings.mode = "failover"
+    settings.save()
+    apply_here(django_capture_on_commit_callbacks)
+    errors = {m["last_sync_error"] for m in api.get(MEMBERS).json()}
+    assert len(errors) == 1 and errors.pop().startswith("not sent: this appliance left active-active mode")
 
     # leaving: the member is told and stands alone (it keeps its configuration)
     resp = api.delete(f"{MEMBERS}{b['id']}/")
