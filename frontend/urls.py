@@ -33,14 +33,14 @@ urlpatterns = [
     path("cluster/ha/", cluster.ha_pair, name="ha"),
     # Local Configuration
     path("local/", system.local_config, name="local"),
-    path("local/network/", include("netconfig.urls")),
+    path("local/network/", include("frontend.network_urls")),
     path("local/management/", access.management_access, name="management-access"),
     path("local/management/add/", access.management_network_edit, name="management-add"),
     path("local/management/<int:pk>/edit/", access.management_network_edit, name="management-edit"),
     path("local/management/<int:pk>/delete/", access.management_network_delete, name="management-delete"),
     # Maintenance
     path("maintenance/apply/", maintenance.apply_page, name="apply"),
-    path("maintenance/", include("netconfig.maintenance_urls")),
+    path("maintenance/", include("frontend.maintenance_urls")),
     path("maintenance/backup/", maintenance.backup, name="backup"),
     path("maintenance/backup/download/", maintenance.backup_download, name="backup-download"),
     path("maintenance/backup/restore/", maintenance.restore_confirm, name="restore-confirm"),

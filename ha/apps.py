@@ -7,6 +7,7 @@ class HaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        provide_to_lower_layers()
         from django.conf import settings
 
         from . import signals  # noqa: F401  (connects the after-apply hook)
@@ -16,3 +17,19 @@ class HaConfig(AppConfig):
         schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
         if isinstance(schedule, dict):
             schedule.setdefault("ha-heartbeat", {"task": "ha.heartbeat", "schedule": 5.0})
+
+
+def provide_to_lower_layers() -> None:
+    """What the layers below need from the pair, passed in so they never import ha."""
+    # Imported here: models load only once the app registry is ready.
+    from cluster import compile as cluster_compile
+    from netconfig import support
+    from realservers import states
+
+    from . import keepalived
+    from .models import keepalived_holds_addresses
+    from .runtime import after_runtime_change
+
+    cluster_compile.vrrp_holds_addresses.provide(keepalived_holds_addresses)
+    states.peer_runtime_change.provide(after_runtime_change)
+    support.keepalived_status.provide(keepalived.status)

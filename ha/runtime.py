@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from cluster.bundle import export_bundle
+from cluster.models import ClusterSettings
 from cluster.runtime import dataplane_mode
 
 from . import connsync, keepalived
@@ -65,7 +66,6 @@ def after_runtime_change(servers) -> dict:
 
 def refresh_kernel(peer: Peer) -> dict:
     """keepalived (addresses, roles) and the connection sync daemons, from the current database."""
-    from cluster.models import ClusterSettings
 
     out: dict = {}
     try:
@@ -122,14 +122,13 @@ def start_sync() -> None:
             return  # the running thread sees _again and pushes the newest outbox
         threading.Thread(target=_sync_thread, name="ha-sync", daemon=True).start()
     else:
-        from .tasks import sync_task
+        from .tasks import sync_task  # ha.tasks imports this module
 
         sync_task.delay()
 
 
 def sync_now() -> bool:
     """Push the configuration to the peer now, even if the peer says it has it. False: not paired."""
-    from .models import Peer
 
     if Peer.current() is None:
         return False

@@ -88,6 +88,7 @@ def check_spec(svc, rs, script_dir: str) -> CheckSpec:
 
 def load_config() -> Config:
     """Read the configuration (two queries). Runs in the database thread."""
+    # loaded here, not at import: bench/healthcheck.py imports this module without Django
     from cluster.compile import service_spec
     from realservers.models import RealServer
     from virtualservices.models import VirtualService
@@ -180,16 +181,17 @@ class KernelWeights:
 def make_driver(mode: str | None = None):
     """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice.
     Render-only: it records what the kernel writer's journal says the kernel would hold."""
+    # loaded here, not at import: bench/healthcheck.py imports this module without Django
     from dataplane.kernel import KernelDriver, RenderOnlyDriver
     from dataplane.state import DesiredState
 
     if mode is None:
-        from cluster.runtime import dataplane_mode
+        from cluster.runtime import dataplane_mode  # no Django at import (bench)
 
         mode = dataplane_mode()
     if mode == "kernel":
         return KernelDriver()
-    from cluster.writer import journal
+    from cluster.writer import journal  # no Django at import (bench)
 
     return RenderOnlyDriver(state=journal()[1] or DesiredState.empty())
 
@@ -419,7 +421,7 @@ class HealthDaemon:
     def _change_all(self, changes) -> dict[int, str]:
         from django.db import close_old_connections
 
-        from cluster.writer import session
+        from cluster.writer import session  # no Django at import (bench)
 
         close_old_connections()
         # One turn of the kernel writer for the whole batch: one lock, one journal entry.
@@ -429,9 +431,9 @@ class HealthDaemon:
     def _record(self, records) -> None:
         from django.db import transaction
 
-        from realservers.models import RealServer
+        from realservers.models import RealServer  # no Django at import (bench)
 
-        from .models import HealthEvent
+        from .models import HealthEvent  # no Django at import (bench)
 
         # Logged here, in the database thread: thousands of lines at once must not hold up the checks.
         for ev, _, spec, rs, action in records:

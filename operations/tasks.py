@@ -1,10 +1,12 @@
 from celery import shared_task
 
+from .lockdown import push_lockdown
+from .retention import prune
+
 
 @shared_task(name="kernel.lockdown")
 def lockdown_task() -> dict:
     """Worker side (CAP_NET_ADMIN): the management networks into FULCRUM-MGMT, through the kernel writer."""
-    from .lockdown import push_lockdown
 
     return push_lockdown()
 
@@ -12,6 +14,5 @@ def lockdown_task() -> dict:
 @shared_task(name="operations.prune_history")
 def prune_history() -> dict:
     """Unprivileged: delete history past its retention (operations/retention.py)."""
-    from .retention import prune
 
     return prune()

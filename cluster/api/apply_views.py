@@ -5,6 +5,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import APPLY
+from dataplane.compiler import compile_state
+from dataplane.render import render_all
 
 from ..apply import pending_changes
 from ..compile import cluster_spec
@@ -55,9 +57,6 @@ class RenderedView(APIView):
 
     @extend_schema(responses=RenderedSerializer)
     def get(self, request):
-        from dataplane.compiler import compile_state
-        from dataplane.render import render_all
-
         return Response({"text": render_all(compile_state(cluster_spec()))})
 
 

@@ -32,6 +32,8 @@ from dataplane.diff import (
 )
 from dataplane.kernel import ipvs as nl
 from dataplane.kernel import sysctl
+from dataplane.kernel.addresses import Addresses
+from dataplane.kernel.netfilter import Netfilter
 from dataplane.state import DesiredState, ServiceKey
 
 
@@ -102,9 +104,6 @@ class KernelDriver:
     """
 
     def __init__(self, *, iptables_backend: str | None = None, batch: int = nl.BATCH_MESSAGES):
-        from dataplane.kernel.addresses import Addresses
-        from dataplane.kernel.netfilter import Netfilter
-
         self.ipvs = nl.IpvsSocket(batch=batch)
         self.netfilter = Netfilter(iptables_backend)
         self._addresses = None

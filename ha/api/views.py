@@ -30,6 +30,7 @@ from .serializers import (
     LinkSerializer,
     MessageSerializer,
     PairSerializer,
+    PeerSerializer,
     PeerSettingsSerializer,
     StatusSerializer,
     TokenSerializer,
@@ -39,8 +40,6 @@ log = logging.getLogger("fulcrum.ha")
 
 
 def status_data() -> dict:
-    from .serializers import PeerSerializer
-
     peer = Peer.current()
     return {
         "paired": peer is not None,
