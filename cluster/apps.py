@@ -15,8 +15,8 @@ class ClusterConfig(AppConfig):
 def provide_to_lower_layers() -> None:
     """What the domain apps below need from cluster, passed in so they never import it."""
     # Imported here: models load only once the app registry is ready.
-    from realservers import states
+    from realservers import actions
 
     from .runtime_state import apply_runtime_state
 
-    states.kernel_runtime_state.provide(apply_runtime_state)
+    actions.kernel_runtime_state.provide(apply_runtime_state)

@@ -24,12 +24,12 @@ def provide_to_lower_layers() -> None:
     # Imported here: models load only once the app registry is ready.
     from cluster import compile as cluster_compile
     from netconfig import support
-    from realservers import states
+    from realservers import actions
 
     from . import keepalived
     from .models import keepalived_holds_addresses
     from .runtime import after_runtime_change
 
     cluster_compile.vrrp_holds_addresses.provide(keepalived_holds_addresses)
-    states.peer_runtime_change.provide(after_runtime_change)
+    actions.peer_runtime_change.provide(after_runtime_change)
     support.keepalived_status.provide(keepalived.status)

@@ -12,8 +12,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts.roles import CONFIGURE, OPERATE, can
+from realservers.actions import ACTIONS, act, kernel_answer_text
 from realservers.models import RealServer
-from realservers.states import ACTIONS, act, kernel_answer_text
 from virtualservices.choices import METHODS
 
 from .. import overview_data

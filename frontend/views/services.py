@@ -11,8 +11,8 @@ from django.urls import reverse
 from accounts.roles import CONFIGURE
 from appliance.inputgate import ascii_digits
 from cluster.aovpn import AovpnRequest, create_aovpn, request_errors, service_definitions
+from realservers.actions import act, kernel_answer_text
 from realservers.models import RealServer
-from realservers.states import act, kernel_answer_text
 from virtualservices.choices import METHODS
 from virtualservices.models import VirtualService, dr_vip_counts
 
@@ -150,7 +150,7 @@ def server_edit(request, service_pk=None, pk=None):
 
 
 def _save_with_runtime_state(request, form):
-    """The state field is runtime state: it acts in the kernel at once (realservers.states), while
+    """The state field is runtime state: it acts in the kernel at once (realservers.actions), while
     the other fields are configuration and wait for Apply."""
     new_state = form.cleaned_data["admin_state"]
     # The state first, from the saved configuration; then the other fields, which wait for Apply.

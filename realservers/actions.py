@@ -20,8 +20,8 @@ ACTIONS = {"online": dp.ONLINE, "drain": dp.DRAIN, "halt": dp.HALT}
 RUNTIME_OBJECT_TYPE = "realserver-state"
 
 # Who acts on a change, from the layers above (filled when their apps are ready; never imported here).
-kernel_runtime_state = Slot("realservers.states.kernel_runtime_state", "cluster")  # (pks) -> the kernel's answer
-peer_runtime_change = Slot("realservers.states.peer_runtime_change", "ha")  # (servers) -> reaches the HA peer
+kernel_runtime_state = Slot("realservers.actions.kernel_runtime_state", "cluster")  # (pks) -> the kernel's answer
+peer_runtime_change = Slot("realservers.actions.peer_runtime_change", "ha")  # (servers) -> reaches the HA peer
 
 
 def set_state(servers, state: str) -> list[RealServer]:
