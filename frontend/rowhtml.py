@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.utils.html import escape
 
-from .state import ServiceRow
+from .overview_states import ServiceRow
 
 ACTIONS = (("online", "Online"), ("drain", "Drain"), ("halt", "Halt"))
 

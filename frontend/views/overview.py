@@ -18,8 +18,8 @@ from virtualservices.choices import METHODS
 
 from .. import overview_data
 from ..applyinfo import apply_summary
+from ..overview_states import RS_STATES, VS_STATES
 from ..rowhtml import render_rows
-from ..state import RS_STATES, VS_STATES
 from .common import back_to, is_htmx, paginate, query_without, require
 
 

@@ -107,8 +107,8 @@ def server_list(request):
     if state in ("online", "drain", "halt"):
         servers = servers.filter(admin_state=state)
     page, per_page = paginate(request, servers)
+    from ..overview_states import RS_STATES, rs_state
     from ..rowhtml import ACTIONS
-    from ..state import RS_STATES, rs_state
 
     for rs in page.object_list:
         rs.ui_state = rs_state(rs.admin_state, rs.health, rs.service.check_type)
