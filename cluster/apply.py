@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from audit.models import ChangeRecord
 from dataplane.compiler import compile_state
+from dataplane.desired import DesiredState
 from dataplane.diff import Op, plan, simulate
-from dataplane.state import DesiredState
 
 from .compile import cluster_spec
 from .models import ApplyRun, ClusterSettings

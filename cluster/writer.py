@@ -21,9 +21,9 @@ from django.conf import settings
 from django.db import transaction
 
 from dataplane.compiler import SYSCTL_NAMES
+from dataplane.desired import DesiredState
 from dataplane.diff import Op, simulate
 from dataplane.journal import decode, decode_ops, encode, encode_ops
-from dataplane.state import DesiredState
 
 from .models import AppliedState, JournalEntry
 from .runtime import dataplane_mode

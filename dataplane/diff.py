@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from dataplane.state import (
+from dataplane.desired import (
     Address,
     DesiredState,
     IpvsDestination,

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from dataplane.compiler import compile_state, service_key
 from dataplane.config import ClusterSpec, ServiceSpec
+from dataplane.desired import DesiredState
 from dataplane.diff import AddDest, DelDest, EditDest, Op, dest_id, destination_index, service_keys
-from dataplane.state import DesiredState
 
 
 def destination_changes(before: ServiceSpec, after: ServiceSpec) -> tuple[set, dict]:

@@ -182,8 +182,8 @@ def make_driver(mode: str | None = None):
     """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice.
     Render-only: it records what the kernel writer's journal says the kernel would hold."""
     # loaded here, not at import: bench/healthcheck.py imports this module without Django
+    from dataplane.desired import DesiredState
     from dataplane.kernel import KernelDriver, RenderOnlyDriver
-    from dataplane.state import DesiredState
 
     if mode is None:
         from cluster.runtime import dataplane_mode  # no Django at import (bench)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from dataplane import diff
+from dataplane.desired import DesiredState, ServiceKey
 from dataplane.diff import (
     AddAddress,
     AddDest,
@@ -34,7 +35,6 @@ from dataplane.kernel import ipvs as nl
 from dataplane.kernel import sysctl
 from dataplane.kernel.addresses import Addresses
 from dataplane.kernel.netfilter import Netfilter
-from dataplane.state import DesiredState, ServiceKey
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from cluster.apply import apply_now
 from cluster.compile import cluster_spec
 from cluster.writer import journal
 from dataplane.compiler import compile_state
+from dataplane.desired import DesiredState
 from dataplane.diff import plan
 from dataplane.oprender import render_ops
 from dataplane.render import render_all
-from dataplane.state import DesiredState
 
 
 class Command(BaseCommand):
