@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 
-from dataplane.runtime import runtime_ops
+from dataplane.destinations import runtime_ops
 
 from .compile import service_spec
 from .writer import submit

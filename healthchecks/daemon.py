@@ -27,8 +27,8 @@ from pathlib import Path
 
 from dataplane.compiler import service_key
 from dataplane.config import ServiceSpec
+from dataplane.destinations import destination_changes, plan_destinations
 from dataplane.diff import DelDest, Op, dest_id
-from dataplane.runtime import destination_changes, plan_destinations
 from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
 from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
 
