@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import connection
 
 from cluster.bundle import export_bundle
+from cluster.mode import dataplane_mode
 from cluster.models import ClusterSettings
-from cluster.runtime import dataplane_mode
 
 from . import connsync, keepalived
 from .models import MASTER, Event, Outbox, Peer

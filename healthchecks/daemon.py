@@ -186,7 +186,7 @@ def make_driver(mode: str | None = None):
     from dataplane.kernel import KernelDriver, RenderOnlyDriver
 
     if mode is None:
-        from cluster.runtime import dataplane_mode  # no Django at import (bench)
+        from cluster.mode import dataplane_mode  # no Django at import (bench)
 
         mode = dataplane_mode()
     if mode == "kernel":

@@ -6,7 +6,7 @@ import os
 
 from django.conf import settings
 
-from cluster.runtime import reported_dataplane_mode
+from cluster.mode import reported_dataplane_mode
 
 
 def network_owner() -> tuple[bool, str]:

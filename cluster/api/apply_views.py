@@ -11,9 +11,9 @@ from dataplane.render import render_all
 from ..apply import pending_changes
 from ..compile import cluster_spec
 from ..drift import check_drift
+from ..mode import reported_dataplane_mode
 from ..models import ApplyRun, DriftCheck
 from ..run_liveness import sweep_stale_runs
-from ..runtime import reported_dataplane_mode
 from ..status import kernel_status
 from ..tasks import start_apply
 from .apply_serializers import (

@@ -1,4 +1,4 @@
-"""What this appliance process is running with: shown in banners and in the API's status."""
+"""What this appliance process is running with (kernel or render-only dataplane): banners and the API's status."""
 
 from __future__ import annotations
 
