@@ -28,7 +28,7 @@ def provide_to_lower_layers() -> None:
 
     from . import keepalived
     from .models import keepalived_holds_addresses
-    from .runtime import after_runtime_change
+    from .replication import after_runtime_change
 
     cluster_compile.vrrp_holds_addresses.provide(keepalived_holds_addresses)
     actions.peer_runtime_change.provide(after_runtime_change)

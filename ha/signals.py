@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from cluster.models import ApplyRun
 
-from .runtime import after_apply
+from .replication import after_apply
 
 log = logging.getLogger("fulcrum.ha")
 

@@ -23,7 +23,7 @@ from cluster.tasks import start_apply
 
 from .. import keepalived, pairing
 from ..models import Event, Link, PairingToken, Peer
-from ..runtime import sync_now
+from ..replication import sync_now
 from ..sync import Refused, receive_config, verify
 from .serializers import (
     EventSerializer,

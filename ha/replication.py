@@ -1,4 +1,5 @@
-"""What the pair does after each apply, and how sync runs (a Celery task, or a thread when embedded)."""
+"""Replication to the HA peer: what the pair does after each apply or runtime change, and how sync runs
+(a Celery task, or a thread when embedded)."""
 
 from __future__ import annotations
 
