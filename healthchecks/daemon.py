@@ -30,7 +30,7 @@ from dataplane.config import ServiceSpec
 from dataplane.destinations import destination_changes, plan_destinations
 from dataplane.diff import DelDest, Op, dest_id
 from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
-from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
+from healthchecks.scheduler import DOWN, UNKNOWN, UP, Engine, Status, Target
 
 from .signals import CHANNEL
 
