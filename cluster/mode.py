@@ -25,10 +25,10 @@ def reported_dataplane_mode() -> str:
     """The mode of the process that applies: the worker's, from its status snapshot, when there is a
     worker (an unprivileged web process cannot tell IPVS is there); else this process's own."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        from .status import STATUS_KEY, _redis  # cluster.status imports this module
+        from .status import KERNEL_STATUS_KEY, _redis  # cluster.status imports this module
 
         try:
-            raw = _redis().get(STATUS_KEY)
+            raw = _redis().get(KERNEL_STATUS_KEY)
         except Exception:
             raw = None
         if raw:

@@ -17,7 +17,7 @@ def _counters(stats: dict) -> dict:
     return {name: int(stats.get(name, 0)) for name in COUNTERS}
 
 
-STATUS_KEY = "fulcrum:kernel-status"
+KERNEL_STATUS_KEY = "fulcrum:kernel-status"
 STATUS_TTL = 10  # seconds: a stale snapshot disappears rather than showing old figures as live
 
 
@@ -31,7 +31,7 @@ def _redis():
 def publish_status() -> dict:
     """Worker side: read the kernel (which needs CAP_NET_ADMIN) and publish it for the web process."""
     status = read_kernel_status()
-    _redis().set(STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
+    _redis().set(KERNEL_STATUS_KEY, json.dumps(status), ex=STATUS_TTL)
     return status
 
 
@@ -42,7 +42,7 @@ def kernel_status() -> dict:
 
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         try:
-            raw = _redis().get(STATUS_KEY)
+            raw = _redis().get(KERNEL_STATUS_KEY)
         except Exception:  # Redis down: fall through to a direct read
             raw = None
         if raw:

@@ -8,7 +8,7 @@
   rules of ``dataplane.compiler`` applied to that one service; stores the health in the
   RealServer row (``QuerySet.update``: no change-log entry) and a HealthEvent; mails the
   service's alert address.
-* Publishes live status to the Redis hash STATUS_KEY (field = real server id, JSON value)
+* Publishes live status to the Redis hash HEALTH_KEY (field = real server id, JSON value)
   and a heartbeat key, for pages and ``GET /api/v1/real-servers/{id}/health``.
 """
 
@@ -34,7 +34,7 @@ from healthchecks.scheduler import DOWN, UNKNOWN, UP, Engine, Status, Target
 
 from .signals import CHANNEL
 
-STATUS_KEY = "fulcrum:health"
+HEALTH_KEY = "fulcrum:health"
 HEARTBEAT_KEY = "fulcrum:healthcheckd"
 log = logging.getLogger("healthcheckd")
 
@@ -361,9 +361,9 @@ class HealthDaemon:
             mapping = {str(k): status_json(self.engine.targets[k], self.engine.status[k])
                        for k in dirty if k in self.engine.targets}
             if mapping:
-                pipe.hset(STATUS_KEY, mapping=mapping)
+                pipe.hset(HEALTH_KEY, mapping=mapping)
             if removed:
-                pipe.hdel(STATUS_KEY, *[str(k) for k in removed])
+                pipe.hdel(HEALTH_KEY, *[str(k) for k in removed])
             pipe.set(HEARTBEAT_KEY, json.dumps({"pid": os.getpid(), "at": time.time(),
                                                 "targets": len(self.engine.targets),
                                                 "checks": self.engine.checks_done}), ex=10)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from .daemon import HEARTBEAT_KEY, STATUS_KEY
+from .daemon import HEALTH_KEY, HEARTBEAT_KEY
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def live_statuses(rs_ids: Iterable[int] | None = None) -> dict[int, dict]:
     if ids == [] or time.monotonic() < _down_until.get(url, 0.0):
         return {}
     pipe = _client(url).pipeline(transaction=False)
-    pipe.hgetall(STATUS_KEY) if ids is None else pipe.hmget(STATUS_KEY, ids)
+    pipe.hgetall(HEALTH_KEY) if ids is None else pipe.hmget(HEALTH_KEY, ids)
     try:
         raws, alive = pipe.exists(HEARTBEAT_KEY).execute()
     except Exception as e:  # noqa: BLE001 - the pages, the API and /metrics must work without Redis

@@ -69,10 +69,10 @@ def _kernel_from_worker() -> dict[str, str]:
 
 
 def _worker_alive() -> bool:
-    from cluster.status import STATUS_KEY, _redis
+    from cluster.status import KERNEL_STATUS_KEY, _redis
 
     try:
-        return _redis().get(STATUS_KEY) is not None
+        return _redis().get(KERNEL_STATUS_KEY) is not None
     except Exception:  # noqa: BLE001 - Redis down: no worker can answer either
         return False
 

@@ -16,9 +16,9 @@ def render_only(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(apply_mod, "dataplane_mode", lambda: "render-only")
     monkeypatch.setattr(status_mod, "dataplane_mode", lambda: "render-only")
     apply_mod.forget_verified_view()
-    status_mod._redis().delete(status_mod.STATUS_KEY)
+    status_mod._redis().delete(status_mod.KERNEL_STATUS_KEY)
     yield
-    status_mod._redis().delete(status_mod.STATUS_KEY)
+    status_mod._redis().delete(status_mod.KERNEL_STATUS_KEY)
 
 
 def test_web_reads_the_workers_snapshot(make_service, settings, monkeypatch):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from healthchecks.daemon import HEARTBEAT_KEY, STATUS_KEY
+from healthchecks.daemon import HEALTH_KEY, HEARTBEAT_KEY
 from healthchecks.models import HealthEvent
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -20,9 +20,9 @@ def redis_db(settings):
 
     settings.REDIS_URL = REDIS_URL
     client = redis.Redis.from_url(REDIS_URL)
-    client.delete(STATUS_KEY, HEARTBEAT_KEY)
+    client.delete(HEALTH_KEY, HEARTBEAT_KEY)
     yield client
-    client.delete(STATUS_KEY, HEARTBEAT_KEY)
+    client.delete(HEALTH_KEY, HEARTBEAT_KEY)
 
 
 def test_health_from_the_database_when_no_daemon_runs(api, make_service, redis_db):
@@ -47,7 +47,7 @@ def test_health_from_the_database_when_no_daemon_runs(api, make_service, redis_d
 def test_live_status_from_healthcheckd(api, make_service, redis_db):
     rs = make_service([{}]).real_servers.get()
     now = time.time()
-    redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
+    redis_db.hset(HEALTH_KEY, str(rs.pk), json.dumps({
         "state": "down", "since": now - 5, "check_type": "tcp", "ok": False,
         "reason": "connect timeout after 1.0 s", "latency_ms": 1000.4, "checked_at": now, "checks": 9,
         "interval": 1.0}))
@@ -87,7 +87,7 @@ def test_pages_show_why_a_server_is_down_and_since_when(client, admin, make_serv
     now = time.time()
 
     def live(rs, state, ok, reason, since):
-        redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
+        redis_db.hset(HEALTH_KEY, str(rs.pk), json.dumps({
             "state": state, "since": since, "check_type": "tcp", "ok": ok, "reason": reason, "latency_ms": 1.0,
             "checked_at": now, "checks": 3, "interval": 1.0}))
 
@@ -126,7 +126,7 @@ def test_health_page_for_every_role_live_or_from_the_database(client, readonly, 
     fragment = client.get(f"/servers/{rs.pk}/health/?fragment=1", HTTP_X_FULCRUM_POLL="1").content.decode()
     assert "connection refused" in fragment and "<html" not in fragment  # the 2-second refresh's part
     now = time.time()
-    redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
+    redis_db.hset(HEALTH_KEY, str(rs.pk), json.dumps({
         "state": "up", "since": now - 30, "check_type": "tcp", "ok": True, "reason": "connected in 0.3 ms",
         "latency_ms": 0.3, "checked_at": now, "checks": 40, "interval": 1.0}))
     redis_db.set(HEARTBEAT_KEY, json.dumps({"pid": 1, "at": now}), ex=10)

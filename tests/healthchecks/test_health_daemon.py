@@ -18,7 +18,7 @@ from cluster.compile import cluster_spec
 from dataplane.compiler import compile_state
 from dataplane.kernel import RenderOnlyDriver
 from healthchecks import signals
-from healthchecks.daemon import STATUS_KEY, HealthDaemon
+from healthchecks.daemon import HEALTH_KEY, HealthDaemon
 from healthchecks.models import HealthEvent
 from realservers.models import RealServer
 from tests.healthchecks import servers
@@ -34,9 +34,9 @@ def _redis(settings):
 
     settings.REDIS_URL = REDIS_URL
     client = redis.Redis.from_url(REDIS_URL)
-    client.delete(STATUS_KEY)
+    client.delete(HEALTH_KEY)
     yield client
-    client.delete(STATUS_KEY)
+    client.delete(HEALTH_KEY)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_quiesce_restore_event_mail_and_live_status(make_service, listeners, _re
         assert weights(driver)[("127.0.0.42", b.port)] == 100  # the other one is untouched
         await until(lambda: d.handled >= 3, what="transition recorded")
         await asyncio.sleep(0.3)
-        raw = _redis.hget(STATUS_KEY, str(rs1.pk))
+        raw = _redis.hget(HEALTH_KEY, str(rs1.pk))
         live = json.loads(raw)
         assert live["state"] == "down" and live["reason"] == "connection refused" and live["check_type"] == "tcp"
         a.start()
