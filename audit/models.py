@@ -27,7 +27,6 @@ class ChangeRecord(models.Model):
     @property
     def changes(self) -> list[str]:
         """Field-level "field before → after" lines (secrets hidden), for the change log."""
-
         return record_changes(self.action, self.before, self.after, self.summary)
 
     def __str__(self):

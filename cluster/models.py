@@ -131,7 +131,6 @@ class ApplyRun(models.Model):
     def commands(self, limit: int | None = None) -> str:
         """What changed as the admin's tools' command lines, grouped and counted (dataplane.oprender);
         `limit`: at most that many operations, then how many more there were."""
-
         return render_report(self.operations[:limit], self.operation_count)
 
     def report(self) -> str:

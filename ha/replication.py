@@ -67,7 +67,6 @@ def after_runtime_change(servers) -> dict:
 
 def refresh_kernel(peer: Peer) -> dict:
     """keepalived (addresses, roles) and the connection sync daemons, from the current database."""
-
     out: dict = {}
     try:
         out["keepalived"] = keepalived.write_and_reload(keepalived.render(peer))
@@ -130,7 +129,6 @@ def start_sync() -> None:
 
 def sync_now() -> bool:
     """Push the configuration to the peer now, even if the peer says it has it. False: not paired."""
-
     if Peer.current() is None:
         return False
     Peer.objects.filter(pk=1).update(peer_version=0)

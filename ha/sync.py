@@ -199,7 +199,6 @@ def heartbeat() -> dict:
 
 def receive_config(peer: Peer, payload: dict) -> dict:
     """Validate, import and apply a configuration the peer sent. BundleError when invalid."""
-
     version = payload.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version <= 0:
         raise ValueError("version must be a positive integer")

@@ -67,7 +67,6 @@ def send_test_mail(to: str = "") -> list[str]:
 
 def send_test_syslog(username: str) -> list[str]:
     """One line to the remote syslog targets; the running handler learns the stored ones at once."""
-
     handler = remote_syslog_handler() or RemoteSyslogHandler(default=os.environ.get("FULCRUM_SYSLOG", ""))
     handler.stored = [parse_hostport(t) for t in stored_syslog_targets()] or None
     if not (handler.stored or handler.default):
@@ -84,7 +83,6 @@ class HostNotOwned(Exception):
 def save_system_settings(current: SystemSettings, values: dict, save) -> list[str]:
     """Run ``save()``; a change of the host's own fields (hostname, DNS, time) only where the appliance owns
     the host, and then the root writer is asked to apply them. Returns the host fields that changed."""
-
     changed = [f for f in HOST_FIELDS if f in values and values[f] != getattr(current, f)]
     owned, reason = network_owner()
     if changed and not owned:

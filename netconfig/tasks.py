@@ -52,7 +52,6 @@ def schedule_expiry(change_id: int, seconds: int) -> None:
 @shared_task(name="kernel.support_snapshot")
 def support_snapshot_task() -> dict:
     """The privileged sections of the support archive (ipvsadm, iptables-save of our chains)."""
-
     return kernel_sections()
 
 

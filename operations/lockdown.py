@@ -77,7 +77,6 @@ def lockout_error_after(address: str | None, pk: int | None = None, network: str
                         delete: bool = False) -> str | None:
     """lockout_error for the management networks as they would be after saving ``network`` as row
     ``pk`` (None: a new row) or deleting row ``pk``. Shared by the API and the WebUI."""
-
     current = dict(ManagementNetwork.objects.values_list("pk", "network"))
     if delete:
         current.pop(pk, None)
@@ -109,7 +108,6 @@ def push_lockdown() -> dict:
     """Put the lockdown in the kernel now, through the one kernel writer (journalled, so drift checks
     cover FULCRUM-MGMT and the next apply keeps it). Runs where the kernel is owned: the worker
     (task kernel.lockdown), the worker unit's start (manage.py mgmt_firewall), or embedded."""
-
     rules = management_rules(management_spec())
     outcome = submit(lambda current: lockdown_ops(current, rules))
     if not outcome.ok:
