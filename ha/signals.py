@@ -11,6 +11,8 @@ from django.dispatch import receiver
 
 from cluster.models import ApplyRun
 
+from .replication import after_apply
+
 log = logging.getLogger("fulcrum.ha")
 
 
@@ -21,8 +23,6 @@ def _applied(sender, instance: ApplyRun, created: bool, raw: bool = False, **kwa
     reason = instance.reason
 
     def run():
-        from .runtime import after_apply
-
         try:
             after_apply(reason)
         except Exception:

@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from appliance.inputgate import ascii_digits
+from cluster.apply import apply_now
+from cluster.bundle import DELETE_ALL_CONFIRMATION, import_bundle, parse_bundle
 
 from . import tls
 from .models import Event, Outbox, Peer, SeenNonce
@@ -197,9 +199,6 @@ def heartbeat() -> dict:
 
 def receive_config(peer: Peer, payload: dict) -> dict:
     """Validate, import and apply a configuration the peer sent. BundleError when invalid."""
-    from cluster.apply import apply_now
-    from cluster.bundle import DELETE_ALL_CONFIRMATION, import_bundle, parse_bundle
-
     version = payload.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version <= 0:
         raise ValueError("version must be a positive integer")
