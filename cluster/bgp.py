@@ -26,7 +26,7 @@ from virtualservices.models import VirtualService
 
 from .compile import cluster_spec
 from .models import BgpNeighbour, BgpSettings, ClusterSettings
-from .runtime import dataplane_mode
+from .mode import dataplane_mode
 
 log = logging.getLogger("fulcrum.bgp")
 MASK = "********"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataplane.compiler import compile_state
 from dataplane.diff import plan
-from dataplane.state import DesiredState
+from dataplane.desired import DesiredState
 
 from .apply import pending_changes
 from .compile import cluster_spec
 from .models import ApplyRun
-from .runtime import dataplane_mode
+from .mode import dataplane_mode
 from .writer import distrust, recorded, submit
 
 

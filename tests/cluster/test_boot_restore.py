@@ -15,7 +15,7 @@ from cluster import boot, writer
 from cluster.apply import apply_now, pending_changes
 from cluster.models import AppliedState, ApplyRun, ClusterSettings
 from dataplane.kernel import RenderOnlyDriver
-from dataplane.state import DesiredState
+from dataplane.desired import DesiredState
 
 pytestmark = pytest.mark.django_db
 
