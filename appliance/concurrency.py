@@ -1,6 +1,6 @@
 """HTTP side of optimistic concurrency: ETag out, If-Match in, 412 on a stale version.
 
-An object's ETag is its configuration version (audit.versioning.Versioned), quoted.
+An object's ETag is its configuration version (appliance.versioning.Versioned), quoted.
 """
 
 from __future__ import annotations

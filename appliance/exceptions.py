@@ -23,7 +23,9 @@ from drf_standardized_errors.types import CLIENT_ERROR, SERVER_ERROR, VALIDATION
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 
-from cluster.run_liveness import QueueUnavailable
+
+class QueueUnavailable(RuntimeError):
+    """The task broker (Redis) did not take a queued job (an apply); the caller has already marked it failed."""
 
 
 class Conflict(exceptions.APIException):

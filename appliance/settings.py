@@ -294,8 +294,8 @@ FULCRUM_SYSLOG = os.environ.get("FULCRUM_SYSLOG", "").strip()
 
 EMAIL_BACKEND = os.environ.get("FULCRUM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
+from appliance.logs import logging_config  # noqa: E402
 from operations.conf import email_settings, https_settings  # noqa: E402
-from operations.logging import logging_config  # noqa: E402
 
 globals().update(email_settings())
 globals().update(https_settings())

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from .diff import record_changes
+
 
 class ChangeRecord(models.Model):
     CREATE, UPDATE, DELETE, ACTION = "create", "update", "delete", "action"
@@ -25,8 +27,6 @@ class ChangeRecord(models.Model):
     @property
     def changes(self) -> list[str]:
         """Field-level "field before → after" lines (secrets hidden), for the change log."""
-        from .diff import record_changes
-
         return record_changes(self.action, self.before, self.after, self.summary)
 
     def __str__(self):

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 
 def build_state(services: int, reals: int, weight: int = 100):
-    from dataplane.state import MASQ, DesiredState, IpvsDestination, IpvsService, ServiceKey
+    from dataplane.desired import MASQ, DesiredState, IpvsDestination, IpvsService, ServiceKey
 
     svcs, dests = [], []
     for i in range(services):
@@ -106,9 +106,9 @@ def _netns_add(name: str) -> None:
 
 
 def _driver_run(desired, changes: int) -> dict:
+    from dataplane.desired import DesiredState
     from dataplane.diff import EditDest, plan
     from dataplane.kernel import KernelDriver
-    from dataplane.state import DesiredState
 
     row: dict = {}
     driver = KernelDriver(iptables_backend="legacy")

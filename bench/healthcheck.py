@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from healthchecks.checks import CheckSpec  # noqa: E402
-from healthchecks.engine import DOWN, Engine, Target  # noqa: E402
+from healthchecks.scheduler import DOWN, Engine, Target  # noqa: E402
 
 PORT = 9000
 

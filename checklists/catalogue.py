@@ -18,7 +18,7 @@ from cluster.models import ClusterSettings, FloatingIP
 from dataplane import config as dp
 from virtualservices import choices
 from virtualservices.models import VirtualService
-from virtualservices.validation import IKE_PORTS
+from virtualservices.validation import IKE_PORTS, family
 
 from .models import STATUSES, CheckResult, CheckRun
 
@@ -36,14 +36,6 @@ def _ike(svc) -> bool:
 def windows_servers(svc) -> bool:
     """Whether the real servers are most likely Windows: the Always On VPN services (RRAS, NPS)."""
     return svc.check_type in (choices.CHECK_SSTP, choices.CHECK_IKEV2, choices.CHECK_RADIUS)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def gateway_for(rs_address: str, floating: list, appliance_address: str | None) -> str:
@@ -300,7 +292,7 @@ def build(svc) -> dict:
     gateway, note = "", ""
     if svc.method == dp.NAT and servers:
         gateway = sorted(gateways)[0] if len(gateways) == 1 else ""
-        if not _is_ip(gateway):  # a copy block holds commands only, never prose: a placeholder, explained
+        if family(gateway) is None:  # a copy block holds commands only, never prose: a placeholder, explained
             gateway, note = "GATEWAY", ("Replace GATEWAY with a floating IP (or the appliance's address) in the "
                                         "real servers' subnet: " + "; ".join(sorted(gateways)) + ".")
     blocks = _blocks(svc, gateway)

@@ -56,7 +56,7 @@ def with_dataplane_note(findings: list[E.Finding], mode: str) -> list[E.Finding]
 
 def store(services, findings: list[E.Finding], run: CheckRun | None = None) -> int:
     """Replace the stored results of ``services`` by ``findings``."""
-    from cluster.runtime import dataplane_mode
+    from cluster.mode import dataplane_mode
 
     findings = with_dataplane_note(findings, dataplane_mode())
     now = timezone.now()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 
@@ -13,6 +12,7 @@ from dataplane import config as dp
 from realservers.models import RealServer
 from virtualservices import choices
 from virtualservices.models import VirtualService
+from virtualservices.validation import family
 
 from .models import ClusterSettings
 
@@ -76,14 +76,6 @@ NPS_VIP_NEEDED = ("With IKEv2 on Direct Routing every VPN server holds the VPN V
                   "(or choose NAT for IKEv2).")
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def request_errors(req: AovpnRequest) -> dict[str, list[str]]:
     """What makes the request unusable, keyed by field (the wizard and the API show these)."""
     errors: dict[str, list[str]] = {}
@@ -93,7 +85,7 @@ def request_errors(req: AovpnRequest) -> dict[str, list[str]]:
         errors["vpn_servers"] = ["Give at least one VPN server address."]
     for name in ("vpn_servers", "nps_servers"):
         addresses = getattr(req, name)
-        bad = [a for a in addresses if not _is_ip(a)]
+        bad = [a for a in addresses if family(a) is None]
         if bad:
             errors[name] = [f"Not an IP address: {', '.join(bad)}."]
         elif len(addresses) > MAX_SERVERS:

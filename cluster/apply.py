@@ -19,12 +19,12 @@ from django.utils import timezone
 
 from audit.models import ChangeRecord
 from dataplane.compiler import compile_state
+from dataplane.desired import DesiredState
 from dataplane.diff import Op, plan, simulate
-from dataplane.state import DesiredState
 
 from .compile import cluster_spec
+from .mode import dataplane_mode
 from .models import ApplyRun, ClusterSettings
-from .runtime import dataplane_mode
 from .writer import KernelBusy as ApplyBusy  # noqa: F401 (the name callers of apply know)
 from .writer import append, current_state, distrust, journal, kernel_lock, make_driver, record
 from .writer import forget_view as forget_verified_view  # noqa: F401 (tests and older callers)

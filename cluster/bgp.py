@@ -25,8 +25,8 @@ from dataplane.frr import BgpNeighbourSpec, BgpSession, BgpSpec, bfd_detection_m
 from virtualservices.models import VirtualService
 
 from .compile import cluster_spec
+from .mode import dataplane_mode
 from .models import BgpNeighbour, BgpSettings, ClusterSettings
-from .runtime import dataplane_mode
 
 log = logging.getLogger("fulcrum.bgp")
 MASK = "********"

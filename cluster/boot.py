@@ -10,13 +10,13 @@ reads the kernel, plans to that state and writes a new, verified base.
 from __future__ import annotations
 
 from dataplane.compiler import compile_state
+from dataplane.desired import DesiredState
 from dataplane.diff import plan
-from dataplane.state import DesiredState
 
 from .apply import pending_changes
 from .compile import cluster_spec
+from .mode import dataplane_mode
 from .models import ApplyRun
-from .runtime import dataplane_mode
 from .writer import distrust, recorded, submit
 
 

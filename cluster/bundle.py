@@ -15,11 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from appliance.gate import gate_model_data
+from appliance.hooks import Slot
+from appliance.versioning import Versioned
 from audit.diff import field_changes
 from audit.models import ChangeRecord
 from audit.recording import change_record, masked, paused, record, snapshot
-from audit.versioning import Versioned
-from netconfig.bundle import export_network, parse_network, replace_network
 from realservers.models import RealServer
 from virtualservices.models import VirtualService, next_free_fwmark
 
@@ -31,6 +31,12 @@ REPLACE, MERGE = "replace", "merge"
 MODES = (REPLACE, MERGE)
 # The words that let a replace empty the configuration: an empty list must never do it by accident.
 DELETE_ALL_CONFIRMATION = "delete-all"
+
+# The "network" section (this host's interfaces and routes) is netconfig's; its reader and writer are
+# passed in when netconfig is ready (netconfig.bundle), so cluster never imports netconfig.
+export_network = Slot("cluster.bundle.export_network", "netconfig")
+parse_network = Slot("cluster.bundle.parse_network", "netconfig")
+replace_network = Slot("cluster.bundle.replace_network", "netconfig")
 
 
 def config_fields(model) -> list[str]:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from appliance.hooks import Slot
 from dataplane.config import ClusterSpec, FloatingIPSpec, RealServerSpec, ServiceSpec
 from dataplane.ports import parse_ports
 from realservers.models import RealServer
 from virtualservices.models import VirtualService
 
 from .models import ClusterSettings, FloatingIP
+
+# Compile inputs owned by the apps above cluster, provided when they are ready (never imported here).
+vrrp_holds_addresses = Slot("cluster.compile.vrrp_holds_addresses", "ha")  # () -> bool: keepalived holds VIPs
+management_spec = Slot("cluster.compile.management_spec", "operations")  # () -> ManagementSpec: the lockdown
 
 _SVC_FIELDS = ("id", "label", "vip", "ports", "protocol", "fwmark", "method", "scheduler", "persistent",
                "persistence_timeout", "persistence_netmask", "fallback_address", "fallback_port", "snat_source",
@@ -66,15 +71,12 @@ def service_specs() -> tuple[ServiceSpec, ...]:
 
 def cluster_spec() -> ClusterSpec:
     """The whole configuration in a few queries, whatever its size."""
-    from ha.state import keepalived_holds_addresses  # HA pair: keepalived holds VIPs/floating IPs
-    from operations.lockdown import management_spec
-
     settings = ClusterSettings.load()
     floating = tuple(FloatingIPSpec(str(f.address), f.prefixlen, f.interface) for f in FloatingIP.objects.all())
     return ClusterSpec(
         vip_interface=settings.vip_interface, autonat_interface=settings.autonat_interface,
         tcp_timeout=settings.tcp_timeout, tcpfin_timeout=settings.tcpfin_timeout,
         udp_timeout=settings.udp_timeout, floating_ips=floating, services=service_specs(),
-        vrrp_holds_addresses=keepalived_holds_addresses(), management=management_spec(),
+        vrrp_holds_addresses=vrrp_holds_addresses(), management=management_spec(),
         active_active=settings.active_active,
     )

@@ -7,8 +7,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from audit.recording import Audited
-from audit.versioning import Versioned
+from appliance.hooks import Slot
+from appliance.versioning import Versioned
+from audit.recording import Audited, paused, snapshot
+from dataplane.oprender import render_report
+from virtualservices.validation import family
+
+# {field: [messages]} for the named fields that are no interface of this host: netconfig knows the
+# host's interfaces and passes the check in when it is ready (netconfig.validation.interface_field_errors).
+interface_errors = Slot("cluster.models.interface_errors", "netconfig")
 
 interface_name = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$",
                                 "A Linux interface name: up to 15 letters, digits, _ . @ -.")
@@ -52,11 +59,11 @@ class ClusterSettings(Versioned, Audited):
         return "Cluster settings"
 
     def clean(self):
-        from netconfig.validation import interface_field_errors, raise_errors
+        from .validation import mode_errors  # cluster.validation reads these models
 
-        from .validation import mode_errors
-
-        raise_errors({**interface_field_errors(self, "vip_interface", "autonat_interface"), **mode_errors(self)})
+        errors = {**interface_errors(self, "vip_interface", "autonat_interface"), **mode_errors(self)}
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def active_active(self) -> bool:
@@ -73,8 +80,6 @@ class ClusterSettings(Versioned, Audited):
     def load(cls) -> ClusterSettings:
         obj = cls.objects.filter(pk=1).first()
         if obj is None:
-            from audit.recording import paused, snapshot
-
             obj = cls(pk=1)
             with paused():  # the defaults are no change an admin made: a fresh install has nothing pending
                 obj.save()
@@ -99,15 +104,14 @@ class FloatingIP(Versioned, Audited):
         return f"{self.address}/{self.prefixlen}"
 
     def clean(self):
-        from netconfig.validation import interface_field_errors, raise_errors
-        from virtualservices.validation import family
-
         if family(self.address) == 4 and self.prefixlen and self.prefixlen > 32:
             raise ValidationError({"prefixlen": "An IPv4 prefix length is 1-32."})
         if ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists():
             raise ValidationError({"address": "Active-active mode has no floating IPs: every member would hold "
                                               "the address. Route it to the members instead."})
-        raise_errors(interface_field_errors(self, "interface"))
+        errors = interface_errors(self, "interface")
+        if errors:
+            raise ValidationError(errors)
 
 
 class BgpSettings(Versioned, Audited):
@@ -134,11 +138,11 @@ class BgpSettings(Versioned, Audited):
         return f"BGP AS{self.asn}"
 
     def clean(self):
-        from netconfig.validation import raise_errors
+        from .validation import bgp_errors  # cluster.validation reads these models
 
-        from .validation import bgp_errors
-
-        raise_errors(bgp_errors(self))
+        errors = bgp_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         self.pk = 1  # a singleton
@@ -175,11 +179,11 @@ class BgpNeighbour(Versioned, Audited):
         return f"{self.address} AS{self.asn}"
 
     def clean(self):
-        from netconfig.validation import raise_errors
+        from .validation import neighbour_errors  # cluster.validation reads these models
 
-        from .validation import neighbour_errors
-
-        raise_errors(neighbour_errors(self))
+        errors = neighbour_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
 
 REPORT_OPS = 50  # operations in a text report (CLI, mail); the API and WebUI list every stored one
@@ -217,8 +221,6 @@ class ApplyRun(models.Model):
     def commands(self, limit: int | None = None) -> str:
         """What changed as the admin's tools' command lines, grouped and counted (dataplane.oprender);
         `limit`: at most that many operations, then how many more there were."""
-        from dataplane.oprender import render_report
-
         return render_report(self.operations[:limit], self.operation_count)
 
     def report(self) -> str:

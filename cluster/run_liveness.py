@@ -17,6 +17,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from appliance.exceptions import QueueUnavailable
+
 from .models import ApplyRun
 from .writer import KernelBusy, kernel_lock
 
@@ -26,10 +28,6 @@ WORKER_LOST = ("worker lost: the process running this apply stopped (killed or c
                "finished; the kernel lock is free again and the next apply re-reads the kernel")
 NOT_PICKED_UP = ("worker lost: no kernel worker started this apply within {seconds:.0f} s of queueing "
                  "(is fulcrum-worker running?); the change is still pending")
-
-
-class QueueUnavailable(RuntimeError):
-    """The task broker (Redis) did not take the apply; the run is already marked failed."""
 
 
 def fail_unqueued(run: ApplyRun, exc: Exception) -> QueueUnavailable:

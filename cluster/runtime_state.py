@@ -11,8 +11,8 @@ import logging
 
 from django.conf import settings
 
+from dataplane.destinations import runtime_ops, vip_ops
 from dataplane.diff import simulate
-from dataplane.runtime import runtime_ops, vip_ops
 
 from .compile import service_spec
 from .writer import submit

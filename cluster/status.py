@@ -8,7 +8,7 @@ from appliance import redis_client
 from dataplane.compiler import service_key
 
 from .compile import cluster_spec
-from .runtime import dataplane_mode
+from .mode import dataplane_mode
 from .writer import make_driver, recorded
 
 COUNTERS = ("conns", "inpkts", "outpkts", "inbytes", "outbytes", "cps", "inpps", "outpps", "inbps", "outbps")

@@ -53,16 +53,16 @@ def neighbour_errors(neighbour) -> dict[str, list[str]]:
 
 def mode_errors(settings) -> dict[str, list[str]]:
     """What stops this appliance from running in the mode chosen, named on the `mode` field."""
-    from ha.state import keepalived_holds_addresses  # lazily: ha sits above cluster
     from virtualservices.models import VirtualService
     from virtualservices.validation import active_active_errors
 
+    from .compile import vrrp_holds_addresses  # compile and models import this module
     from .models import ACTIVE_ACTIVE, FloatingIP
 
     if settings.mode != ACTIVE_ACTIVE:
         return {}
     problems = []
-    if keepalived_holds_addresses():
+    if vrrp_holds_addresses():
         problems.append("This appliance is in an HA pair: unpair it first (active-active has no VRRP).")
     if FloatingIP.objects.exists():
         problems.append("Delete the floating IPs first: in active-active every member would hold them.")

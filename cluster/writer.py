@@ -21,12 +21,12 @@ from django.conf import settings
 from django.db import transaction
 
 from dataplane.compiler import SYSCTL_NAMES
+from dataplane.desired import DesiredState
 from dataplane.diff import Op, simulate
 from dataplane.journal import decode, decode_ops, encode, encode_ops
-from dataplane.state import DesiredState
 
+from .mode import dataplane_mode
 from .models import AppliedState, JournalEntry
-from .runtime import dataplane_mode
 
 # This process's view: the state at (base version, last entry id). Refreshed by reading only what
 # another process wrote since, so a runtime action does not decode the whole table.

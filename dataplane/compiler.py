@@ -36,8 +36,7 @@ from dataplane.config import (
     RealServerSpec,
     ServiceSpec,
 )
-from dataplane.lockdown import management_rules
-from dataplane.state import (
+from dataplane.desired import (
     MASQ,
     OWNED_CHAINS,
     ROUTE,
@@ -50,6 +49,7 @@ from dataplane.state import (
     ServiceKey,
     Timeouts,
 )
+from dataplane.lockdown import management_rules
 
 MANGLE_CHAIN = next(iter(OWNED_CHAINS["mangle"]))  # FULCRUM-PREROUTING
 NAT_CHAIN = next(iter(OWNED_CHAINS["nat"]))  # FULCRUM-POSTROUTING

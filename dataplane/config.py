@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dataplane.state import cached_hash
+from dataplane.desired import cached_hash
 
 # Protocol choices of a virtual service.
 TCP, UDP, TCP_UDP, ONE_PACKET, FWMARK = "tcp", "udp", "tcpudp", "ops", "fwm"

@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from dataplane.config import MAGLEV
-from dataplane.state import (
+from dataplane.desired import (
     Address,
     DesiredState,
     IpvsDestination,

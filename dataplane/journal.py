@@ -3,7 +3,7 @@ schema version. No Django, no I/O.
 
 JSON (never pickle) because the journal is stored where the unprivileged web process can write:
 decoding it must not be able to run code in the privileged writer, and a refactor of
-dataplane/state.py must not silently misread an old row. A document of any other schema version,
+dataplane/desired.py must not silently misread an old row. A document of any other schema version,
 or damaged, decodes to None: the writer then trusts the kernel, not the journal.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dataplane.desired import Address, DesiredState, IpvsDestination, IpvsService, Rule, ServiceKey, Timeouts
 from dataplane.diff import (
     AddAddress,
     AddDest,
@@ -25,7 +26,6 @@ from dataplane.diff import (
     SetSysctl,
     SetTimeouts,
 )
-from dataplane.state import Address, DesiredState, IpvsDestination, IpvsService, Rule, ServiceKey, Timeouts
 
 SCHEMA_VERSION = 1
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ipaddress
 
 from dataplane.config import ManagementSpec
+from dataplane.desired import OWNED_CHAINS, DesiredState, Rule
 from dataplane.diff import Op, ReplaceRules
-from dataplane.state import OWNED_CHAINS, DesiredState, Rule
 
 MGMT_CHAIN = next(iter(OWNED_CHAINS["filter"]))  # FULCRUM-MGMT
 MAX_PORTS = 15  # one multiport match: a negated match cannot be split over several rules

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dataplane import diff as d
+from dataplane.desired import OWNED_CHAINS
 from dataplane.render import _destination_line, _endpoint, _service_line, _service_ref
-from dataplane.state import OWNED_CHAINS
 
 # The order groups appear in, when present: the order an apply runs them in.
 TOOLS = ("sysctl", "ip addr", "ipvsadm", "iptables", "ip6tables")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dataplane.compiler import address_sort_key, family_of, service_sort_key
-from dataplane.state import (
+from dataplane.desired import (
     MASQ,
     OWNED_CHAINS,
     ROUTE,

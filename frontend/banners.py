@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster.runtime import runtime_facts
+from cluster.mode import runtime_facts
 
 
 def banners() -> list[dict]:

@@ -3,7 +3,7 @@
 import socket
 
 from accounts.roles import APPLY, CONFIGURE, OPERATE, can, role_of
-from cluster.runtime import dataplane_mode
+from cluster.mode import dataplane_mode
 
 from .banners import banners
 

@@ -17,7 +17,7 @@ from realservers.models import RealServer
 from reports.models import ServiceStats
 from virtualservices.models import VirtualService
 
-from .state import SERVING, ServerRow, ServiceRow, rs_state, vs_state
+from .overview_states import SERVING, ServerRow, ServiceRow, rs_state, vs_state
 
 VS_FIELDS = ("id", "label", "vip", "ports", "protocol", "method", "fwmark", "check_type", "enabled")
 RS_FIELDS = ("id", "service_id", "label", "address", "port", "weight", "admin_state", "health")

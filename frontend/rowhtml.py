@@ -12,7 +12,7 @@ from functools import cache
 from django.urls import reverse
 from django.utils.html import escape
 
-from .state import ServiceRow
+from .overview_states import ServiceRow
 
 ACTIONS = (("online", "Online"), ("drain", "Drain"), ("halt", "Halt"))
 _ID = 2147483647  # a placeholder id: reverse() once per URL name, then format per row (reverse per row is slow)

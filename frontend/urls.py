@@ -40,7 +40,7 @@ urlpatterns = [
     path("cluster/bgp/neighbours/<int:pk>/delete/", cluster.bgp_neighbour_delete, name="bgp-neighbour-delete"),
     # Local Configuration
     path("local/", system.local_config, name="local"),
-    path("local/network/", include("netconfig.urls")),
+    path("local/network/", include("frontend.network_urls")),
     path("local/management/", access.management_access, name="management-access"),
     path("local/management/add/", access.management_network_edit, name="management-add"),
     path("local/management/<int:pk>/edit/", access.management_network_edit, name="management-edit"),
@@ -49,7 +49,7 @@ urlpatterns = [
     path("maintenance/apply/", maintenance.apply_page, name="apply"),
     path("maintenance/apply/start/", maintenance.apply_start, name="apply-start"),
     path("maintenance/apply/runs/<int:pk>/", maintenance.apply_run_progress, name="apply-progress"),
-    path("maintenance/", include("netconfig.maintenance_urls")),
+    path("maintenance/", include("frontend.maintenance_urls")),
     path("maintenance/backup/", maintenance.backup, name="backup"),
     path("maintenance/backup/download/", maintenance.backup_download, name="backup-download"),
     path("maintenance/backup/restore/", maintenance.restore_confirm, name="restore-confirm"),

@@ -1,6 +1,6 @@
 """keepalived for the pair: render its configuration from the database, start or reload it.
 
-The text comes from the pure renderer (dataplane.keepalived). The kernel worker writes it under
+The text comes from the pure renderer (dataplane.keepalived_conf). The kernel worker writes it under
 FULCRUM_DATA_DIR/keepalived/ and reloads keepalived (SIGHUP through its pid file); keepalived itself
 runs under its own supervisor (ha/keepalived_service.py), never as the worker's child, so restarting
 or losing the worker leaves the VIPs where they are. Own pid files per data directory, so several
@@ -21,7 +21,7 @@ from django.conf import settings
 
 from appliance.privatefiles import private_dir, write_private
 from cluster.compile import cluster_spec
-from dataplane.keepalived import VrrpLink, VrrpSpec, render_keepalived
+from dataplane.keepalived_conf import VrrpLink, VrrpSpec, render_keepalived
 
 from .models import Link, Peer
 

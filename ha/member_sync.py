@@ -22,7 +22,7 @@ from cluster.bundle import export_bundle
 from cluster.models import ClusterSettings
 
 from .models import EditedMember, Event, Member, MemberOutbox, default_node_name
-from .runtime import BACKOFF
+from .replication import BACKOFF
 from .sync import PeerError, import_and_apply, positive_version, post
 
 log = logging.getLogger("fulcrum.ha")

@@ -17,6 +17,7 @@ from django.db import models
 from django.utils import timezone
 
 from cluster.models import interface_name
+from netconfig.validation import interface_field_errors, raise_errors
 
 MASTER, BACKUP = "master", "backup"
 ROLES = [(MASTER, "Master"), (BACKUP, "Backup")]
@@ -87,8 +88,6 @@ class Peer(SignedRemote):
         return f"{self.node_name} ({self.role}) paired with {self.address}:{self.port}"
 
     def clean(self):
-        from netconfig.validation import interface_field_errors, raise_errors
-
         raise_errors(interface_field_errors(self, "sync_interface"))  # a real interface of this host
 
     def save(self, *args, **kwargs):
@@ -102,6 +101,12 @@ class Peer(SignedRemote):
     @property
     def in_sync(self) -> bool:
         return self.local_version > 0 and self.peer_version == self.local_version
+
+
+def keepalived_holds_addresses() -> bool:
+    """In a pair, keepalived holds the VIPs and floating IPs (on the master only), not the apply
+    (cluster.compile asks through its slot, filled in HaConfig.ready)."""
+    return Peer.objects.filter(pk=1).exists()
 
 
 class Link(models.Model):
@@ -120,8 +125,6 @@ class Link(models.Model):
         return f"{self.interface} → {self.peer_address}"
 
     def clean(self):
-        from netconfig.validation import interface_field_errors, raise_errors
-
         raise_errors(interface_field_errors(self, "interface"))  # a real interface of this host
 
 

@@ -23,7 +23,7 @@ from audit.recording import record
 from cluster.models import ACTIVE_ACTIVE, ClusterSettings, FloatingIP
 from virtualservices.models import VirtualService
 
-from . import tls
+from . import connsync, keepalived, tls
 from .models import BACKUP, MASTER, Event, Link, Outbox, PairingToken, Peer, SeenNonce, default_node_name
 from .sync import API, PeerError, post
 
@@ -255,8 +255,6 @@ def unpair(*, tell_peer: bool = True) -> str:
 
 
 def forget(peer: Peer, note: str = "") -> None:
-    from . import connsync, keepalived
-
     with transaction.atomic():
         record(ChangeRecord.ACTION, peer, object_type="hapeer",
                summary=f"unpaired from {peer.peer_name or peer.address}" + (f": {note}" if note else ""),

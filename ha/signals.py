@@ -12,6 +12,9 @@ from django.dispatch import receiver
 
 from cluster.models import ApplyRun
 
+from .member_sync import after_apply as members_after_apply
+from .replication import after_apply
+
 log = logging.getLogger("fulcrum.ha")
 
 
@@ -22,9 +25,6 @@ def _applied(sender, instance: ApplyRun, created: bool, raw: bool = False, **kwa
     reason = instance.reason
 
     def run():
-        from .member_sync import after_apply as members_after_apply
-        from .runtime import after_apply
-
         for step in (after_apply, members_after_apply):  # the HA peer; active-active members
             try:
                 step(reason)

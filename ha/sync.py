@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from appliance.inputgate import ascii_digits
+from cluster.apply import apply_now
+from cluster.bundle import DELETE_ALL_CONFIRMATION, import_bundle, parse_bundle
 
 from . import tls
 from .models import Event, Outbox, Peer, SeenNonce
@@ -198,9 +200,6 @@ def heartbeat() -> dict:
 def import_and_apply(bundle, actor: str, reason: str):
     """Replace this appliance's configuration with `bundle` and apply it through its own writer; the ApplyRun.
     BundleError (nothing changed) when the bundle is invalid."""
-    from cluster.apply import apply_now
-    from cluster.bundle import DELETE_ALL_CONFIRMATION, import_bundle, parse_bundle
-
     parse_bundle(bundle)  # all-or-nothing: a bad bundle changes nothing here
     with transaction.atomic():
         # The receiver mirrors the sender exactly, even when the sender's admin deleted every service.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .runtime import BACKOFF
+from .replication import BACKOFF
 from .sync import PeerError, heartbeat, push_config
 
 

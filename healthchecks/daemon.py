@@ -29,10 +29,10 @@ from pathlib import Path
 from appliance import redis_client
 from dataplane.compiler import service_key
 from dataplane.config import ServiceSpec
+from dataplane.destinations import destination_changes, plan_destinations, vip_ops
 from dataplane.diff import AddAddress, DelDest, Op, dest_id
-from dataplane.runtime import destination_changes, plan_destinations, vip_ops
 from healthchecks.checks import DEFAULT_PORTS, CheckResult, CheckSpec
-from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Status, Target
+from healthchecks.scheduler import DOWN, UNKNOWN, UP, Engine, Status, Target
 
 log = logging.getLogger("healthcheckd")
 
@@ -86,6 +86,7 @@ def check_spec(svc, rs, script_dir: str) -> CheckSpec:
 
 def load_config() -> Config:
     """Read the configuration (two queries). Runs in the database thread."""
+    # loaded here, not at import: bench/healthcheck.py imports this module without Django
     from cluster.compile import service_spec
     from cluster.models import ClusterSettings
     from realservers.models import RealServer
@@ -179,16 +180,17 @@ class KernelWeights:
 def make_driver(mode: str | None = None):
     """The dataplane driver of this host: 'kernel', 'render-only', or None for the runtime's choice.
     Render-only: it records what the kernel writer's journal says the kernel would hold."""
+    # loaded here, not at import: bench/healthcheck.py imports this module without Django
+    from dataplane.desired import DesiredState
     from dataplane.kernel import KernelDriver, RenderOnlyDriver
-    from dataplane.state import DesiredState
 
     if mode is None:
-        from cluster.runtime import dataplane_mode
+        from cluster.mode import dataplane_mode  # no Django at import (bench)
 
         mode = dataplane_mode()
     if mode == "kernel":
         return KernelDriver()
-    from cluster.writer import journal
+    from cluster.writer import journal  # no Django at import (bench)
 
     return RenderOnlyDriver(state=journal()[1] or DesiredState.empty())
 
@@ -415,7 +417,7 @@ class HealthDaemon:
     def _change_all(self, changes) -> dict[int, str]:
         from django.db import close_old_connections
 
-        from cluster.writer import session
+        from cluster.writer import session  # no Django at import (bench)
 
         close_old_connections()
         # One turn of the kernel writer for the whole batch: one lock, one journal entry.
@@ -444,9 +446,9 @@ class HealthDaemon:
     def _record(self, records) -> None:
         from django.db import transaction
 
-        from realservers.models import RealServer
+        from realservers.models import RealServer  # no Django at import (bench)
 
-        from .models import HealthEvent
+        from .models import HealthEvent  # no Django at import (bench)
 
         # Logged here, in the database thread: thousands of lines at once must not hold up the checks.
         for ev, _, spec, rs, action in records:

@@ -23,3 +23,8 @@ class HealthEvent(models.Model):
 
     def __str__(self):
         return f"{self.real_server_id}: {self.old_state} -> {self.new_state} ({self.reason})"
+
+
+def recent_events_text(limit: int) -> str:
+    """The newest transitions, one line each (the support archive's health-events.txt)."""
+    return "".join(f"{e.at:%Y-%m-%d %H:%M:%S} {e}\n" for e in HealthEvent.objects.order_by("-at")[:limit])

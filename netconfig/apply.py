@@ -94,13 +94,14 @@ def start_change(user, username: str, timeout: int, connected_to: str = "") -> N
     change = NetworkChange.objects.create(user=user if getattr(user, "pk", None) else None, username=username,
                                           timeout=timeout, desired=desired.to_json())
     record("action", change, object_type="networkchange", summary=f"network apply, rollback timer {timeout} s")
-    from .tasks import dispatch_apply
+    from .tasks import dispatch_apply  # netconfig.tasks imports this module
 
     transaction.on_commit(lambda: dispatch_apply(change.pk))
     return change
 
 
 def _kernel_sync(desired: ns.NetworkState, scope: set[str]):
+    # pyroute2 (netlink) loads when the kernel is asked, not at import
     from dataplane.kernel.network import NetworkDriver, sync
 
     with NetworkDriver() as d:
@@ -108,6 +109,7 @@ def _kernel_sync(desired: ns.NetworkState, scope: set[str]):
 
 
 def _kernel_restore(before_json: dict) -> list:
+    # pyroute2 (netlink) loads when the kernel is asked, not at import
     from dataplane.kernel.network import NetworkDriver, Snapshot, restore
 
     with NetworkDriver() as d:
@@ -139,7 +141,7 @@ def run_change(change_id: int) -> NetworkChange:
             change.status, change.finished_at = NetworkChange.CONFIRMED, timezone.now()
         change.save()
     if change.status == NetworkChange.AWAITING:
-        from .tasks import schedule_expiry
+        from .tasks import schedule_expiry  # netconfig.tasks imports this module
 
         schedule_expiry(change.pk, change.timeout)
     return change

@@ -14,6 +14,7 @@ log = logging.getLogger("fulcrum.netconfig")
 
 def _read_kernel() -> dict[str, dict]:
     try:
+        # pyroute2 (netlink) loads when the kernel is asked, not at import
         from dataplane.kernel.network import NetworkDriver
 
         with NetworkDriver() as d:

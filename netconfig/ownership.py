@@ -6,6 +6,8 @@ import os
 
 from django.conf import settings
 
+from cluster.mode import reported_dataplane_mode
+
 
 def network_owner() -> tuple[bool, str]:
     """(owned, reason). FULCRUM_MANAGE_NETWORK: "yes", "no" or "auto" (the default: owned when the
@@ -15,7 +17,6 @@ def network_owner() -> tuple[bool, str]:
         return False, "FULCRUM_MANAGE_NETWORK=no: the host's network is managed outside Fulcrum."
     if choice == "yes":
         return True, ""
-    from cluster.runtime import reported_dataplane_mode
 
     if reported_dataplane_mode() != "kernel":
         return False, "This host is render-only (no kernel dataplane): Fulcrum does not change its network."

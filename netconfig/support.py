@@ -14,12 +14,23 @@ import tarfile
 import time
 from importlib import metadata
 
+from appliance.hooks import Slot
 from audit.diff import MASK, SECRET_WORDS
+from audit.models import ChangeRecord
+from cluster.bundle import export_bundle
+from cluster.models import ApplyRun
 from dataplane.kernel.snapshot import kernel_sections, run
+
+from .models import NetworkChange, SystemSettings
+from .tasks import support_snapshot_task
 
 LOG_LINES = 500
 RECENT = 200
 MASKED_KEYS = SECRET_WORDS + ("check_secret", "smtp_password")
+
+# Sections owned by the apps above netconfig, passed in when they are ready (never imported here).
+keepalived_status = Slot("netconfig.support.keepalived_status", "ha")  # () -> keepalived's state
+health_events = Slot("netconfig.support.health_events", "healthchecks")  # (limit) -> text, newest first
 
 
 def masked(value):
@@ -46,8 +57,6 @@ def _versions() -> dict:
 def _kernel_from_worker() -> dict[str, str]:
     from django.conf import settings
 
-    from .tasks import support_snapshot_task
-
     try:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             return kernel_sections()
@@ -68,13 +77,6 @@ def _worker_alive() -> bool:
 def sections() -> dict[str, str]:
     from django.forms.models import model_to_dict
 
-    from audit.models import ChangeRecord
-    from cluster.bundle import export_bundle
-    from cluster.models import ApplyRun
-    from healthchecks.models import HealthEvent
-
-    from .models import NetworkChange, SystemSettings
-
     def as_json(data) -> str:
         return json.dumps(data, indent=2, default=str) + "\n"
 
@@ -87,8 +89,7 @@ def sections() -> dict[str, str]:
                                             "object": f"{c.object_type} {c.object_repr}", "summary": c.summary,
                                             "before": c.before, "after": c.after})
                                     for c in ChangeRecord.objects.order_by("-id")[:RECENT]]),
-        "health-events.txt": "".join(f"{e.at:%Y-%m-%d %H:%M:%S} {e}\n"
-                                     for e in HealthEvent.objects.order_by("-at")[:RECENT]),
+        "health-events.txt": health_events(RECENT),
         "network-changes.json": as_json([{"id": c.pk, "created_at": c.created_at, "user": c.username,
                                           "status": c.status, "ops": c.ops, "error": c.error}
                                          for c in NetworkChange.objects.order_by("-id")[:20]]),
@@ -104,9 +105,7 @@ def sections() -> dict[str, str]:
 
 def _keepalived() -> dict:
     try:
-        from ha.keepalived import status
-
-        return status()
+        return keepalived_status()
     except Exception as exc:  # noqa: BLE001 - keepalived not installed here
         return {"available": False, "reason": str(exc)}
 

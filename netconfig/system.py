@@ -10,7 +10,10 @@ from django.conf import settings
 from django.core.mail import get_connection, send_mail
 from django.db import connection
 
+from appliance.logs import RemoteSyslogHandler, SyslogFormatter, parse_hostport, remote_syslog_handler
+
 from .models import SystemSettings
+from .ownership import network_owner
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,7 @@ def stored_syslog_targets() -> list[str]:
 
 
 def syslog_targets() -> list[str]:
-    """For operations.logging's refresher thread: the stored targets, and that thread's connection closed."""
+    """For appliance.logs's refresher thread: the stored targets, and that thread's connection closed."""
     try:
         return stored_syslog_targets()
     finally:
@@ -83,8 +86,6 @@ def send_test_mail(to: str = "") -> list[str]:
 
 def send_test_syslog(username: str) -> list[str]:
     """One line to the remote syslog targets; the running handler learns the stored ones at once."""
-    from operations.logging import RemoteSyslogHandler, SyslogFormatter, parse_hostport, remote_syslog_handler
-
     handler = remote_syslog_handler() or RemoteSyslogHandler(default=settings.FULCRUM_SYSLOG)
     handler.stored = [parse_hostport(t) for t in stored_syslog_targets()] or None
     if not (handler.stored or handler.default):
@@ -101,8 +102,6 @@ class HostNotOwned(Exception):
 def save_system_settings(current: SystemSettings, values: dict, save) -> list[str]:
     """Run ``save()``; a change of the host's own fields (hostname, DNS, time) only where the appliance owns
     the host, and then the root writer is asked to apply them. Returns the host fields that changed."""
-    from .ownership import network_owner
-
     changed = [f for f in HOST_FIELDS if f in values and values[f] != getattr(current, f)]
     owned, reason = network_owner()
     if changed and not owned:

@@ -9,18 +9,19 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import connection
 
+from dataplane.kernel.snapshot import kernel_sections
+
+from .apply import expire, run_change
+from .models import NetworkChange
+
 
 @shared_task(name="kernel.network_apply")
 def network_apply_task(change_id: int) -> str:
-    from .apply import run_change
-
     return run_change(change_id).status
 
 
 @shared_task(name="kernel.network_expire")
 def network_expire_task(change_id: int) -> str:
-    from .apply import expire
-
     return expire(change_id).status
 
 
@@ -51,8 +52,6 @@ def schedule_expiry(change_id: int, seconds: int) -> None:
 @shared_task(name="kernel.support_snapshot")
 def support_snapshot_task() -> dict:
     """The privileged sections of the support archive (ipvsadm, iptables-save of our chains)."""
-    from dataplane.kernel.snapshot import kernel_sections
-
     return kernel_sections()
 
 
@@ -61,8 +60,6 @@ def resume_rollback_timers(**kwargs) -> None:
     """A worker that restarts while a change waits would leave its timer with the broker for up to the
     visibility timeout: re-arm every waiting change's timer (or roll it back now if it is overdue)."""
     from django.utils import timezone
-
-    from .models import NetworkChange
 
     for change in NetworkChange.objects.filter(status=NetworkChange.AWAITING):
         left = (change.deadline - timezone.now()).total_seconds() if change.deadline else 0

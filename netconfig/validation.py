@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from django.core.exceptions import ValidationError
 
+from appliance.logs import parse_hostport
 from dataplane import netstate as ns
 
 from . import inventory
@@ -192,7 +193,7 @@ def _on_link(gw, interface: str, interfaces, live) -> bool:
 def known_interfaces() -> set[str]:
     """The host's real interfaces (loopback aside) and the VLANs/bonds configured here; empty when the
     host's interfaces cannot be read (then nothing is refused for naming one)."""
-    from .models import Interface
+    from .models import Interface  # netconfig.models imports this module
 
     live = set(inventory.host_links()) - {"lo"}
     return live | set(Interface.objects.values_list("name", flat=True)) if live else set()
@@ -244,8 +245,6 @@ def _list_errors(errors, field, value, check, what: str, limit: int = 16):
 
 
 def _syslog_target_ok(text) -> bool:
-    from operations.logging import parse_hostport
-
     try:
         host, port = parse_hostport(text) if isinstance(text, str) else ("", 0)
     except ValueError:

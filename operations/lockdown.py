@@ -18,8 +18,12 @@ from collections.abc import Iterable
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponseForbidden
 
+from cluster.writer import submit
 from dataplane.config import ManagementSpec
 from dataplane.lockdown import lockdown_ops, management_rules
+from ha.models import Peer
+
+from .models import ManagementNetwork
 
 CACHE_SECONDS = 5.0
 
@@ -71,8 +75,6 @@ def lockout_error_after(address: str | None, pk: int | None = None, network: str
                         delete: bool = False) -> str | None:
     """lockout_error for the management networks as they would be after saving ``network`` as row
     ``pk`` (None: a new row) or deleting row ``pk``. Shared by the API and the WebUI."""
-    from .models import ManagementNetwork
-
     current = dict(ManagementNetwork.objects.values_list("pk", "network"))
     if delete:
         current.pop(pk, None)
@@ -83,8 +85,6 @@ def lockout_error_after(address: str | None, pk: int | None = None, network: str
 
 def peer_addresses() -> list[str]:
     try:
-        from ha.models import Peer
-
         peer = Peer.current()
     except Exception:  # noqa: BLE001 - no HA tables yet: no peer
         return []
@@ -92,8 +92,6 @@ def peer_addresses() -> list[str]:
 
 
 def current_networks() -> list[str]:
-    from .models import ManagementNetwork
-
     return list(ManagementNetwork.objects.values_list("network", flat=True))
 
 
@@ -108,8 +106,6 @@ def push_lockdown() -> dict:
     """Put the lockdown in the kernel now, through the one kernel writer (journalled, so drift checks
     cover FULCRUM-MGMT and the next apply keeps it). Runs where the kernel is owned: the worker
     (task kernel.lockdown), the worker unit's start (manage.py mgmt_firewall), or embedded."""
-    from cluster.writer import submit
-
     rules = management_rules(management_spec())
     outcome = submit(lambda current: lockdown_ops(current, rules))
     if not outcome.ok:
@@ -174,7 +170,7 @@ def _changed(sender, **kwargs) -> None:
             if settings.CELERY_TASK_ALWAYS_EAGER:  # embedded: this process owns the kernel
                 push_lockdown()
             else:
-                from .tasks import lockdown_task
+                from .tasks import lockdown_task  # operations.tasks imports this module
 
                 lockdown_task.delay()
         except Exception as e:  # noqa: BLE001 - no broker: the worker applies it at its next start

@@ -12,6 +12,12 @@ import logging
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
+from cluster import status as cluster_status
+from cluster.models import ApplyRun, DriftCheck
+from ha.models import Peer
+from healthchecks import live as health_live
+from realservers.models import RealServer
+
 log = logging.getLogger(__name__)
 
 HEALTH_STATES = ("up", "down", "unknown")
@@ -28,13 +34,9 @@ class FulcrumCollector:
 
     # ---------------------------------------------------------------- services and real servers
     def _kernel(self):
-        from cluster.status import kernel_status
-        from healthchecks.live import live_statuses
-        from realservers.models import RealServer
-
         up = GaugeMetricFamily("fulcrum_kernel_status_up", "1 when the kernel figures could be read.")
         try:
-            status = kernel_status()
+            status = cluster_status.kernel_status()  # module attribute: read at call time
             up.add_metric([], 1)
         except Exception as e:  # noqa: BLE001 - the rest of /metrics still answers
             log.warning("metrics: kernel status unavailable: %s", e)
@@ -77,7 +79,7 @@ class FulcrumCollector:
                                        labels=SERVER_LABELS)
 
         configured = {rs.pk: rs for rs in RealServer.objects.all().only("id", "weight", "health")}
-        live = live_statuses()
+        live = health_live.live_statuses()
         for svc in status["services"]:
             sl = [svc["label"], str(svc["id"])]
             s_in.add_metric(sl, int(bool(svc["in_kernel"])))
@@ -116,8 +118,6 @@ class FulcrumCollector:
     # ---------------------------------------------------------------- apply runs and drift
     def _apply(self):
         from django.db.models import Count, Sum
-
-        from cluster.models import ApplyRun, DriftCheck
 
         runs = CounterMetricFamily("fulcrum_apply_runs", "Apply runs by outcome.", labels=["status"])
         counts = dict(ApplyRun.objects.values_list("status").annotate(n=Count("id")).order_by())
@@ -159,8 +159,6 @@ class FulcrumCollector:
 
     # ---------------------------------------------------------------- HA peer
     def _peer(self):
-        from ha.models import Peer
-
         peer = Peer.current()
         paired = GaugeMetricFamily("fulcrum_peer_paired", "1 when this appliance has an HA peer.")
         paired.add_metric([], int(peer is not None))

@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from appliance.versioning import Versioned
 from audit.recording import Audited
-from audit.versioning import Versioned
 from dataplane import config as dp
 from virtualservices import locking
 from virtualservices.models import VirtualService

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 
+from cluster import status as cluster_status
+
 log = logging.getLogger(__name__)
 
 
 def read_status() -> dict | None:
     """The live status in the shape `reports.sampling.sample` takes, or None when unavailable."""
     try:
-        from cluster.status import kernel_status
-    except ImportError:
-        return None
-    try:
-        return kernel_status()
+        return cluster_status.kernel_status()
     except Exception:  # a missing Redis or worker must not break a page or the sampler
         log.warning("live status unavailable", exc_info=True)
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import IntegrityError, models, transaction
 
+from appliance.versioning import Versioned
 from audit.recording import Audited
-from audit.versioning import Versioned
 from dataplane import config as dp
 from dataplane.ports import PortSyntaxError, is_single_port, parse_ports
 

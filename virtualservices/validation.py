@@ -12,12 +12,18 @@ from collections import defaultdict
 
 from django.core.exceptions import ValidationError
 
+from appliance.hooks import Slot
 from dataplane import config as dp
 from dataplane.compiler import normalise_netmask
 from dataplane.ports import PortSyntaxError, parse_ports, ranges_overlap
-from healthchecks.checks.patterns import pattern_error
 
 from . import choices
+
+# Why the health checks' matcher (RE2) refuses a response pattern, or None: the checks own that rule
+# and healthchecks passes it in when ready (healthchecks.checks.patterns.pattern_error).
+pattern_error = Slot("virtualservices.validation.pattern_error", "healthchecks")
+# Whether the appliance runs active-active (then only mh schedules): cluster owns the mode.
+cluster_is_active_active = Slot("virtualservices.validation.cluster_is_active_active", "cluster")
 
 IKE_PORTS = {500, 4500}
 TRANSPARENT_METHODS = {dp.DR, dp.NAT, dp.TUN}
@@ -52,18 +58,12 @@ def service_errors(svc) -> dict[str, list[str]]:
     _check_families(svc, errors)
     _check_persistence(svc, errors)
     _check_health(svc, errors)
-    if _active_active():
+    if cluster_is_active_active():
         for name, messages in active_active_errors(svc).items():
             errors[name] += messages
     if not errors:
         _check_existing_real_servers(svc, errors)
     return dict(errors)
-
-
-def _active_active() -> bool:
-    from cluster.models import ACTIVE_ACTIVE, ClusterSettings  # lazily: cluster sits above this app
-
-    return ClusterSettings.objects.filter(pk=1, mode=ACTIVE_ACTIVE).exists()
 
 
 def active_active_errors(svc) -> dict[str, list[str]]:

@@ -5,13 +5,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import APPLY
+from dataplane.compiler import compile_state
+from dataplane.render import render_all
 
 from ..apply import pending_changes
 from ..compile import cluster_spec
 from ..drift import check_drift
+from ..mode import reported_dataplane_mode
 from ..models import ApplyRun, DriftCheck
 from ..run_liveness import sweep_stale_runs
-from ..runtime import reported_dataplane_mode
 from ..status import kernel_status
 from ..tasks import start_apply
 from .apply_serializers import (
@@ -55,9 +57,6 @@ class RenderedView(APIView):
 
     @extend_schema(responses=RenderedSerializer)
     def get(self, request):
-        from dataplane.compiler import compile_state
-        from dataplane.render import render_all
-
         return Response({"text": render_all(compile_state(cluster_spec()))})
 
 

@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
+from appliance.serializers import CleanModelSerializer, RefuseUnknownFields
 from dataplane import config as dp
-from virtualservices.api.serializers import CleanModelSerializer, RefuseUnknownFields, VirtualServiceSerializer
+from virtualservices.api.serializers import VirtualServiceSerializer
 
 from .. import aovpn
 from ..models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP

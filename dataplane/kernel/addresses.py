@@ -12,7 +12,7 @@ import errno
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from dataplane.state import Address
+from dataplane.desired import Address
 
 ADDR_PROTO = 0x46  # "F": marks the addresses Fulcrum owns (ip addr show shows "proto 70")
 IFA_F_NODAD = 0x02

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from dataplane import diff
+from dataplane.desired import DesiredState, ServiceKey
 from dataplane.diff import (
     AddAddress,
     AddDest,
@@ -32,7 +33,8 @@ from dataplane.diff import (
 )
 from dataplane.kernel import ipvs as nl
 from dataplane.kernel import sysctl
-from dataplane.state import DesiredState, ServiceKey
+from dataplane.kernel.addresses import Addresses
+from dataplane.kernel.netfilter import Netfilter
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,6 @@ class KernelDriver:
     """
 
     def __init__(self, *, iptables_backend: str | None = None, batch: int = nl.BATCH_MESSAGES):
-        from dataplane.kernel.addresses import Addresses
-        from dataplane.kernel.netfilter import Netfilter
-
         self.ipvs = nl.IpvsSocket(batch=batch)
         self.netfilter = Netfilter(iptables_backend)
         self._addresses = None

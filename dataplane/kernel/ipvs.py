@@ -25,7 +25,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from dataplane.state import MASQ, ROUTE, TUNNEL, IpvsDestination, IpvsService, ServiceKey, Timeouts
+from dataplane.desired import MASQ, ROUTE, TUNNEL, IpvsDestination, IpvsService, ServiceKey, Timeouts
 
 # netlink
 NETLINK_GENERIC = 16

@@ -16,8 +16,8 @@ import shutil
 import subprocess
 from dataclasses import replace
 
+from dataplane.desired import OWNED_CHAINS, DesiredState, Rule
 from dataplane.render import jump_rules, render_iptables
-from dataplane.state import OWNED_CHAINS, DesiredState, Rule
 
 
 class NetfilterError(RuntimeError):

@@ -115,13 +115,13 @@ def ha_pair(request):
         require(request, CONFIGURE)
         action = request.POST.get("action", "pair")
         if action in ("unpair", "sync") and peer is not None:
-            from ha import pairing, runtime
+            from ha import pairing, replication
 
             if action == "unpair":
                 said = pairing.unpair()
                 messages.success(request, f"Unpaired{f': {said}' if said else ''}.")
             else:
-                runtime.sync_now()
+                replication.sync_now()
                 messages.success(request, "Configuration sync to the peer queued.")
             return redirect("ha")
         if action == "token" and Peer is not None and peer is None:

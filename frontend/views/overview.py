@@ -11,14 +11,14 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from accounts.roles import CONFIGURE, OPERATE, can
+from realservers.actions import ACTIONS, act, kernel_answer_text
 from realservers.models import RealServer
-from realservers.states import ACTIONS, act, kernel_answer_text
 from virtualservices.choices import METHODS
 
 from .. import overview_data
 from ..applyinfo import request_apply_summary
+from ..overview_states import RS_STATES, VS_STATES
 from ..rowhtml import render_rows
-from ..state import RS_STATES, VS_STATES
 from .common import back_to, paginate, query_without, require
 
 

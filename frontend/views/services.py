@@ -14,9 +14,9 @@ from appliance.inputgate import ascii_digits
 from checklists.tasks import start_recheck
 from checklists.templatetags.checklists import checklist_context
 from cluster.aovpn import create_aovpn, service_definitions
+from realservers.actions import act, kernel_answer_text
 from realservers.filtersets import RealServerFilterSet
 from realservers.models import RealServer
-from realservers.states import act, kernel_answer_text
 from virtualservices.choices import METHODS
 from virtualservices.filtersets import VirtualServiceFilterSet
 from virtualservices.models import VirtualService, dr_vip_counts
@@ -107,8 +107,8 @@ def server_list(request):
         "service__id", "service__label", "service__vip", "service__ports", "service__check_type",
         ).order_by("address", "service__label")
     page, per_page = paginate(request, filtered(request, RealServerFilterSet, servers))
+    from ..overview_states import RS_STATES, rs_state
     from ..rowhtml import ACTIONS
-    from ..state import RS_STATES, rs_state
 
     for rs in page.object_list:
         rs.ui_state = rs_state(rs.admin_state, rs.health, rs.service.check_type)
@@ -151,7 +151,7 @@ def server_edit(request, service_pk=None, pk=None):
 
 
 def _save_with_runtime_state(request, form):
-    """The state field is runtime state: it acts in the kernel at once (realservers.states), while
+    """The state field is runtime state: it acts in the kernel at once (realservers.actions), while
     the other fields are configuration and wait for Apply."""
     new_state = form.cleaned_data["admin_state"]
     # The state first, from the saved configuration; then the other fields, which wait for Apply.

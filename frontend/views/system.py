@@ -16,8 +16,8 @@ from django.utils import timezone
 from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord
 from cluster.compile import cluster_spec
+from cluster.mode import dataplane_mode
 from cluster.models import ApplyRun, DriftCheck
-from cluster.runtime import dataplane_mode
 from dataplane.compiler import compile_state, weight_decision
 from dataplane.render import render_all
 from reports.models import ServiceSample, ServiceStats

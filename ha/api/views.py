@@ -23,13 +23,14 @@ from cluster.tasks import start_apply
 
 from .. import keepalived, pairing
 from ..models import Event, Link, PairingToken, Peer
-from ..runtime import sync_now
+from ..replication import sync_now
 from ..sync import Refused, receive_config, verify
 from .serializers import (
     EventSerializer,
     LinkSerializer,
     MessageSerializer,
     PairSerializer,
+    PeerSerializer,
     PeerSettingsSerializer,
     StatusSerializer,
     TokenSerializer,
@@ -39,8 +40,6 @@ log = logging.getLogger("fulcrum.ha")
 
 
 def status_data() -> dict:
-    from .serializers import PeerSerializer
-
     peer = Peer.current()
     return {
         "paired": peer is not None,

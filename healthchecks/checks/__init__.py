@@ -78,6 +78,7 @@ CheckFunc = Callable[[CheckSpec, Context], Awaitable[str | None]]
 
 
 def _registry() -> dict[str, CheckFunc]:
+    # each check module imports this package
     from healthchecks.checks import dns, external, http, icmp, ikev2, radius, tcp, udp
 
     return {

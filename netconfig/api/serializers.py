@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from virtualservices.api.serializers import CleanModelSerializer
+from appliance.serializers import CleanModelSerializer
 
 from ..apply import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from ..control import SERVICES

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from virtualservices.api.serializers import CleanModelSerializer, RefuseUnknownFields
+from appliance.serializers import CleanModelSerializer, RefuseUnknownFields
 from virtualservices.models import VirtualService
 
 from ..models import RealServer

@@ -9,9 +9,9 @@ from appliance.bulk import BulkWriteMixin
 from appliance.concurrency import VersionedViewMixin
 from virtualservices.models import VirtualService
 
+from ..actions import ACTIONS, act, servers_at
 from ..filtersets import RealServerFilterSet
 from ..models import RealServer
-from ..states import ACTIONS, act, servers_at
 from .serializers import (
     NestedRealServerSerializer,
     RealServerSerializer,

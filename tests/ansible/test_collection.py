@@ -176,7 +176,7 @@ def test_an_edit_between_the_modules_read_and_its_write_is_not_overwritten(appli
                                                                             kind):
     """Another client changes the object right after the module read it: the module's write carries the
     ETag it read, the API answers 412, the task fails, and the other client's change stays."""
-    from audit.versioning import update_changed
+    from appliance.versioning import update_changed
     from realservers.api.views import RealServerViewSet
     from realservers.models import RealServer
     from virtualservices.api.views import VirtualServiceViewSet

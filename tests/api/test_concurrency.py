@@ -151,8 +151,8 @@ def test_an_unchanged_write_keeps_the_version_and_logs_nothing(api, make_service
 
 @pytest.mark.django_db
 def test_a_configuration_edit_never_writes_runtime_state(api, make_service):
+    from realservers.actions import set_state
     from realservers.models import RealServer
-    from realservers.states import set_state
 
     rs = make_service(servers=[{}]).real_servers.get()
     url = f"{V1}/real-servers/{rs.pk}/"

@@ -101,7 +101,7 @@ def no_outbound(monkeypatch):
 
     monkeypatch.setattr(apply_views, "start_apply", start_apply, raising=False)
     try:
-        from ha import runtime as ha_runtime
+        from ha import replication as ha_runtime
         from ha.api import views as ha_views
 
         monkeypatch.setattr(ha_runtime, "start_sync", lambda: None)

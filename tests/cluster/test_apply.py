@@ -52,7 +52,7 @@ def test_a_weight_change_is_one_edit_of_that_destination_only(make_service):
 def test_drain_is_weight_zero_and_halt_removes(make_service):
     svc = make_service(servers=[{}, {}])
     apply_now()
-    from realservers.states import set_state
+    from realservers.actions import set_state
 
     set_state([svc.real_servers.get(label="rs1")], "drain")
     set_state([svc.real_servers.get(label="rs2")], "halt")

@@ -14,8 +14,8 @@ from cluster import apply as apply_mod
 from cluster import boot, writer
 from cluster.apply import apply_now, pending_changes
 from cluster.models import AppliedState, ApplyRun, ClusterSettings
+from dataplane.desired import DesiredState
 from dataplane.kernel import RenderOnlyDriver
-from dataplane.state import DesiredState
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from dataplane.state import DesiredState
+from dataplane.desired import DesiredState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,7 +25,7 @@ from dataplane.config import (
     PortRange,
     ServiceSpec,
 )
-from dataplane.state import MASQ, ROUTE, TUNNEL, Address, IpvsService, ServiceKey, Timeouts
+from dataplane.desired import MASQ, ROUTE, TUNNEL, Address, IpvsService, ServiceKey, Timeouts
 from tests.dataplane.configs import ports, rs, servers
 
 VIP = "192.0.2.1"

@@ -13,6 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataplane.compiler import compile_state
+from dataplane.desired import (
+    MASQ,
+    ROUTE,
+    Address,
+    DesiredState,
+    IpvsDestination,
+    IpvsService,
+    Rule,
+    ServiceKey,
+    Timeouts,
+)
 from dataplane.diff import (
     AddAddress,
     AddDest,
@@ -30,17 +41,6 @@ from dataplane.diff import (
     simulate,
 )
 from dataplane.kernel import RenderOnlyDriver
-from dataplane.state import (
-    MASQ,
-    ROUTE,
-    Address,
-    DesiredState,
-    IpvsDestination,
-    IpvsService,
-    Rule,
-    ServiceKey,
-    Timeouts,
-)
 from tests.dataplane.configs import CONFIGS
 
 EMPTY = DesiredState.empty()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dataplane.compiler import compile_state
+from dataplane.desired import DesiredState
 from dataplane.render import (
     has_ipv6,
     jump_rules,
@@ -24,7 +25,6 @@ from dataplane.render import (
     render_ipvsadm,
     render_sysctls,
 )
-from dataplane.state import DesiredState
 from tests.dataplane.configs import AOVPN, CONFIGS, IPV6
 
 GOLDEN = Path(__file__).parent / "golden"

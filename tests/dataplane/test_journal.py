@@ -7,8 +7,8 @@ import pickle
 
 from dataplane.compiler import compile_state
 from dataplane.config import FWMARK, TCP_UDP, ClusterSpec, PortRange, RealServerSpec, ServiceSpec
+from dataplane.desired import DesiredState
 from dataplane.journal import SCHEMA_VERSION, decode, encode
-from dataplane.state import DesiredState
 
 
 def a_state() -> DesiredState:
@@ -74,8 +74,8 @@ def test_ops_round_trip_and_damage():
 def test_weight_only_simulate_matches_the_general_one():
     import random
 
+    from dataplane.desired import Timeouts
     from dataplane.diff import AddDest, DelDest, EditDest, SetTimeouts, simulate
-    from dataplane.state import Timeouts
 
     state = a_state()
     rng = random.Random(12)

@@ -10,10 +10,10 @@ import struct
 import pytest
 from pyroute2.netlink.generic.ipvs import ipvsmsg
 
+from dataplane.desired import MASQ, ROUTE, TUNNEL, DesiredState, IpvsDestination, IpvsService, ServiceKey
 from dataplane.diff import AddService, plan
 from dataplane.kernel import RenderOnlyDriver
 from dataplane.kernel import ipvs as nl
-from dataplane.state import MASQ, ROUTE, TUNNEL, DesiredState, IpvsDestination, IpvsService, ServiceKey
 
 SERVICES = [
     IpvsService(ServiceKey(4, "tcp", "192.0.2.10", 443), "wlc"),

@@ -1,8 +1,8 @@
 """Kernel operations read as the admin's tools: ipvsadm / iptables / ip addr / sysctl lines, grouped."""
 
 from dataplane import diff as ops
+from dataplane.desired import MASQ, ROUTE, Address, IpvsDestination, IpvsService, Rule, ServiceKey, Timeouts
 from dataplane.oprender import op_lines, render_ops, render_report
-from dataplane.state import MASQ, ROUTE, Address, IpvsDestination, IpvsService, Rule, ServiceKey, Timeouts
 
 TCP = ServiceKey(4, "tcp", "192.0.2.10", 443)
 V6 = ServiceKey(6, "udp", "2001:db8::10", 500)

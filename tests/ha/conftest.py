@@ -139,7 +139,7 @@ def _render_only(settings, tmp_path, monkeypatch):
     settings.DATA_DIR = tmp_path / "me"
     settings.DATA_DIR.mkdir()
     monkeypatch.setattr(apply_mod, "dataplane_mode", lambda: "render-only")
-    monkeypatch.setattr("ha.runtime.dataplane_mode", lambda: "render-only")
+    monkeypatch.setattr("ha.replication.dataplane_mode", lambda: "render-only")
     apply_mod.forget_verified_view()
     yield
     apply_mod.forget_verified_view()

@@ -10,7 +10,7 @@ import pytest
 
 from dataplane.compiler import compile_state
 from dataplane.config import NAT, ClusterSpec, FloatingIPSpec, PortRange, RealServerSpec, ServiceSpec
-from dataplane.keepalived import VrrpLink, VrrpSpec, render_keepalived, vrrp_addresses
+from dataplane.keepalived_conf import VrrpLink, VrrpSpec, render_keepalived, vrrp_addresses
 
 RS = (RealServerSpec(1, "rs1", "10.9.0.11", None), RealServerSpec(2, "rs2", "10.9.0.12", None))
 CLUSTER = ClusterSpec(

@@ -8,7 +8,7 @@ import pytest
 
 from cluster.apply import apply_now
 from cluster.models import ApplyRun
-from ha import runtime, sync
+from ha import replication, sync
 from ha.models import Event, Outbox, Peer
 from tests.ha.conftest import PEER_ADMIN, PEER_PASSWORD, free_port
 
@@ -24,7 +24,7 @@ def quiet(monkeypatch):
     def sync_queued():
         calls["sync"] += 1
 
-    monkeypatch.setattr(runtime, "start_sync", sync_queued)
+    monkeypatch.setattr(replication, "start_sync", sync_queued)
     return calls
 
 
@@ -81,7 +81,7 @@ def test_pair_sync_outage_catch_up_unpair(api, peer_app, quiet, make_service, dj
     make_service(label="dns", vip="192.0.2.53", ports="53", protocol="udp")
     apply_here(django_capture_on_commit_callbacks)
     pauses = []
-    assert runtime.sync_with_backoff(backoff=(0.5, 1, 2), sleep=pauses.append) is False
+    assert replication.sync_with_backoff(backoff=(0.5, 1, 2), sleep=pauses.append) is False
     assert pauses == [0.5, 1, 2]
     status = api.get(f"{V1}/ha/").json()
     assert status["in_sync"] is False and status["peer"]["sync_state"] == "out_of_sync"

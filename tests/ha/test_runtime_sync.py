@@ -8,7 +8,7 @@ import pytest
 
 from cluster.apply import apply_now
 from cluster.models import ApplyRun
-from ha import runtime, sync
+from ha import replication, sync
 from ha.models import Outbox
 from tests.ha.conftest import PEER_ADMIN, PEER_PASSWORD
 
@@ -20,7 +20,7 @@ def test_drain_on_the_master_reaches_the_backup(api, client_for, peer_app, make_
                                                 django_capture_on_commit_callbacks):
     syncs = []
     monkeypatch.setattr("ha.api.views.start_apply", lambda *a, **k: None)
-    monkeypatch.setattr(runtime, "start_sync", lambda: syncs.append(1))
+    monkeypatch.setattr(replication, "start_sync", lambda: syncs.append(1))
     svc = make_service(servers=[{}, {}], label="web", vip="192.0.2.80", method="nat")
     body = {"peer_address": "127.0.0.1", "peer_port": peer_app.port, "username": PEER_ADMIN,
             "password": PEER_PASSWORD, "node_name": "lb1", "scheme": "http", "my_port": 8000}

@@ -20,7 +20,7 @@ def test_not_owned_says_why(settings):
 
 
 def test_render_only_host_is_not_owned(settings):
-    from cluster.runtime import dataplane_mode
+    from cluster.mode import dataplane_mode
     from netconfig.ownership import network_owner
 
     settings.FULCRUM_MANAGE_NETWORK = "auto"

@@ -103,7 +103,7 @@ def test_test_mail_says_what_is_missing_or_failing(api):
 
 
 def test_test_syslog_line_and_the_handler_reads_stored_targets(api):
-    from operations.logging import RemoteSyslogHandler
+    from appliance.logs import RemoteSyslogHandler
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))

@@ -8,9 +8,9 @@ import socket
 import pytest
 from django.core import mail
 
+from appliance.logs import KeyValueFormatter, logging_config, parse_hostport
 from cluster.models import ApplyRun, DriftCheck
 from operations.conf import email_settings, https_settings
-from operations.logging import KeyValueFormatter, logging_config, parse_hostport
 
 
 def record(msg="apply finished run=%s", *args, **extra):

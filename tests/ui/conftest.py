@@ -48,7 +48,7 @@ def ui_settings(settings):
     # Embedded mode: an apply runs in a thread of the live server, as with `scripts/run` without Redis.
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.FULCRUM_DATAPLANE = "render-only"
-    from cluster.runtime import dataplane_mode
+    from cluster.mode import dataplane_mode
 
     dataplane_mode.cache_clear()
     yield settings

@@ -135,8 +135,8 @@ def test_edit_weight_with_inline_errors(ui, people, demo):
 
 
 def test_drain_updates_overview_live_without_reload(ui, people, make_service):
+    from realservers.actions import set_state
     from realservers.models import RealServer
-    from realservers.states import set_state
 
     for i in range(30):  # enough rows to scroll
         make_service(label=f"svc-{i:02d}", vip=f"192.0.2.{i + 1}", ports="80", method="nat",
@@ -228,8 +228,8 @@ def test_apply_progress_bar_finishes(ui, people, demo):
 
     assert ApplyRun.objects.get().status == ApplyRun.SUCCESS
     # Now an edit marks its rows pending on the overview.
+    from realservers.actions import set_state
     from realservers.models import RealServer
-    from realservers.states import set_state
 
     set_state([RealServer.objects.get(service__label="web-https", label="web1")], "drain")
     ui.goto("/")

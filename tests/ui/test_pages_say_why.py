@@ -45,7 +45,7 @@ def test_apply_runs_log_shows_commands_grouped(client, admin, farm, settings):
     from cluster.apply import apply_now
 
     settings.FULCRUM_DATAPLANE = "render-only"
-    from cluster.runtime import dataplane_mode
+    from cluster.mode import dataplane_mode
 
     dataplane_mode.cache_clear()
     try:
@@ -130,8 +130,8 @@ def test_cli_and_api_show_the_same_command_text(api, farm, settings):
 
     from django.core.management import call_command
 
+    from cluster.mode import dataplane_mode
     from cluster.models import ApplyRun
-    from cluster.runtime import dataplane_mode
 
     settings.FULCRUM_DATAPLANE = "render-only"
     dataplane_mode.cache_clear()

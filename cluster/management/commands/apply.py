@@ -1,11 +1,13 @@
 from django.core.management.base import BaseCommand
 
+from cluster.apply import apply_now
 from cluster.compile import cluster_spec
+from cluster.writer import journal
 from dataplane.compiler import compile_state
+from dataplane.desired import DesiredState
 from dataplane.diff import plan
 from dataplane.oprender import render_ops
 from dataplane.render import render_all
-from dataplane.state import DesiredState
 
 
 class Command(BaseCommand):
@@ -24,7 +26,6 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(render_all(state) if full else self._changes(state))
             return
-        from cluster.apply import apply_now
 
         run = apply_now(user=None, actor="cli:apply", progress=self._progress)
         self.stdout.write(run.report())
@@ -33,8 +34,6 @@ class Command(BaseCommand):
 
     @staticmethod
     def _changes(state: DesiredState) -> str:
-        from cluster.writer import journal
-
         _, applied = journal()
         note = "" if applied is not None else (
             "# No trusted record of the kernel's state (never applied, or drift suspected): these are the\n"

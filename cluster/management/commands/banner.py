@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cluster.runtime import runtime_facts
+from cluster.mode import runtime_facts
 
 
 class Command(BaseCommand):

@@ -12,6 +12,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from ha.keepalived import notify_birth, record_state
 from ha.models import Event, Peer
 
 log = logging.getLogger("fulcrum.ha")
@@ -29,8 +30,6 @@ class Command(BaseCommand):
     def handle(self, *args, type, name, state, priority, **options):
         state = state.upper()[:8]
         try:
-            from ha.keepalived import notify_birth, record_state
-
             if not record_state(state, notify_birth(os.getppid())):
                 log.info("hanotify: %s %s %s is older than the state already recorded; ignored", type, name, state)
                 self.stdout.write(f"{name} {state} (stale, ignored)")

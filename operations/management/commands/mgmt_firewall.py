@@ -5,9 +5,9 @@ from dataclasses import replace
 
 from django.core.management.base import BaseCommand
 
+from dataplane.desired import DesiredState
 from dataplane.lockdown import management_rules
 from dataplane.render import render_iptables
-from dataplane.state import DesiredState
 from operations.lockdown import management_spec, push_lockdown
 
 

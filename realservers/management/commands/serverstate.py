@@ -3,9 +3,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import acting_as
+from realservers.actions import ACTIONS, act, kernel_answer_text, servers_at
 from realservers.api.serializers import StateByAddressSerializer
 from realservers.models import RealServer
-from realservers.states import ACTIONS, act, kernel_answer_text, servers_at
 
 
 class Command(BaseCommand):

@@ -89,7 +89,7 @@ def use_database(data_dir: Path) -> None:
     settings.DATA_DIR = data_dir
     settings.FULCRUM_DATAPLANE = "kernel"
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    from cluster.runtime import dataplane_mode
+    from cluster.mode import dataplane_mode
 
     dataplane_mode.cache_clear()
 

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
+from dataplane.desired import DesiredState
 from dataplane.diff import plan
-from dataplane.state import DesiredState
 from tests.netlab import lab
 
 SYSCTLS = (

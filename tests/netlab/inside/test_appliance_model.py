@@ -478,8 +478,8 @@ READ_BACK = ("ipvsadm -S -n", "ipvsadm -L -n --thresholds", "iptables-legacy-sav
 
 def check_kernel(shell: A.Shell, desired, walk: Walk, where: str) -> None:
     """The kernel, read back with the C tools, against the desired state (normalised line sets)."""
+    from dataplane.desired import OWNED_CHAINS
     from dataplane.render import jump_rules, render_iptables, render_ipvsadm
-    from dataplane.state import OWNED_CHAINS
 
     saved, listing, ipt4, ipt6, addrs = shell.run(*READ_BACK)
     got = sorted(_saved(x) for x in saved.splitlines())

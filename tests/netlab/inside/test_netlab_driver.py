@@ -13,10 +13,10 @@ import pytest
 
 from dataplane.compiler import compile_state
 from dataplane.config import DR, NAT, SNAT, TCP, UDP, ClusterSpec, PortRange, RealServerSpec, ServiceSpec
+from dataplane.desired import DesiredState, IpvsService, Rule, ServiceKey, Timeouts
 from dataplane.diff import AddService, EditDest, ReplaceRules, plan, simulate
 from dataplane.kernel import KernelDriver, ipvs_available
 from dataplane.render import render_iptables, render_ipvsadm
-from dataplane.state import DesiredState, IpvsService, Rule, ServiceKey, Timeouts
 from tests.netlab import lab
 from tests.netlab.inside.conftest import SYSCTLS, ipvsadm_save, our_addresses, our_iptables, run
 

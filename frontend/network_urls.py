@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from .views import network as views
 
 urlpatterns = [
     path("", views.network, name="network"),

@@ -1,4 +1,4 @@
-"""Local Configuration › Network: interfaces, VLANs, bonds, routes and the commit-confirmed apply."""
+"""Local Configuration › Network (netconfig's pages): interfaces, VLANs, bonds, routes, commit-confirmed apply."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.roles import CONFIGURE
 from audit.recording import record
-from frontend.views.common import confirm_delete, model_form_page, require
+from netconfig import control
+from netconfig.apply import ChangeRefused, confirm, connected_address, desired_network, reconnect_advice, start_change
+from netconfig.forms import ApplyForm, InterfaceForm, RouteForm, SystemSettingsForm
+from netconfig.models import Interface, NetworkChange, Route, SystemSettings
+from netconfig.ownership import network_owner
+from netconfig.support import build_archive
+from netconfig.system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
 
-from . import control
-from .apply import ChangeRefused, confirm, connected_address, desired_network, reconnect_advice, start_change
-from .forms import ApplyForm, InterfaceForm, RouteForm, SystemSettingsForm
-from .models import Interface, NetworkChange, Route, SystemSettings
-from .ownership import network_owner
-from .support import build_archive
-from .system import HostNotOwned, save_system_settings, send_test_mail, send_test_syslog
+from .common import confirm_delete, model_form_page, require
 
 
 def network(request):

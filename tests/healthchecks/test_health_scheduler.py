@@ -7,7 +7,7 @@ import socket
 import time
 
 from healthchecks.checks import CheckResult, CheckSpec
-from healthchecks.engine import DOWN, UNKNOWN, UP, Engine, Target
+from healthchecks.scheduler import DOWN, UNKNOWN, UP, Engine, Target
 from tests.healthchecks import servers
 
 OK, FAIL = CheckResult(True, "ok", 0.001), CheckResult(False, "connection refused", 0.001)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from dataplane.compiler import address_sort_key, compile_state, family_of
 from dataplane.config import ClusterSpec
-from dataplane.state import Address
+from dataplane.desired import Address
 
 MASTER_PRIORITY, BACKUP_PRIORITY = 150, 100
 SYNC_GROUP = "FULCRUM"

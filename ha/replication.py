@@ -1,4 +1,5 @@
-"""What the pair does after each apply, and how sync runs (a Celery task, or a thread when embedded)."""
+"""Replication to the HA peer: what the pair does after each apply or runtime change, and how sync runs
+(a Celery task, or a thread when embedded)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.conf import settings
 from django.db import connection
 
 from cluster.bundle import export_bundle
-from cluster.runtime import dataplane_mode
+from cluster.mode import dataplane_mode
+from cluster.models import ClusterSettings
 
 from . import connsync, keepalived
 from .models import MASTER, Event, Outbox, Peer
@@ -65,8 +67,6 @@ def after_runtime_change(servers) -> dict:
 
 def refresh_kernel(peer: Peer) -> dict:
     """keepalived (addresses, roles) and the connection sync daemons, from the current database."""
-    from cluster.models import ClusterSettings
-
     out: dict = {}
     try:
         out["keepalived"] = keepalived.write_and_reload(keepalived.render(peer))
@@ -122,15 +122,13 @@ def start_sync() -> None:
             return  # the running thread sees _again and pushes the newest outbox
         threading.Thread(target=_sync_thread, name="ha-sync", daemon=True).start()
     else:
-        from .tasks import sync_task
+        from .tasks import sync_task  # ha.tasks imports this module
 
         sync_task.delay()
 
 
 def sync_now() -> bool:
     """Push the configuration to the peer now, even if the peer says it has it. False: not paired."""
-    from .models import Peer
-
     if Peer.current() is None:
         return False
     Peer.objects.filter(pk=1).update(peer_version=0)

@@ -1,4 +1,4 @@
-"""What this appliance process is running with: shown in banners and in the API's status."""
+"""What this appliance process is running with (kernel or render-only dataplane): banners and the API's status."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def dataplane_mode() -> str:
     if settings.FULCRUM_DATAPLANE in ("kernel", "render-only"):
         return settings.FULCRUM_DATAPLANE
     try:
+        # pyroute2 (netlink) loads when the kernel is asked, not at import
         from dataplane.kernel import ipvs_available
     except ImportError:
         return "render-only"
@@ -24,7 +25,7 @@ def reported_dataplane_mode() -> str:
     """The mode of the process that applies: the worker's, from its status snapshot, when there is a
     worker (an unprivileged web process cannot tell IPVS is there); else this process's own."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        from .status import snapshot
+        from .status import snapshot  # cluster.status imports this module
 
         raw = snapshot()
         if raw:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from appliance.hooks import Slot
 from audit.models import ChangeRecord
 from audit.recording import paused, record, snapshot
 from dataplane import config as dp
@@ -17,6 +18,10 @@ from .models import RealServer
 
 ACTIONS = {"online": dp.ONLINE, "drain": dp.DRAIN, "halt": dp.HALT}
 RUNTIME_OBJECT_TYPE = "realserver-state"
+
+# Who acts on a change, from the layers above (filled when their apps are ready; never imported here).
+kernel_runtime_state = Slot("realservers.actions.kernel_runtime_state", "cluster")  # (pks) -> the kernel's answer
+peer_runtime_change = Slot("realservers.actions.peer_runtime_change", "ha")  # (servers) -> reaches the HA peer
 
 
 def set_state(servers, state: str) -> list[RealServer]:
@@ -39,15 +44,12 @@ def set_state(servers, state: str) -> list[RealServer]:
 
 def act(servers, state: str) -> tuple[list[RealServer], dict]:
     """Set the state and put it in the kernel now: (changed servers, the kernel's answer)."""
-    from cluster.runtime_state import apply_runtime_state
-    from ha.runtime import after_runtime_change
-
     servers = list(servers)
     changed = set_state(servers, state)
     # Every named server, not only the changed ones: a state saved while the kernel was out of reach
     # is delivered by repeating the action.
-    answer = apply_runtime_state(rs.pk for rs in servers)
-    after_runtime_change(servers)  # the HA peer too
+    answer = kernel_runtime_state(rs.pk for rs in servers)
+    peer_runtime_change(servers)  # the HA peer too
     return changed, answer
 
 

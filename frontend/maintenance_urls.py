@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from .views import network as views
 
 urlpatterns = [
     path("control/", views.system_control, name="system-control"),

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from dataplane.compiler import compile_state, family_of, fit_vips, host_prefix, service_key
 from dataplane.config import LOOPBACK, ClusterSpec, ServiceSpec
+from dataplane.desired import Address, DesiredState
 from dataplane.diff import (
     AddAddress,
     AddDest,
@@ -22,7 +23,6 @@ from dataplane.diff import (
     destination_index,
     service_keys,
 )
-from dataplane.state import Address, DesiredState
 
 
 def destination_changes(before: ServiceSpec, after: ServiceSpec) -> tuple[set, dict]:
