@@ -6,10 +6,12 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.roles import CONFIGURE
+from cluster.bgp import status as bgp_status
 from cluster.models import BgpNeighbour, BgpSettings, ClusterSettings, FloatingIP
 
 from ..forms import BgpNeighbourForm, BgpSettingsForm, ClusterSettingsForm, FloatingIPForm, PairForm
 from .common import confirm_delete, model_form_page, refused_form, require
+from .members import members_context
 
 ADVANCED_SECTIONS = [
     ("Cluster mode", "Active/standby (one node, or an HA pair with VRRP) or active-active (every member serves, "
@@ -68,10 +70,6 @@ def bgp(request):
 
 def bgp_page(request, form=None, join_form=None, status: int = 200):
     """The BGP page with its members section (frontend.views.members)."""
-    from cluster.bgp import status as bgp_status
-
-    from .members import members_context
-
     form = form or BgpSettingsForm(instance=BgpSettings.load())
     return render(request, "frontend/bgp.html", {"form": form, "neighbours": BgpNeighbour.objects.all(),
                                                  "status": bgp_status(), **members_context(join_form)},
