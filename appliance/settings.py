@@ -1,7 +1,7 @@
 """Fulcrum settings, driven by the environment.
 
 The one place that reads the environment (with the small modules it calls: operations/conf.py,
-operations/logging.py, appliance/hosts.py); the rest of the code reads django.conf.settings. Every
+appliance/logs.py, appliance/hosts.py); the rest of the code reads django.conf.settings. Every
 variable, its default and what reads it: docs/SETTINGS.md.
 """
 
@@ -289,7 +289,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# The remote syslog target given in the environment (host:port), besides the stored ones (operations/logging.py).
+# The remote syslog target given in the environment (host:port), besides the stored ones (appliance/logs.py).
 FULCRUM_SYSLOG = os.environ.get("FULCRUM_SYSLOG", "").strip()
 
 EMAIL_BACKEND = os.environ.get("FULCRUM_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -13,7 +13,7 @@ NAME = re.compile(r"(?<![A-Za-z0-9_])(?:FULCRUM_[A-Z0-9_]*[A-Z0-9]|DATABASE_URL|
 NOT_VARIABLES = {"FULCRUM_RETENTION_DAYS", "FULCRUM_SMTP"}
 # Modules that read the environment: settings and what it calls while loading, the processes that start before
 # Django's settings exist (DJANGO_SETTINGS_MODULE defaults, keepalived's notify wrapper, gunicorn's config).
-READS_ENVIRONMENT = {"appliance/settings.py", "appliance/hosts.py", "operations/conf.py", "operations/logging.py",
+READS_ENVIRONMENT = {"appliance/settings.py", "appliance/hosts.py", "operations/conf.py", "appliance/logs.py",
                      "appliance/celery.py", "appliance/wsgi.py", "manage.py", "ha/notifyenv.py",
                      "deploy/gunicorn.conf.py"}
 TOOLING = ("tests/", "bench/", "ansible/", "docs/")
