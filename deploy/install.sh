@@ -38,8 +38,11 @@ if [ -z "$DESTDIR" ]; then
   say "Debian packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  # chrony: the default time daemon System settings configures (NTP servers); tzdata: the zones its
+  # time zone links /etc/localtime to. Neither is on a minimal Debian.
   apt-get install -y -q --no-install-recommends python3 python3-venv python3-dev build-essential \
-    redis-server ipvsadm iptables keepalived iproute2 kmod openssl ca-certificates rsync frr frr-pythontools
+    redis-server ipvsadm iptables keepalived iproute2 kmod openssl ca-certificates rsync frr frr-pythontools \
+    chrony tzdata
   say "system user $USER_NAME"
   id -u "$USER_NAME" >/dev/null 2>&1 || useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin "$USER_NAME"
   # Active-active: the kernel worker loads bgpd's configuration through vtysh (frr-reload.py).

@@ -29,6 +29,21 @@ def render(values: dict) -> dict[str, str]:
     return files
 
 
+def hosts_with_hostname(current: str, hostname: str) -> str:
+    """/etc/hosts with the host's own name on 127.0.1.1 (Debian's convention, so the new name resolves
+    without DNS: sudo, hostname -f, MTAs), in place of the old one; every other line is the admin's, kept."""
+    short = hostname.split(".")[0]
+    entry = f"127.0.1.1\t{hostname}" + (f"\t{short}" if short != hostname else "")
+    lines = current.splitlines()
+    own = [i for i, line in enumerate(lines) if line.split()[:1] == ["127.0.1.1"]]
+    if own:
+        lines[own[0]] = entry
+        lines = [line for i, line in enumerate(lines) if i not in own[1:]]
+    else:
+        lines.append(entry)
+    return "\n".join(lines) + "\n"
+
+
 def localtime_target(values: dict) -> str:
     """Where /etc/localtime points for the time zone."""
     return f"/usr/share/zoneinfo/{values.get('timezone', 'UTC')}"

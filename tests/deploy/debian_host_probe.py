@@ -1,17 +1,19 @@
 """Runs inside the booted Debian 12 guest (labprobe.service, root, the appliance's venv python).
 
 ``debian_host_probe.py first ADMIN_PASSWORD``: every unit active, HTTPS login on 443, an API apply
-programs IPVS (with the defaults: no drift lock), a network change is saved and applied, keepalived
-survives a real ``systemctl restart fulcrum-worker``, System Control restarts a unit. ``... second``:
-after a reboot, the saved network configuration and the IPVS state are back, put there by
-fulcrum-network at boot. Prints "PROBE <phase> PASS" or "PROBE <phase> FAIL <why>" on the console;
-the host reads it.
+programs IPVS (with the defaults: no drift lock), a network change is saved and applied, hostname, DNS,
+time zone and NTP servers saved through the API are written by fulcrum-system and chronyd runs with
+them, keepalived survives a real ``systemctl restart fulcrum-worker``, System Control restarts a unit.
+``... second``: after a reboot, the host files are kept, and the saved network configuration and the
+IPVS state are back, put there by fulcrum-network at boot. Prints "PROBE <phase> PASS" or
+"PROBE <phase> FAIL <why>" on the console; the host reads it.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -26,6 +28,10 @@ UNITS = ["fulcrum-network", "fulcrum-web", "fulcrum-worker", "fulcrum-tasks", "f
          "fulcrum-healthcheckd", "fulcrum-keepalived"]
 VIP, FLOATING = "192.0.2.10", "192.0.2.50/24"
 LAN, VLAN_ADDR = "203.0.113.1/24", "2001:db8:20::1/64"
+HOST = {"hostname": "lb1.example.net", "dns_servers": ["192.0.2.53", "2001:db8::53"],
+        "search_domains": ["example.net", "lab.example.net"], "ntp_servers": ["192.0.2.123", "198.51.100.123"],
+        "time_daemon": "chrony", "timezone": "Europe/Berlin"}
+CHRONY_SOURCES = "/etc/chrony/sources.d/fulcrum.sources"
 
 
 class Failed(Exception):
@@ -135,6 +141,57 @@ def network_is_back() -> bool:
     return True
 
 
+def read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError as e:
+        return f"({e})"
+
+
+def host_settings(web: Web) -> None:
+    """Hostname, DNS, time zone and NTP through the API; fulcrum-system.path has root write them."""
+    chrony_pid = show("chrony", "MainPID")
+    if any(ip in sh("chronyc", "-n", "sources", check=False) for ip in HOST["ntp_servers"]):
+        raise Failed("chronyd lists the lab's NTP servers before they were set")
+    runs_before = show("fulcrum-system", "ExecMainExitTimestampMonotonic")
+    web.api("PATCH", "system/settings/", HOST)
+    wait("fulcrum-system.service to run (fulcrum-system.path)",
+         lambda: show("fulcrum-system", "ExecMainExitTimestampMonotonic") != runs_before
+         and show("fulcrum-system", "ActiveState") in ("inactive", "failed"), 60)
+    if show("fulcrum-system", "Result") != "success":
+        raise Failed(f"fulcrum-system failed:\n{sh('journalctl', '-u', 'fulcrum-system', '--no-pager', check=False)}")
+    host_files_are_applied()  # chronyd lists the new servers: it was reloaded or restarted after the write
+    ran = sh("journalctl", "-u", "fulcrum-system", "--no-pager", "-o", "cat", check=False).splitlines()
+    say(f"fulcrum-system: {[line for line in ran if 'chrony' in line][-1:]}; chronyd pid {chrony_pid} -> "
+        f"{show('chrony', 'MainPID')}")
+
+
+def host_files_are_applied() -> bool:
+    name = HOST["hostname"]
+    if sh("hostname").strip() != name or read("/etc/hostname") != name + "\n":
+        raise Failed(f"hostname {sh('hostname').strip()!r}, /etc/hostname {read('/etc/hostname')!r}, want {name}")
+    if f"127.0.1.1\t{name}\tlb1" not in read("/etc/hosts") or "fresh-debian" in read("/etc/hosts"):
+        raise Failed(f"/etc/hosts does not name {name} on 127.0.1.1 (alone): {read('/etc/hosts')!r}")
+    want = "".join(f"nameserver {ip}\n" for ip in HOST["dns_servers"]) + "search example.net lab.example.net\n"
+    if want not in read("/etc/resolv.conf"):
+        raise Failed(f"/etc/resolv.conf: {read('/etc/resolv.conf')!r}")
+    if os.path.realpath("/etc/localtime") != "/usr/share/zoneinfo/Europe/Berlin" or not os.path.isfile(
+            "/etc/localtime") or sh("date", "+%Z").strip() not in ("CET", "CEST"):
+        raise Failed(f"/etc/localtime -> {os.path.realpath('/etc/localtime')}, date +%Z: {sh('date', '+%Z')}")
+    sources = read(CHRONY_SOURCES)
+    if not all(f"server {ip} iburst" in sources for ip in HOST["ntp_servers"]):
+        raise Failed(f"{CHRONY_SOURCES}: {sources!r}")
+    if show("chrony", "ActiveState") != "active":
+        raise Failed(f"chrony is {show('chrony', 'ActiveState')}:\n"
+                     f"{sh('journalctl', '-u', 'chrony', '--no-pager', check=False)[-1500:]}")
+    listed = wait("chronyd to list the NTP servers",
+                  lambda: (out := sh("chronyc", "-n", "sources", check=False))
+                  and all(ip in out for ip in HOST["ntp_servers"]) and out, 20)
+    say("chronyc -n sources: " + " ".join(line.split()[1] for line in listed.splitlines() if line.startswith("^")))
+    return True
+
+
 def ipvs_has_service() -> bool:
     return f"TCP  {VIP}:80" in sh("ipvsadm", "-Ln")
 
@@ -182,6 +239,10 @@ def first(password: str) -> None:
     network_change(web)
     say(f"network change confirmed: lan0 {LAN}, VLAN lan0.20 {VLAN_ADDR}")
 
+    host_settings(web)
+    say(f"system settings applied for real: hostname {HOST['hostname']} (hostname, /etc/hostname, /etc/hosts), "
+        "resolv.conf, Europe/Berlin, chrony restarted with the NTP servers")
+
     # The defaults: no drift lock. IPVS must come back after the reboot without it (fulcrum-network).
     if web.api("GET", "cluster/")["lock"] is not False:
         raise Failed("the drift lock (lock kernel state) is on by default")
@@ -225,6 +286,8 @@ def second() -> None:
     wait("every fulcrum unit active after the reboot", all_active, 180)
     network_is_back()
     say(f"after the reboot: lan0 {LAN} and VLAN lan0.20 {VLAN_ADDR} are back")
+    host_files_are_applied()
+    say(f"after the reboot: hostname {HOST['hostname']}, resolv.conf, time zone and chrony's servers are kept")
     # fulcrum-network (active: it has run) restored it before the services started; no drift repair
     # (the lock is off) and no wait.
     if not ipvs_has_service():
@@ -246,7 +309,7 @@ def main() -> int:
         first(sys.argv[2]) if phase == "first" else second()
     except Exception as exc:  # anything: the host must see why, on the console
         print(f"PROBE {phase} FAIL {type(exc).__name__}: {exc}", flush=True)
-        for unit in UNITS + ["fulcrum-control"]:
+        for unit in UNITS + ["fulcrum-control", "fulcrum-system", "chrony"]:
             print(sh("journalctl", "-u", unit, "--no-pager", "-n", "15", check=False), flush=True)
         return 1
     print(f"PROBE {phase} PASS", flush=True)

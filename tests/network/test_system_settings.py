@@ -133,6 +133,7 @@ def test_system_apply_renders_the_host_files(tmp_path):
     out = StringIO()
     call_command("system_apply", root=str(tmp_path), stdout=out)
     assert (tmp_path / "etc/hostname").read_text() == "lb1\n"
+    assert (tmp_path / "etc/hosts").read_text() == "127.0.0.1\tlocalhost\n127.0.1.1\tlb1\n"
     resolv = (tmp_path / "etc/resolv.conf").read_text()
     assert "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.net\n" in resolv
     assert (tmp_path / "etc/chrony/sources.d/fulcrum.sources").read_text().endswith(
@@ -141,3 +142,11 @@ def test_system_apply_renders_the_host_files(tmp_path):
     SystemSettings.objects.filter(pk=1).update(time_daemon="timesyncd")
     call_command("system_apply", root=str(tmp_path), stdout=out)
     assert "NTP=192.0.2.123 ntp.example.net" in (tmp_path / "etc/systemd/timesyncd.conf.d/fulcrum.conf").read_text()
+
+
+def test_hosts_keeps_the_admins_lines_and_replaces_the_old_name():
+    from netconfig.hostfiles import hosts_with_hostname
+
+    debian = "127.0.0.1\tlocalhost\n127.0.1.1\tfresh-debian\n# ours\n192.0.2.7 backup\n127.0.1.1 stale\n"
+    assert hosts_with_hostname(debian, "lb1.example.net") == (
+        "127.0.0.1\tlocalhost\n127.0.1.1\tlb1.example.net\tlb1\n# ours\n192.0.2.7 backup\n")

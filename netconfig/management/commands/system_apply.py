@@ -11,7 +11,7 @@ import tempfile
 from django.core.management.base import BaseCommand
 from django.forms.models import model_to_dict
 
-from netconfig.hostfiles import localtime_target, reload_commands, render
+from netconfig.hostfiles import hosts_with_hostname, localtime_target, reload_commands, render
 from netconfig.models import SystemSettings
 from netconfig.ownership import network_owner
 
@@ -41,6 +41,11 @@ class Command(BaseCommand):
         for path, content in render(values).items():
             write_atomically(os.path.join(root, path.lstrip("/")), content)
             self.stdout.write(f"wrote {path}")
+        if values.get("hostname"):
+            hosts = os.path.join(root, "etc/hosts")
+            current = open(hosts).read() if os.path.exists(hosts) else "127.0.0.1\tlocalhost\n"
+            write_atomically(hosts, hosts_with_hostname(current, values["hostname"]))
+            self.stdout.write("wrote /etc/hosts")
         link = os.path.join(root, "etc/localtime")
         tmp_link = link + ".fulcrum"
         if os.path.lexists(tmp_link):

@@ -6,6 +6,8 @@ creates (a VLAN trunk, a bonded pair), applies a ``NetworkState`` and proves it 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dataplane import netstate as ns
@@ -14,6 +16,7 @@ from dataplane.config import NAT, TCP, ClusterSpec, PortRange, RealServerSpec, S
 from dataplane.diff import plan as ipvs_plan
 from dataplane.kernel.network import NetworkDriver, Snapshot, restore, snapshot, sync
 from tests.netlab import lab
+from tests.netlab.inside.appliance_lab import wait_for
 from tests.netlab.inside.conftest import SYSCTLS, run
 
 pytestmark = pytest.mark.netlab
@@ -68,13 +71,35 @@ def _active_member(bond: str) -> str:
     raise AssertionError("no active member")
 
 
+def _bond_peer(ns_name: str, ours: tuple[str, str], bond_args: str, address: str) -> None:
+    """Two veths from the load balancer to ``ns_name``, bonded there as ``bond0`` (the switch's side)."""
+    veth_to(ns_name, ours[0], "m1")
+    lab.sh("ip", "link", "add", ours[1], "type", "veth", "peer", "name", "m2", "netns", ns_name)
+    for cmd in (f"link add bond0 type bond {bond_args}", "link set m1 down", "link set m1 master bond0",
+                "link set m2 down", "link set m2 master bond0", "link set bond0 up",
+                f"addr add {address} dev bond0"):
+        lab.sh("ip", *cmd.split(), ns=ns_name)
+
+
+def _echo(f, word: str) -> None:
+    f.write(word + "\n")
+    f.flush()
+    assert f.readline().split()[-1] == word
+
+
+def _client_flow(net, ns_name: str, address: str, port: int):
+    """A TCP connection from ``ns_name`` to an echo server on the load balancer itself."""
+    net.serve(None, tcp=[port], six=False)
+    s = net.socket(ns_name)
+    s.settimeout(15)
+    s.connect((address, port))
+    f = s.makefile("rw")
+    assert f.readline().split()[0] == "None"  # greeting from the LB's own server
+    return s, f
+
+
 def test_active_backup_bond_keeps_a_flow_when_the_active_member_goes_down(net, netdrv):
-    veth_to("bondc", "lbm1", "m1")
-    lab.sh("ip", "link", "add", "lbm2", "type", "veth", "peer", "name", "m2", "netns", "bondc")
-    for cmd in ("link add bond0 type bond mode active-backup miimon 50", "link set m1 down",
-                "link set m1 master bond0", "link set m2 down", "link set m2 master bond0",
-                "link set bond0 up", "addr add 10.30.0.100/24 dev bond0"):
-        lab.sh("ip", *cmd.split(), ns="bondc")
+    _bond_peer("bondc", ("lbm1", "lbm2"), "mode active-backup miimon 50", "10.30.0.100/24")
     desired = ns.NetworkState(
         frozenset({ns.Link("lbbond", ns.BOND, bond_mode=ns.ACTIVE_BACKUP, members=("lbm1", "lbm2"))}),
         frozenset({ns.IfAddress("lbbond", "10.30.0.1", 24)}))
@@ -84,26 +109,79 @@ def test_active_backup_bond_keeps_a_flow_when_the_active_member_goes_down(net, n
     assert now.addresses == desired.addresses
     assert ns.plan(now, desired) == []
 
-    net.serve(None, tcp=[7070], six=False)  # an echo server on the load balancer itself
-    s = net.socket("bondc")
-    s.settimeout(15)
-    s.connect(("10.30.0.1", 7070))
-    f = s.makefile("rw")
-    assert f.readline().split()[0] == "None"  # greeting from the LB's own server
-    f.write("one\n")
-    f.flush()
-    assert f.readline().split()[-1] == "one"
+    s, f = _client_flow(net, "bondc", "10.30.0.1", 7070)
+    _echo(f, "one")
     active = _active_member("lbbond")
     lab.sh("ip", "link", "set", active, "down")  # its peer loses carrier: both bonds fail over
-    f.write("two\n")
-    f.flush()
-    assert f.readline().split()[-1] == "two"  # the same TCP connection, over the other member
+    _echo(f, "two")  # the same TCP connection, over the other member
     assert _active_member("lbbond") != active
     s.close()
     lab.sh("ip", "link", "set", active, "up")
     restore(netdrv, before)
     assert not lab.sh("ip", "link", "show", "lbbond", check=False)
     assert "master" not in lab.sh("ip", "link", "show", "lbm1")
+
+
+def _lacp(bond: str) -> tuple[str, int, str, dict[str, str]]:
+    """From /proc/net/bonding: the mode, the active aggregator's port count and partner MAC, and each
+    member's aggregator id."""
+    mode, ports, partner, member, aggregators = "", 0, "", "", {}
+    active_info = False
+    for line in open(f"/proc/net/bonding/{bond}"):
+        key, _, value = (x.strip() for x in line.partition(":"))
+        if key == "Bonding Mode":
+            mode = value
+        elif key == "Active Aggregator Info":
+            active_info = True
+        elif key == "Slave Interface":
+            active_info, member = False, value
+        elif active_info and key == "Number of ports":
+            ports = int(value)
+        elif active_info and key == "Partner Mac Address":
+            partner = value
+        elif member and key == "Aggregator ID" and member not in aggregators:
+            aggregators[member] = value
+    return mode, ports, partner, aggregators
+
+
+def _tx_packets(link: str) -> int:
+    return int(open(f"/sys/class/net/{link}/statistics/tx_packets").read())
+
+
+def test_an_802_3ad_bond_negotiates_lacp_and_keeps_a_flow_when_a_member_goes_down(net, netdrv):
+    # Both sides keep lacp_rate slow (a LACPDU every 30 s): each port sends one as soon as it is enabled,
+    # so the aggregator forms within a second (0.5 s measured; 0.2 s with the partner at lacp_rate fast),
+    # and a member that loses carrier leaves it through miimon, not a LACPDU timeout.
+    _bond_peer("lacpc", ("lbl1", "lbl2"), "mode 802.3ad miimon 50", "10.31.0.100/24")
+    partner_mac = json.loads(lab.sh("ip", "-j", "link", "show", "bond0", ns="lacpc"))[0]["address"]
+    desired = ns.NetworkState(
+        frozenset({ns.Link("lbagg", ns.BOND, bond_mode=ns.LACP, members=("lbl1", "lbl2"))}),
+        frozenset({ns.IfAddress("lbagg", "10.31.0.1", 24)}))
+    before, _ = sync(netdrv, desired)
+    now = netdrv.read({"lbagg"})
+    assert {(x.bond_mode, x.members) for x in now.links if x.name == "lbagg"} == {(ns.LACP, ("lbl1", "lbl2"))}
+    assert ns.plan(now, desired) == []
+
+    def negotiated():
+        mode, ports, partner, aggregators = _lacp("lbagg")
+        return (mode == "IEEE 802.3ad Dynamic link aggregation" and ports == 2 and partner == partner_mac
+                and len(set(aggregators.values())) == 1 and set(aggregators) == {"lbl1", "lbl2"})
+    wait_for(negotiated, 10, "LACP: one aggregator of both members with the partner's MAC")
+
+    s, f = _client_flow(net, "lacpc", "10.31.0.1", 7071)
+    tx = {m: _tx_packets(m) for m in ("lbl1", "lbl2")}
+    _echo(f, "one")
+    carrier = max(tx, key=lambda m: _tx_packets(m) - tx[m])  # the member this flow hashes to
+    other = ({"lbl1", "lbl2"} - {carrier}).pop()
+    lab.sh("ip", "link", "set", carrier, "down")  # its peer loses carrier too: both sides drop the port
+    wait_for(lambda: _lacp("lbagg")[1] == 1, 5, "the aggregator to drop the member")
+    tx_other = _tx_packets(other)
+    _echo(f, "two")  # the same TCP connection, now over the remaining member
+    assert _tx_packets(other) > tx_other
+    s.close()
+    lab.sh("ip", "link", "set", carrier, "up")
+    restore(netdrv, before)
+    assert not lab.sh("ip", "link", "show", "lbagg", check=False)
 
 
 def test_a_static_route_is_added_and_used(net, netdrv):
