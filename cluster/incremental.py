@@ -9,15 +9,16 @@ settings (cluster, floating IPs, HA, lockdown), a kind of record other than a se
 server, too many records, or an edit that reaches rules, addresses or sysctls.
 
 Record ids are given at insert, not at commit: a record may become visible after one with a higher
-id. So the mark only passes an id gap once the record after it is GAP_GRACE old (a rolled-back
-insert leaves a gap for ever), and the records past the mark that an apply already took are
-remembered by id: the next one takes only the others.
+id. So besides the highest id taken, the ids below it that had no visible record are remembered
+(each with when it was first missed) and read again next time, until GAP_GRACE has passed: a
+rolled-back insert leaves such a gap for ever.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import ChangeRecord
@@ -28,62 +29,60 @@ from dataplane.state import DesiredState
 from .compile import cluster_settings_spec, read_services
 
 GAP_GRACE = timedelta(minutes=10)  # longer than any transaction that writes the change log
-MAX_RECORDS = 500  # past this many records since the last apply, a full compile is cheaper
+MAX_RECORDS = 500  # past this many records (or gaps) since the last apply, a full compile is cheaper
 _SERVICE_TYPES = ("virtualservice", "realserver")
 
-# What the last successful apply in this process put in the kernel: the mark, the ids of the records
-# past it already taken, the settings, the services by id, real server id -> its service id.
+# What the last successful apply in this process put in the kernel: its mark (the highest record id
+# taken, the missed ids below it), its settings, its services by id, real server id -> its service id.
 # Mark None: nothing is trusted.
-_last: dict = {"mark": None, "seen": frozenset(), "settings": None, "services": {}, "owner": {}}
+_last: dict = {"mark": None, "settings": None, "services": {}, "owner": {}}
+
+Mark = tuple[int, dict]  # (highest id taken, {missed id: when first missed})
 
 
-def settled_mark(after: int, rows) -> int:
-    """The highest id up to which every record (id, time) is visible or long gone, walking ``rows``
-    (those after ``after``, in id order) from ``after``."""
-    cutoff = timezone.now() - GAP_GRACE
-    mark = after
-    for id_, at in rows:
-        if id_ != mark + 1 and at > cutoff:
-            break
-        mark = id_
-    return mark
+def advance(mark: Mark, taken, now) -> Mark:
+    """The mark once the records ``taken`` (ids: every visible one past the mark, and the missed
+    ones now visible) are taken."""
+    top, missed = mark
+    taken = set(taken)
+    new_top = max([top, *taken])
+    fresh = {i: now for i in range(top + 1, new_top + 1) if i not in taken}
+    kept = {i: at for i, at in missed.items() if i not in taken and now - at < GAP_GRACE}
+    return new_top, {**kept, **fresh}
 
 
-def _past(mark: int, rows) -> tuple[int, frozenset]:
-    """(the new mark, the ids of the taken records past it), once ``rows`` (id, time) are taken."""
-    rows = list(rows)
-    new = settled_mark(mark, rows)
-    return new, frozenset(id_ for id_, _ in rows if id_ > new)
-
-
-def read_mark() -> tuple[int, frozenset] | None:
-    """The mark for a full read about to start (taken before it: the read holds every record visible
-    now), or None when too many records are unsettled to remember."""
-    anchor = ChangeRecord.objects.filter(time__lt=timezone.now() - GAP_GRACE).order_by("-id").values_list(
+def read_mark() -> Mark | None:
+    """The mark of a full read about to start (taken before it: the read holds every record visible
+    now), or None when too many ids are missed to remember."""
+    now = timezone.now()
+    anchor = ChangeRecord.objects.filter(time__lt=now - GAP_GRACE).order_by("-id").values_list(
         "id", flat=True).first() or 0
-    rows = list(ChangeRecord.objects.filter(id__gt=anchor).order_by("id").values_list("id", "time")[:MAX_RECORDS + 1])
-    return _past(anchor, rows) if len(rows) <= MAX_RECORDS else None
+    recent = ChangeRecord.objects.filter(id__gt=anchor)
+    top = recent.order_by("-id").values_list("id", flat=True).first() or anchor
+    if recent.filter(id__lte=top).count() == top - anchor:  # no gap: the usual case, one count
+        return top, {}
+    mark = advance((anchor, {}), recent.filter(id__lte=top).values_list("id", flat=True), now)
+    return mark if len(mark[1]) <= MAX_RECORDS else None
 
 
-def remember(mark: tuple[int, frozenset] | None, settings: ClusterSpec, services) -> None:
+def remember(mark: Mark | None, settings: ClusterSpec, services) -> None:
     """After a successful full apply: what it compiled (``mark``: read_mark() before it read)."""
     if mark is None:
         forget()
         return
     by_id = {spec.id: spec for spec in services}
-    _last.update(mark=mark[0], seen=mark[1], settings=settings, services=by_id,
+    _last.update(mark=mark, settings=settings, services=by_id,
                  owner={rs.id: spec.id for spec in by_id.values() for rs in spec.real_servers})
 
 
 def forget() -> None:
-    _last.update(mark=None, seen=frozenset(), settings=None, services={}, owner={})
+    _last.update(mark=None, settings=None, services={}, owner={})
 
 
 class Edit:
     """An incremental auto apply, planned: the new state and ops, and what to remember once applied."""
 
-    def __init__(self, replaced: Replaced, mark: tuple[int, frozenset], after: dict[int, ServiceSpec],
-                 ids: set[int]):
+    def __init__(self, replaced: Replaced, mark: Mark, after: dict[int, ServiceSpec], ids: set[int]):
         self.state, self.ops = replaced
         self.mark, self.after, self.ids = mark, after, ids
 
@@ -96,7 +95,7 @@ class Edit:
         for spec in self.after.values():
             services[spec.id] = spec
             owner.update((rs.id, spec.id) for rs in spec.real_servers)
-        _last["mark"], _last["seen"] = self.mark
+        _last["mark"] = self.mark
 
 
 def _edited_services(records) -> set[int] | None:
@@ -106,7 +105,7 @@ def _edited_services(records) -> set[int] | None:
     from .apply import CONFIG_OBJECT_TYPES
 
     services, servers = set(), set()
-    for _, _, kind, object_id in records:
+    for _, kind, object_id in records:
         if kind not in CONFIG_OBJECT_TYPES:
             continue  # runtime state, users, ...: not configuration
         if kind not in _SERVICE_TYPES or not object_id.isdigit():
@@ -125,11 +124,15 @@ def plan_edit(stored: DesiredState | None) -> Edit | None:
     settings = cluster_settings_spec()
     if settings != _last["settings"]:
         return None
-    records = list(ChangeRecord.objects.filter(id__gt=_last["mark"]).order_by("id").values_list(
-        "id", "time", "object_type", "object_id")[:MAX_RECORDS + 1])
+    top, missed = _last["mark"]
+    records = list(ChangeRecord.objects.filter(Q(id__gt=top) | Q(id__in=list(missed))).order_by("id").values_list(
+        "id", "object_type", "object_id")[:MAX_RECORDS + 1])
     if len(records) > MAX_RECORDS:
         return None
-    ids = _edited_services(r for r in records if r[0] not in _last["seen"])
+    mark = advance(_last["mark"], [r[0] for r in records], timezone.now())
+    if len(mark[1]) > MAX_RECORDS:
+        return None
+    ids = _edited_services(records)
     if ids is None:
         return None
     after = read_services(ids)
@@ -137,4 +140,4 @@ def plan_edit(stored: DesiredState | None) -> Edit | None:
                                 after.values())
     if replaced is None:
         return None
-    return Edit(replaced, _past(_last["mark"], [r[:2] for r in records]), after, ids)
+    return Edit(replaced, mark, after, ids)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from dataplane.compiler import compiled_service, needs_forwarding
 from dataplane.config import SNAT, ClusterSpec, ServiceSpec
-from dataplane.diff import Op, plan
+from dataplane.diff import Op, plan, replace_destinations
 from dataplane.state import DesiredState, Timeouts
 
 
@@ -56,5 +56,5 @@ def replace_services(state: DesiredState, cluster: ClusterSpec, before: Iterable
     new = replace(state, services=frozenset(part.service for part in parts),
                   destinations=frozenset(d for part in parts for d in part.destinations))
     whole = replace(state, services=(state.services - old.services) | new.services,
-                    destinations=(state.destinations - old.destinations) | new.destinations)
+                    destinations=replace_destinations(state.destinations, old.destinations, new.destinations))
     return Replaced(whole, plan(old, new))

@@ -13,7 +13,7 @@ from django.utils import timezone
 from cluster import apply as apply_mod
 from cluster import incremental
 from cluster.compile import cluster_spec
-from cluster.incremental import settled_mark
+from cluster.incremental import advance
 from cluster.models import ApplyRun, ClusterSettings
 from cluster.writer import forget_view, journal
 from dataplane.compiler import compile_state
@@ -120,8 +120,24 @@ def test_random_edits_auto_applied_match_a_full_compile(worker, make_service):  
             run_queued(worker, full=kind == "vip")
 
 
-def test_the_mark_waits_at_a_fresh_gap_and_passes_an_old_one():
-    now, old = timezone.now(), timezone.now() - timedelta(hours=1)
-    assert settled_mark(4, [(5, now), (6, now), (8, now), (9, now)]) == 6  # 7 may still commit
-    assert settled_mark(4, [(5, now), (7, old), (9, now)]) == 7  # 6 was rolled back long ago
-    assert settled_mark(4, [(6, now)]) == 4
+def test_missed_ids_are_read_again_until_they_are_long_missed():
+    now = timezone.now()
+    mark = advance((4, {}), [5, 6, 8, 9], now)
+    assert mark == (9, {7: now})  # 7 may still commit
+    assert advance(mark, [], now + timedelta(minutes=1)) == (9, {7: now})
+    assert advance(mark, [7, 10], now) == (10, {})  # it did
+    assert advance(mark, [], now + timedelta(hours=1)) == (9, {})  # rolled back long ago
+
+
+def test_a_big_import_before_the_apply_does_not_stop_the_next_from_being_incremental(worker, make_service):  # noqa: F811
+    from audit.models import ChangeRecord
+
+    svc = make_service(servers=[{}])
+    ChangeRecord.objects.bulk_create(ChangeRecord(action="create", object_type="realserver", object_id=str(n))
+                                     for n in range(incremental.MAX_RECORDS + 100))
+    auto_apply(True)
+    run_queued(worker, full=True)
+    rs = svc.real_servers.get()
+    rs.weight = 3
+    rs.save()
+    run_queued(worker, full=False)
