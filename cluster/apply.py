@@ -82,7 +82,8 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
         run.refresh_from_db()
 
         def report(done, total, text):
-            _save_progress(run, done, total, text)
+            if total > CHUNK:  # one chunk has nothing to show between planned and done: no commit for it
+                _save_progress(run, done, total, text)
             if progress:
                 progress(done, total, text)
 
