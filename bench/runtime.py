@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/runtime.py                  # 10,000 services x 4 real servers
     .venv/bin/python bench/runtime.py --services 1000  # quick
+    .venv/bin/python bench/runtime.py --only auto      # one part (drain or auto)
 
 The whole appliance runs in the guest (tests/netlab/inside/appliance_lab.py): Redis, the web
 process (runserver, not eager) and the privileged Celery worker. After the configuration is
@@ -62,7 +63,7 @@ def _until_weight(weight_of, where, want, seconds=30.0):
         time.sleep(0.001)
 
 
-def measure(services: int, reals: int, samples: int, auto_samples: int) -> dict:
+def measure(services: int, reals: int, samples: int, auto_samples: int, only: str = "") -> dict:
     """Runs inside the guest."""
     from bench.common import big_bundle
     from tests.netlab.inside import appliance_lab as A
@@ -103,9 +104,12 @@ def measure(services: int, reals: int, samples: int, auto_samples: int) -> dict:
                 key = service_key(service_spec(rs.service, [rs]))
                 where.append((rs, key, str(rs.address), key.port if rs.port is None else rs.port))
 
-            drain = []
-            for w in where:
+            drain, plain = [], []
+            for w in where[:0 if only == "auto" else len(where)]:
                 rs = w[0]
+                t0 = time.perf_counter()
+                app.get(f"/api/v1/real-servers/{rs.pk}/")  # the web process's floor: a plain read
+                plain.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 answer = app.ok("POST", f"/api/v1/real-servers/{rs.pk}/drain/")
                 _until_weight(weight_of, w, 0)
@@ -114,12 +118,13 @@ def measure(services: int, reals: int, samples: int, auto_samples: int) -> dict:
                 app.ok("POST", f"/api/v1/real-servers/{rs.pk}/online/")
                 _until_weight(weight_of, w, rs.weight)
             out["drain_ms"] = [round(x * 1000, 2) for x in drain]
+            out["plain_get_ms"] = [round(x * 1000, 2) for x in plain]
             out["pending_after_drains"] = app.get("/api/v1/apply/")["pending_changes"]
 
             app.ok("PATCH", "/api/v1/cluster/", {"auto_apply": True})
             A.worker_idle(checklists=False)  # turning it on applied what was pending (nothing)
             auto = []
-            for n, w in enumerate(where[:auto_samples]):
+            for n, w in enumerate(where[:0 if only == "drain" else auto_samples]):
                 A.worker_idle(checklists=False)
                 weight = 2 + n % 50
                 t0 = time.perf_counter()
@@ -138,15 +143,21 @@ def measure(services: int, reals: int, samples: int, auto_samples: int) -> dict:
 
 def report(r: dict) -> str:
     d, a = r["drain_ms"], r["auto_apply_ms"]
-    return "\n".join([
-        f"{r['services']} services x {r['reals']} real servers: import {r['import_s']:.1f} s, cold apply "
-        f"{r['cold_apply_s']:.1f} s ({r['cold_apply_ops']} ops)",
-        f"API drain -> weight 0 in the kernel: p50 {statistics.median(d):.1f} ms  p95 {_pct(d, 0.95):.1f} ms  "
-        f"max {max(d):.1f} ms  n={len(d)}  (targets p50 <= 50, p95 <= 150); pending after: "
-        f"{r['pending_after_drains']}",
-        f"auto apply of one edit -> kernel:    p50 {statistics.median(a):.1f} ms  p95 {_pct(a, 0.95):.1f} ms  "
-        f"n={len(a)}  (target p50 <= 300); worker's last runs: {r['last_auto_runs_ms']} ms",
-    ])
+    lines = [f"{r['services']} services x {r['reals']} real servers: import {r['import_s']:.1f} s, cold apply "
+             f"{r['cold_apply_s']:.1f} s ({r['cold_apply_ops']} ops)"]
+    if d:
+        g = r["plain_get_ms"]
+        lines += [
+            f"API drain -> weight 0 in the kernel: p50 {statistics.median(d):.1f} ms  p95 {_pct(d, 0.95):.1f} ms  "
+            f"max {max(d):.1f} ms  n={len(d)}  (targets p50 <= 50, p95 <= 150); pending after: "
+            f"{r['pending_after_drains']}",
+            f"  the web process's floor, a plain GET of the same server: p50 {statistics.median(g):.1f} ms",
+        ]
+    if a:
+        lines.append(f"auto apply of one edit -> kernel:    p50 {statistics.median(a):.1f} ms  "
+                     f"p95 {_pct(a, 0.95):.1f} ms  n={len(a)}  (target p50 <= 300); "
+                     f"worker's last runs: {r['last_auto_runs_ms']} ms")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reals", type=int, default=4)
     ap.add_argument("--samples", type=int, default=30, help="drains")
     ap.add_argument("--auto-samples", type=int, default=10, help="auto-applied edits")
+    ap.add_argument("--only", choices=("drain", "auto"), default="", help="measure one part")
     ap.add_argument("--timeout", type=float, default=3600)
     args = ap.parse_args(argv)
     from tests.netlab import lab
 
-    result = lab.call(measure, args.services, args.reals, args.samples, args.auto_samples, timeout=args.timeout,
-                      echo=False)
+    result = lab.call(measure, args.services, args.reals, args.samples, args.auto_samples, args.only,
+                      timeout=args.timeout, echo=False)
     print(report(result))
     print(json.dumps(result))
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from django.utils import timezone
 
@@ -22,7 +23,8 @@ from dataplane.compiler import compile_state
 from dataplane.desired import DesiredState
 from dataplane.diff import Op, plan, simulate
 
-from .compile import cluster_spec
+from . import incremental
+from .compile import cluster_settings_spec, service_specs
 from .mode import dataplane_mode
 from .models import ApplyRun, ClusterSettings
 from .writer import KernelBusy as ApplyBusy  # noqa: F401 (the name callers of apply know)
@@ -34,6 +36,7 @@ log = logging.getLogger("fulcrum.apply")
 CHUNK = 500  # ops per driver call: big enough to keep netlink batching, small enough for a live bar
 MAX_LOGGED_OPS = 2000
 SMALL_APPLY = 100  # ops: journalled as an entry after the base, not as a new base
+AUTO_APPLY = "auto apply"  # the reason of an Auto apply run: it may compile only what changed
 CONFIG_OBJECT_TYPES = ("virtualservice", "realserver", "floatingip", "clustersettings", "config")
 
 Progress = Callable[[int, int, str], None]
@@ -79,27 +82,39 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
         run.refresh_from_db()
 
         def report(done, total, text):
-            _save_progress(run, done, total, text)
+            if total > CHUNK:  # one chunk has nothing to show between planned and done: no commit for it
+                _save_progress(run, done, total, text)
             if progress:
                 progress(done, total, text)
 
         try:
             ClusterSettings.load()  # created on first use: that must not count as a change after this apply
             change_id = latest_change_id()
-            desired = compile_state(cluster_spec())
             _, stored = journal()
+            edit = incremental.plan_edit(stored) if run.reason == AUTO_APPLY else None
+            if edit is None:
+                mark, settings = incremental.read_mark(), cluster_settings_spec()
+                spec = replace(settings, services=service_specs())
+                desired = compile_state(spec)
+            else:  # only the edited services, from the journal's state (cluster/incremental.py)
+                desired = edit.state
             driver = make_driver(stored)
             try:
                 current = current_state(driver, stored, sysctl_names={n for n, _ in desired.sysctls})
-                ops = plan(current, desired)
+                ops = plan(current, desired) if edit is None else edit.ops
                 report(0, len(ops), "planned")
                 applied, failed = _apply_chunked(driver, ops, report)
                 if failed:
+                    incremental.forget()
                     rollback_error = _roll_back(driver, current, applied)
                     _finish(run, ApplyRun.FAILED, ops, started, change_id,
                             error=_failure_text(failed, rollback_error))
                 else:
                     _journal(run, stored, ops, desired)
+                    if edit is None:
+                        incremental.remember(mark, settings, spec.services)
+                    else:
+                        edit.done()
                     _load_bgp(run)
                     _finish(run, ApplyRun.SUCCESS, ops, started, change_id)
             finally:
@@ -107,6 +122,7 @@ def execute(run: ApplyRun, progress: Progress | None = None) -> ApplyRun:
         except Exception as exc:  # a bug or a broken host must still end the run, never leave it "running"
             log.exception("apply #%s crashed", run.pk)
             distrust()
+            incremental.forget()
             _finish(run, ApplyRun.FAILED, [], started, 0, error=f"{type(exc).__name__}: {exc}")
     return run
 

@@ -14,12 +14,12 @@ from django.db.models.signals import post_save
 from audit.context import current_actor
 from audit.models import ChangeRecord
 
-from .apply import CONFIG_OBJECT_TYPES
+from .apply import AUTO_APPLY, CONFIG_OBJECT_TYPES
 from .models import ApplyRun, ClusterSettings
 
 log = logging.getLogger("fulcrum.apply")
 
-REASON = "auto apply"
+REASON = AUTO_APPLY
 
 
 def request_auto_apply(user=None, name: str = "system") -> ApplyRun | None:

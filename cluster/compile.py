@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from appliance.hooks import Slot
@@ -52,31 +53,57 @@ def _spec_of(rows: tuple) -> ServiceSpec:
                         [SimpleNamespace(**dict(zip(_RS_FIELDS, r[1:], strict=True))) for r in rs_rows])
 
 
+def _read(services, real_servers) -> dict[int, tuple[tuple, ServiceSpec]]:
+    """(rows, spec) of each service in these querysets, reusing the remembered spec of unchanged rows."""
+    by_service: dict[int, list[tuple]] = {}
+    for row in real_servers.order_by("service_id", "label").values_list("service_id", *_RS_FIELDS):
+        by_service.setdefault(row[0], []).append(row)
+    fresh: dict[int, tuple[tuple, ServiceSpec]] = {}
+    for svc_row in services.values_list(*_SVC_FIELDS):
+        rows = (svc_row, tuple(by_service.get(svc_row[0], ())))
+        hit = _specs.get(svc_row[0])
+        fresh[svc_row[0]] = hit if hit is not None and hit[0] == rows else (rows, _spec_of(rows))
+    return fresh
+
+
 def service_specs() -> tuple[ServiceSpec, ...]:
     """Every service as a spec, from two queries of plain rows (at 10,000 services x 4, model
     instances, or even row dicts, were most of an apply). An unchanged service keeps its spec
     object, so the compiler's per-service cache finds it by its remembered hash."""
-    by_service: dict[int, list[tuple]] = {}
-    for row in RealServer.objects.order_by("service_id", "label").values_list("service_id", *_RS_FIELDS):
-        by_service.setdefault(row[0], []).append(row)
-    fresh: dict[int, tuple[tuple, ServiceSpec]] = {}
-    for svc_row in VirtualService.objects.values_list(*_SVC_FIELDS):
-        rows = (svc_row, tuple(by_service.get(svc_row[0], ())))
-        hit = _specs.get(svc_row[0])
-        fresh[svc_row[0]] = hit if hit is not None and hit[0] == rows else (rows, _spec_of(rows))
+    fresh = _read(VirtualService.objects.all(), RealServer.objects.all())
     _specs.clear()
     _specs.update(fresh)
     return tuple(spec for _, spec in fresh.values())
 
 
-def cluster_spec() -> ClusterSpec:
-    """The whole configuration in a few queries, whatever its size."""
+def remembered_specs(ids) -> dict[int, ServiceSpec]:
+    """The specs of these services as this process last read them (absent: not read, or none)."""
+    return {i: _specs[i][1] for i in ids if i in _specs}
+
+
+def read_services(ids) -> dict[int, ServiceSpec]:
+    """The specs of these services (absent: no such service now), read from their rows alone."""
+    ids = list(ids)
+    fresh = _read(VirtualService.objects.filter(pk__in=ids), RealServer.objects.filter(service_id__in=ids))
+    for i in ids:
+        _specs.pop(i, None)
+    _specs.update(fresh)
+    return {i: spec for i, (_, spec) in fresh.items()}
+
+
+def cluster_settings_spec() -> ClusterSpec:
+    """The configuration without its services: settings, floating IPs, HA and lockdown, a few queries."""
     settings = ClusterSettings.load()
     floating = tuple(FloatingIPSpec(str(f.address), f.prefixlen, f.interface) for f in FloatingIP.objects.all())
     return ClusterSpec(
         vip_interface=settings.vip_interface, autonat_interface=settings.autonat_interface,
         tcp_timeout=settings.tcp_timeout, tcpfin_timeout=settings.tcpfin_timeout,
-        udp_timeout=settings.udp_timeout, floating_ips=floating, services=service_specs(),
+        udp_timeout=settings.udp_timeout, floating_ips=floating,
         vrrp_holds_addresses=vrrp_holds_addresses(), management=management_spec(),
         active_active=settings.active_active,
     )
+
+
+def cluster_spec() -> ClusterSpec:
+    """The whole configuration in a few queries, whatever its size."""
+    return replace(cluster_settings_spec(), services=service_specs())

@@ -82,7 +82,7 @@ class _Compiled(NamedTuple):
 
 
 @lru_cache(maxsize=1 << 16)
-def _compiled_service(spec: ServiceSpec) -> _Compiled:
+def compiled_service(spec: ServiceSpec) -> _Compiled:
     """What one enabled service adds to the kernel. Cached: a service spec is an immutable value, so
     an apply after one edit compiles only the edited service again."""
     key = service_key(spec)
@@ -92,7 +92,7 @@ def _compiled_service(spec: ServiceSpec) -> _Compiled:
 
 def compile_state(cluster: ClusterSpec) -> DesiredState:
     """Turn the configuration into the kernel state it asks for. Disabled services add nothing."""
-    parts = sorted(((_compiled_service(spec), spec) for spec in cluster.services if spec.enabled),
+    parts = sorted(((compiled_service(spec), spec) for spec in cluster.services if spec.enabled),
                    key=lambda pair: pair[0].sort)
     compiled = [(spec, part.key) for part, spec in parts]
     if cluster.active_active:
@@ -358,7 +358,7 @@ def _autonat_families(cluster: ClusterSpec, addresses: frozenset[Address]) -> tu
 # --- sysctls -------------------------------------------------------------------------------
 
 
-def _needs_forwarding(spec: ServiceSpec) -> bool:
+def needs_forwarding(spec: ServiceSpec) -> bool:
     # A fallback server is reached by masquerade and may take over at any moment (healthcheckd).
     return spec.method in _FORWARDING_METHODS or bool(spec.fallback_address)
 
@@ -382,7 +382,7 @@ def _sysctls(
         # Drop connections to removed/quiesced servers so clients reconnect elsewhere.
         values["net.ipv4.vs.expire_nodest_conn"] = "1"
         values["net.ipv4.vs.expire_quiescent_template"] = "1"
-    forwarding = {key.family for spec, key in compiled if _needs_forwarding(spec)} | set(autonat)
+    forwarding = {key.family for spec, key in compiled if needs_forwarding(spec)} | set(autonat)
     if 4 in forwarding:
         values["net.ipv4.ip_forward"] = "1"
     if 6 in forwarding:

@@ -285,6 +285,20 @@ def destination_index(destinations: frozenset) -> dict:
     return _cached("dests", destinations, lambda t: {dest_id(d): d for d in t})
 
 
+def replace_destinations(table: frozenset, old: frozenset, new: frozenset) -> frozenset:
+    """``table`` without ``old`` and with ``new``. Its index, when built, is carried over to the result,
+    so the next runtime change does not index 40,000 destinations again."""
+    result = (table - old) | new
+    hit = _INDEXES.get(("dests", id(table)))
+    if hit is not None and hit[0] is table:
+        index = hit[1].copy()
+        for d in old:
+            index.pop(dest_id(d), None)
+        index.update((dest_id(d), d) for d in new)
+        _remember("dests", result, index)
+    return result
+
+
 def service_keys(services: frozenset) -> frozenset:
     """The keys of a service table (built once per table)."""
     return _cached("keys", services, lambda t: frozenset(s.key for s in t))
