@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import OperationalError, transaction
+
 from audit.models import ChangeRecord
 from cluster.apply import CONFIG_OBJECT_TYPES
 from cluster.models import ApplyRun, ClusterSettings
@@ -25,7 +27,7 @@ def apply_summary() -> dict:
     open_runs = ApplyRun.objects.filter(status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]).order_by("-id").only(
         "id", "status", "progress_done", "progress_total", "progress_text")
     running = open_runs.first()
-    if running is not None and sweep_stale_runs():  # its worker died: never "Apply running…" forever
+    if running is not None and _swept():  # its worker died: never "Apply running…" forever
         running = open_runs.first()
     return {
         "pending": pending,
@@ -34,6 +36,16 @@ def apply_summary() -> dict:
         "running": running,
         "auto_apply": ClusterSettings.objects.filter(pk=1, auto_apply=True).exists(),
     }
+
+
+def _swept() -> bool:
+    """sweep_stale_runs(), or False while the worker holds the runs table (SQLite: an apply is
+    writing its run): a page only reads, and the next refresh sweeps."""
+    try:
+        with transaction.atomic():
+            return bool(sweep_stale_runs())
+    except OperationalError:
+        return False
 
 
 def apply_progress(run: ApplyRun | None) -> dict:
