@@ -39,6 +39,14 @@ def fail_unqueued(run: ApplyRun, exc: Exception) -> QueueUnavailable:
     return QueueUnavailable(reason)
 
 
+def fail_unstarted(run_id: int, exc: Exception) -> None:
+    """The in-process apply thread failed before execute() took run ``run_id``: end it with the reason,
+    rather than leave "Queued…" until the sweep's FULCRUM_APPLY_QUEUE_SECONDS."""
+    reason = (f"the apply could not start ({type(exc).__name__}: {exc}). Nothing saved was lost; the change "
+              "is still pending. Apply again.")
+    _mark_failed(ApplyRun.objects.filter(pk=run_id, status__in=[ApplyRun.QUEUED, ApplyRun.RUNNING]), reason)
+
+
 def _mark_failed(runs, reason: str) -> int:
     now = timezone.now()
     count = runs.update(status=ApplyRun.FAILED, error=reason[:2000], finished_at=now, change_id=0)

@@ -5,6 +5,7 @@ All three touch the kernel, so they are named "kernel.<name>" and run on the pri
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from celery import shared_task
@@ -16,7 +17,9 @@ from kombu.exceptions import OperationalError
 from .apply import execute, queue_run
 from .drift import check_drift
 from .models import ApplyRun
-from .run_liveness import claimable, fail_unqueued, sweep_stale_runs
+from .run_liveness import claimable, fail_unqueued, fail_unstarted, sweep_stale_runs
+
+log = logging.getLogger("fulcrum.apply")
 
 
 @shared_task(name="kernel.apply", ignore_result=True)  # the ApplyRun row is its result
@@ -63,6 +66,9 @@ def _fail_runs_of_a_dead_worker(**kwargs) -> None:
 def _in_thread(run_id: int) -> None:
     try:
         apply_task(run_id)
+    except Exception as exc:  # before execute() took the run (it ends its own runs): no one else will
+        log.exception("apply #%s could not start", run_id)
+        fail_unstarted(run_id, exc)
     finally:
         connection.close()  # this thread's own database connection
 

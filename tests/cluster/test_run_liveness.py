@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
+import cluster.tasks as tasks
 from cluster.models import ApplyRun
 from cluster.run_liveness import NOT_PICKED_UP, WORKER_LOST, claimable, sweep_stale_runs
 from cluster.tasks import apply_task
@@ -84,3 +87,22 @@ def test_pages_stop_showing_apply_running_for_a_dead_run(db, data_dir, admin_ses
     assert page.status_code == 200
     assert b"Apply running" not in page.content and b"is running" not in page.content
     assert ApplyRun.objects.get().status == ApplyRun.FAILED
+
+
+def test_an_embedded_apply_that_cannot_start_ends_failed_with_the_reason(transactional_db, data_dir, settings,
+                                                                          monkeypatch):
+    # Embedded mode runs the apply in a thread: should it fail before execute() takes the run (here the
+    # database refuses the run's first read), the run ends at once with why, not "Queued…" for a minute.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    def refused(run_id):
+        raise OperationalError("database table is locked: cluster_applyrun")
+
+    monkeypatch.setattr(tasks, "claimable", refused)
+    run = tasks.start_apply(actor="admin")
+    for thread in [t for t in threading.enumerate() if t.name == f"apply-{run.pk}"]:
+        thread.join(10)
+    run.refresh_from_db()
+    assert run.status == ApplyRun.FAILED
+    assert "could not start (OperationalError: database table is locked" in run.error
+    assert "still pending" in run.error
