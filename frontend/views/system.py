@@ -15,11 +15,9 @@ from django.utils import timezone
 
 from audit.filtersets import ChangeRecordFilterSet
 from audit.models import ChangeRecord
-from cluster.compile import cluster_spec
+from cluster.configview import absence_reasons, rendered_sections
 from cluster.mode import dataplane_mode
 from cluster.models import ApplyRun, DriftCheck
-from dataplane.compiler import compile_state, weight_decision
-from dataplane.render import render_all
 from reports.models import ServiceSample, ServiceStats
 from virtualservices.models import VirtualService
 
@@ -63,40 +61,9 @@ def local_config(request):
 
 
 # ------------------------------------------------------------------ View Configuration
-def _absence_reasons(spec) -> dict[int, str]:
-    """Real server id → why it has no `-a` line or a weight other than its own (none: not listed)."""
-    reasons = {}
-    for svc in spec.services:
-        for rs in svc.real_servers:
-            why = weight_decision(rs, svc.on_down, svc.scheduler)[1] if svc.enabled else "its service is disabled"
-            if why:
-                reasons[rs.id] = why
-    return reasons
-
-
-def _server_notes(spec) -> str:
-    """One comment line per real server whose `-a` line is missing or whose weight is not its own."""
-    reasons = _absence_reasons(spec)
-    return "\n".join(f"# {svc.label}: {rs.label} {rs.address} — {reasons[rs.id]}"
-                     for svc in spec.services for rs in svc.real_servers if rs.id in reasons)
-
-
-def _rendered_sections() -> list[dict]:
-    """The compiled configuration as the classic tools' text, one section per tool, then the notes."""
-    spec = cluster_spec()
-    sections = []
-    for block in render_all(compile_state(spec)).split("### ")[1:]:
-        title, _, body = block.partition("\n")
-        sections.append({"title": title, "body": body.rstrip() or "# (none)"})
-    notes = _server_notes(spec)
-    sections.insert(1, {"title": "Real servers not in the table, or at weight 0, and why",
-                        "body": notes or "# (none: every real server is in the table at its own weight)"})
-    return sections
-
-
 def _explain_live(live: dict) -> dict:
     """Each "in kernel: no" row gets its reason (halted, failing its check, disabled, not applied yet)."""
-    reasons = _absence_reasons(cluster_spec())
+    reasons = absence_reasons()
     for svc in live.get("services", []):
         for rs in svc.get("real_servers", []):
             if not rs.get("in_kernel"):
@@ -108,7 +75,7 @@ def _explain_live(live: dict) -> dict:
 def view_config(request):
     tab = request.GET.get("tab", "rendered")
     live_only = tab == "live" and request.GET.get("fragment")  # the live table's 2-second refresh
-    sections = [] if live_only else _rendered_sections()
+    sections = [] if live_only else rendered_sections()
     keepalived = None
     if tab == "keepalived":
         try:
