@@ -128,7 +128,8 @@ def server_health(request, pk):
 
     rs = get_object_or_404(RealServer.objects.select_related("service"), pk=pk)
     check_label = dict(VirtualService._meta.get_field("check_type").choices).get(rs.service.check_type, "")
-    template = "frontend/_server_health_body.html" if request.GET.get("fragment") else "frontend/server_health.html"
+    poll = request.htmx.target == "health-live"  # the block's 2-second refresh
+    template = "frontend/_server_health_body.html" if poll else "frontend/server_health.html"
     return render(request, template, {"rs": rs, "health": health_of(rs, events_shown=20), "check_label": check_label})
 
 

@@ -74,7 +74,7 @@ def _explain_live(live: dict) -> dict:
 
 def view_config(request):
     tab = request.GET.get("tab", "rendered")
-    live_only = tab == "live" and request.GET.get("fragment")  # the live table's 2-second refresh
+    live_only = tab == "live" and request.htmx.target == "kernel-live"  # the live table's 2-second refresh
     sections = [] if live_only else rendered_sections()
     keepalived = None
     if tab == "keepalived":

@@ -101,6 +101,20 @@ def test_overview_live_partial(client, admin, svc):
     assert 'id="overview-live"' in full and 'hx-swap-oob' not in full  # the page itself swaps nothing
 
 
+def test_health_page_and_kernel_table_polls_get_only_their_part(client, admin, svc):
+    """htmx's poll (HX-Target names the live block) gets the block's body; a plain GET the whole page."""
+    client.force_login(admin)
+    rs = svc.real_servers.first()
+    poll = {"HTTP_HX_REQUEST": "true", "HTTP_X_FULCRUM_POLL": "1"}
+    part = client.get(f"/servers/{rs.pk}/health/", HTTP_HX_TARGET="health-live", **poll).content.decode()
+    whole = client.get(f"/servers/{rs.pk}/health/").content.decode()
+    assert "<html" not in part and "<dt>State</dt>" in part
+    assert "<html" in whole and 'id="health-live"' in whole
+    table = client.get("/config/?tab=live", HTTP_HX_TARGET="kernel-live", **poll).content.decode()
+    assert "<html" not in table and "ipvsadm" not in table  # no rendered sections: only the live table
+    assert "<html" in client.get("/config/?tab=live").content.decode()
+
+
 def test_overview_live_keeps_the_filter(client, admin, svc, make_service):
     client.force_login(admin)
     other = make_service(label="other", vip="198.51.100.9")
