@@ -70,6 +70,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
+    os.environ.setdefault("FULCRUM_ALLOWED_HOSTS", "testserver")  # Django's test client's Host
     use_scratch_database()
     from django.contrib.auth import get_user_model
     from django.core.signals import request_started
