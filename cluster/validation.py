@@ -9,8 +9,12 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
+from appliance.hooks import Slot
+
 AS_TRANS = 23456  # RFC 6793: stands in for a 4-byte ASN on old speakers; never a real one
 MAX_ASN = 4294967294  # 4294967295 is reserved (RFC 7300)
+
+member_count = Slot("cluster.validation.member_count", "ha")  # () -> int: active-active members listed here
 
 
 def asn_error(asn) -> str | None:
@@ -60,7 +64,7 @@ def mode_errors(settings) -> dict[str, list[str]]:
     from .models import ACTIVE_ACTIVE, FloatingIP
 
     if settings.mode != ACTIVE_ACTIVE:
-        return {}
+        return _leaving_errors(settings)
     problems = []
     if vrrp_holds_addresses():
         problems.append("This appliance is in an HA pair: unpair it first (active-active has no VRRP).")
@@ -75,6 +79,19 @@ def mode_errors(settings) -> dict[str, list[str]]:
         problems.append("These services need the Maglev scheduler (mh) without persistence first: "
                         + "; ".join(refused[:20]) + (f"; and {len(refused) - 20} more" if len(refused) > 20 else ""))
     return {"mode": problems} if problems else {}
+
+
+def _leaving_errors(settings) -> dict[str, list[str]]:
+    """Leaving active-active while members are listed would strand them: they keep the last configuration
+    and go on announcing its VIPs, and no sync reaches them any more."""
+    from .models import ACTIVE_ACTIVE, ClusterSettings
+
+    was = ClusterSettings.objects.filter(pk=settings.pk).values_list("mode", flat=True).first()
+    members = member_count() if was == ACTIVE_ACTIVE else 0
+    if not members:
+        return {}
+    return {"mode": [f"{members} active-active member{'s are' if members > 1 else ' is'} still listed here: remove "
+                     "them first (Active-active: BGP › Members), so none keeps announcing this configuration's VIPs."]}
 
 
 MAX_MEMBERS = 16  # active-active members, the edited one included

@@ -15,13 +15,15 @@ def provide_to_lower_layers() -> None:
     """What the layers below need from the pair, passed in so they never import ha."""
     # Imported here: models load only once the app registry is ready.
     from cluster import compile as cluster_compile
+    from cluster import validation as cluster_validation
     from netconfig import support
     from realservers import actions
 
     from . import keepalived
-    from .models import keepalived_holds_addresses
+    from .models import Member, keepalived_holds_addresses
     from .replication import after_runtime_change
 
     cluster_compile.vrrp_holds_addresses.provide(keepalived_holds_addresses)
+    cluster_validation.member_count.provide(Member.objects.count)
     actions.peer_runtime_change.provide(after_runtime_change)
     support.keepalived_status.provide(keepalived.status)

@@ -238,3 +238,13 @@ def test_webui_members_section_roles_and_errors(client_for, peer_app, queued, ac
     assert queued[-1] == [member.pk] and Member.objects.get().version == 0
     assert form_post(admin, {"action": "remove", "member": member.pk}).status_code == 302
     assert not Member.objects.exists()
+
+
+def test_leaving_active_active_is_refused_while_members_are_listed(api, queued, active_active):
+    Member.objects.create(address="198.51.100.7", port=443, secret="00" * 32)
+    resp = api.patch("/api/v1/cluster/", {"mode": "failover"}, format="json")
+    assert resp.status_code == 400 and resp.json()["errors"][0]["attr"] == "mode"
+    assert "1 active-active member is still listed here: remove them first" in resp.json()["errors"][0]["detail"]
+    assert ClusterSettings.load().mode == ACTIVE_ACTIVE  # nothing saved
+    Member.objects.all().delete()
+    assert api.patch("/api/v1/cluster/", {"mode": "failover"}, format="json").status_code == 200
