@@ -21,9 +21,15 @@ def provide_to_lower_layers() -> None:
 
     from . import keepalived
     from .models import Member, keepalived_holds_addresses
-    from .replication import after_runtime_change
 
     cluster_compile.vrrp_holds_addresses.provide(keepalived_holds_addresses)
     cluster_validation.member_count.provide(Member.objects.count)
-    actions.peer_runtime_change.provide(after_runtime_change)
+    actions.peer_runtime_change.provide(runtime_change_to_peers)
     support.keepalived_status.provide(keepalived.status)
+
+
+def runtime_change_to_peers(servers) -> dict:
+    """Online/drain/halt done here goes on to the HA peer and to the active-active members."""
+    from . import member_sync, replication  # provided at ready(): these import models
+
+    return {**replication.after_runtime_change(servers), **member_sync.after_runtime_change(servers)}

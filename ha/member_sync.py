@@ -22,7 +22,7 @@ from cluster.bundle import export_bundle
 from cluster.models import ClusterSettings
 
 from .models import EditedMember, Event, Member, MemberOutbox, default_node_name
-from .replication import BACKOFF
+from .replication import BACKOFF, with_runtime_states
 from .sync import PeerError, import_and_apply, positive_version, post
 
 log = logging.getLogger("fulcrum.ha")
@@ -52,6 +52,22 @@ def after_apply(reason: str) -> dict:
     MemberOutbox.objects.update_or_create(pk=1, defaults={"version": version,
                                                           "bundle": export_bundle(host_network=False)})
     # A new version is tried at once on every member, whatever its backoff was.
+    Member.objects.update(sync_state=Member.OUT_OF_SYNC, failures=0, next_attempt_at=None)
+    start_sync()
+    return {"members_version": version}
+
+
+def after_runtime_change(servers) -> dict:
+    """Online/drain/halt on the edited member reaches every member at once (a drained server must stop
+    taking new flows on whichever member the router picks): the last pushed version with these servers'
+    states changed. Configuration still waiting for Apply here does not travel with it."""
+    if EditedMember.objects.exists() or not Member.objects.exists():
+        return {}
+    box = MemberOutbox.objects.filter(pk=1).first()
+    if box is None:
+        return {"members": "nothing applied yet: the first apply carries it"}
+    version = max(int(time.time() * 1000), box.version + 1)
+    MemberOutbox.objects.filter(pk=1).update(version=version, bundle=with_runtime_states(box.bundle, servers))
     Member.objects.update(sync_state=Member.OUT_OF_SYNC, failures=0, next_attempt_at=None)
     start_sync()
     return {"members_version": version}

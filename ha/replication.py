@@ -54,15 +54,21 @@ def after_runtime_change(servers) -> dict:
     box = Outbox.objects.filter(pk=1).first()
     if box is None:
         return {"paired": True, "skipped": "nothing applied yet: the first apply carries it"}
-    states = {(rs.service.label, rs.label): rs.admin_state for rs in servers}
-    for service in box.bundle.get("virtual_services", []):
-        for rs in service.get("real_servers", []):
-            rs["admin_state"] = states.get((service.get("label"), rs.get("label")), rs.get("admin_state"))
+    with_runtime_states(box.bundle, servers)
     version = max(int(time.time() * 1000), peer.local_version + 1)
     Outbox.objects.filter(pk=1).update(version=version, bundle=box.bundle)
     Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
     start_sync()
     return {"paired": True, "version": version}
+
+
+def with_runtime_states(bundle: dict, servers) -> dict:
+    """The last applied ``bundle`` (changed in place) with these servers' online/drain/halt states."""
+    states = {(rs.service.label, rs.label): rs.admin_state for rs in servers}
+    for service in bundle.get("virtual_services", []):
+        for rs in service.get("real_servers", []):
+            rs["admin_state"] = states.get((service.get("label"), rs.get("label")), rs.get("admin_state"))
+    return bundle
 
 
 def refresh_kernel(peer: Peer) -> dict:

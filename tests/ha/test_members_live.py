@@ -14,6 +14,7 @@ from cluster.apply import apply_now
 from cluster.models import ACTIVE_ACTIVE, ApplyRun, ClusterSettings
 from ha import member_sync, sync
 from ha.models import EditedMember, Member, MemberOutbox
+from realservers.models import RealServer
 from tests.ha.conftest import PEER_ADMIN, PEER_PASSWORD, free_port, started_copy
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +122,20 @@ def test_join_sync_member_down_caught_up_sync_now_leave(api, client_for, peer_ap
     assert all(m["in_sync"] for m in api.get(MEMBERS).json())
     assert member_sync.check(a["id"]) == {"reachable": True, "version": MemberOutbox.objects.get().version,
                                           "behind": False}
+
+    # drain on the edited member reaches every member at once, without an apply here
+    web1 = RealServer.objects.filter(service__label="web").order_by("label").first()
+    before = MemberOutbox.objects.get().version
+    assert api.post(f"/api/v1/real-servers/{web1.pk}/drain/").status_code == 200
+    assert queued[-1] is None and MemberOutbox.objects.get().version > before
+    for pk in (a["id"], b["id"]):
+        assert member_sync.push(pk)["apply"] == "success"
+    for app in (peer_app, second_app):
+        there = app.get(f"/api/v1/real-servers/?service_label=web&label={web1.label}")["results"]
+        assert [rs["admin_state"] for rs in there] == ["drain"], app
+    assert api.post(f"/api/v1/real-servers/{web1.pk}/online/").status_code == 200
+    for pk in (a["id"], b["id"]):
+        assert member_sync.push(pk)["apply"] == "success"
 
     # a member restored from an older state says so when asked, and is caught up in the same check
     peer_app.manage("shell", "-c", "from ha.models import EditedMember; EditedMember.objects.update(local_version=1)")
