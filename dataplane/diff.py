@@ -259,9 +259,10 @@ def simulate(state: DesiredState, ops: Iterable[Op]) -> DesiredState:
     )
 
 
-# Indexes of the last few tables, keyed by the table's identity (the table is kept referenced here,
-# so its id cannot be reused while cached). A runtime action or a health batch then finds its
-# destinations without walking 40,000 of them, and passes the index on to the next state.
+# Indexes of the last few tables used (least recently used evicted), keyed by the table's identity
+# (the table is kept referenced here, so its id cannot be reused while cached). A runtime action or a
+# health batch then finds its destinations without walking 40,000 of them, and passes the index on to
+# the next state.
 _INDEXES: dict[tuple[str, int], tuple[frozenset, object]] = {}
 _INDEXES_KEPT = 8
 
@@ -274,9 +275,10 @@ def _remember(kind: str, table: frozenset, index):
 
 
 def _cached(kind: str, table: frozenset, build):
-    hit = _INDEXES.get((kind, id(table)))
+    hit = _INDEXES.pop((kind, id(table)), None)
     if hit is not None and hit[0] is table:
-        return hit[1]
+        _INDEXES[(kind, id(table))] = hit  # most recently used last: what is evicted is the oldest unused,
+        return hit[1]  # not the service table's keys, which every runtime change asks for and none changes
     return _remember(kind, table, build(table))
 
 
