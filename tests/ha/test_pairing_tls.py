@@ -103,6 +103,19 @@ def test_api_answers_the_fingerprint_to_confirm(api, peers):
     assert resp.status_code == 409 and resp.json()["fingerprint"] == shown
 
 
+def test_the_cli_pairs_over_https_by_default_after_the_fingerprint_is_confirmed(peers):
+    from django.core.management import CommandError, call_command
+
+    server, shown = peers["real"]
+    args = ["hapair", "pair", "127.0.0.1", "--port", str(server.port), "--user", "admin", "--password", "pw-pw-pw-pw"]
+    with pytest.raises(CommandError, match="must be confirmed") as refused:
+        call_command(*args)
+    assert shown in str(refused.value) and not server.bodies  # nothing sent before the confirmation
+    call_command(*args, "--fingerprint", shown)
+    peer = Peer.current()
+    assert peer.scheme == "https" and peer.cert_fingerprint == shown and server.bodies[0]["port"] == 443
+
+
 def test_the_peer_side_pins_the_offered_fingerprint(anon, admin):
     from tests.conftest import PASSWORD
 

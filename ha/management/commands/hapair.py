@@ -10,19 +10,24 @@ from ha.models import PairingToken
 
 
 class Command(BaseCommand):
-    help = "HA pair: `hapair status`, `hapair token`, `hapair pair ADDRESS --user U --password P`, `hapair unpair`."
+    help = ("HA pair: `hapair status`, `hapair token`, `hapair pair ADDRESS --user U --password P "
+            "[--fingerprint SHA256]` (HTTPS/443 unless --scheme http --port N), `hapair unpair`.")
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["status", "token", "pair", "unpair"])
         parser.add_argument("address", nargs="?")
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--scheme", default="http")
+        # HTTPS by default, as in the WebUI and API: the offer carries the admin's password and the secret.
+        parser.add_argument("--port", type=int, default=443)
+        parser.add_argument("--scheme", default="https", choices=["https", "http"])
+        parser.add_argument("--fingerprint", default="",
+                            help="the peer's certificate SHA-256 fingerprint, as confirmed by the admin (a pair "
+                                 "without it is refused with the fingerprint to confirm)")
         parser.add_argument("--user", default="")
         parser.add_argument("--password", default="")
         parser.add_argument("--token", default="")
         parser.add_argument("--role", default="master", choices=["master", "backup"])
         parser.add_argument("--name", default="")
-        parser.add_argument("--my-port", type=int, default=8000)
+        parser.add_argument("--my-port", type=int, default=443)
 
     def handle(self, *args, action, **o):
         try:
@@ -37,7 +42,7 @@ class Command(BaseCommand):
                     raise CommandError("pair needs the peer's address")
                 pairing.pair(peer_address=o["address"], peer_port=o["port"], scheme=o["scheme"],
                              username=o["user"], password=o["password"], token=o["token"], role=o["role"],
-                             node_name=o["name"], my_port=o["my_port"])
+                             node_name=o["name"], my_port=o["my_port"], fingerprint=o["fingerprint"])
             elif action == "unpair":
                 self.stdout.write(pairing.unpair())
         except pairing.PairingRefused as exc:
