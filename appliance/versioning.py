@@ -31,6 +31,27 @@ class Versioned(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args, **kwargs):
+        # A whole-object save of an existing row (a WebUI form, the wizard, the CLI) is a configuration
+        # edit as much as an API PATCH: it must move the version, or a client holding the old ETag
+        # would overwrite it without a 412. Saves of named fields (update_changed, the runtime writers)
+        # set the version themselves or must leave it alone.
+        if kwargs.get("update_fields") is None and self.pk is not None and not self._state.adding:
+            self.version = self._next_version()
+        super().save(*args, **kwargs)
+
+    def _next_version(self) -> int:
+        skip = {"version", *getattr(type(self), "runtime_fields", ())}
+        fields = [f for f in self._meta.concrete_fields
+                  if f.name not in skip and not f.primary_key and not getattr(f, "auto_now", False)]
+        saved = type(self).objects.filter(pk=self.pk).values("version", *[f.attname for f in fields]).first()
+        if saved is None:
+            return self.version
+        # A value that only looks different (another type for the same thing) moves the version once
+        # more than needed: harmless, where a missed change would not be.
+        changed = any(saved[f.attname] != getattr(self, f.attname) for f in fields)
+        return saved["version"] + 1 if changed else saved["version"]
+
 
 def holder_of_key(instance: models.Model) -> tuple[int, str] | None:
     """(id, field) of another saved object with `instance`'s natural key (the model's

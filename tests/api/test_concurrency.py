@@ -176,6 +176,30 @@ def test_singleton_and_floating_ips_carry_etags(api):
     assert fip.status_code == 201 and fip["ETag"] == '"1"'
 
 
+@pytest.mark.django_db
+def test_a_webui_edit_moves_the_version_so_an_api_client_holding_the_old_etag_gets_412(api, client, admin,
+                                                                                         make_service):
+    from realservers.actions import set_state
+    from realservers.models import RealServer
+
+    rs = make_service(servers=[{"label": "web1", "address": "192.0.2.11"}]).real_servers.get()
+    url = f"{V1}/real-servers/{rs.pk}/"
+    read = api.get(url)
+    client.force_login(admin)
+    form = {"label": "web1", "address": "192.0.2.11", "weight": 42, "min_conns": 0, "max_conns": 0,
+            "admin_state": "online"}
+    assert client.post(f"/servers/{rs.pk}/edit/", form).status_code == 302
+    assert RealServer.objects.get(pk=rs.pk).weight == 42
+    stale = api.patch(url, {"max_conns": 5}, format="json", HTTP_IF_MATCH=read["ETag"])
+    assert stale.status_code == 412 and RealServer.objects.get(pk=rs.pk).max_conns == 0
+    fresh = api.get(url)
+    assert fresh["ETag"] == '"2"'
+    # the same form again changes nothing and keeps the version; runtime state never moves it
+    assert client.post(f"/servers/{rs.pk}/edit/", form).status_code == 302
+    set_state([RealServer.objects.get(pk=rs.pk)], "drain")
+    assert api.get(url)["ETag"] == '"2"'
+
+
 def test_racing_duplicate_posts_create_one_object_and_answer_409(racers):
     from virtualservices.models import VirtualService
 
