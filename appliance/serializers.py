@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -46,7 +47,7 @@ class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializer
         return []
 
     def validate(self, attrs):
-        attrs = super().validate(attrs)
+        attrs = self._replacing(super().validate(attrs))
         instance = copy.copy(self.instance) if self.instance is not None else self.Meta.model()
         for name, value in attrs.items():
             setattr(instance, name, value)
@@ -65,6 +66,30 @@ class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializer
             raise serializers.ValidationError(errors) from exc
         self._clean_instance = instance
         return attrs
+
+    def _replacing(self, attrs: dict) -> dict:
+        """PUT replaces the object: a writable field the body leaves out goes back to its default (PATCH
+        keeps it). Write-only secrets keep their stored value (no GET shows them to send back), and
+        runtime state is never a configuration write's business."""
+        if self.instance is None or self.partial:
+            return attrs
+        model = self.Meta.model
+        runtime = set(getattr(model, "runtime_fields", ()))
+        out = dict(attrs)
+        for field in self.fields.values():
+            if field.read_only or field.write_only or field.source in out or field.source in runtime:
+                continue
+            try:
+                model_field = model._meta.get_field(field.source)
+            except FieldDoesNotExist:
+                continue
+            if model_field.has_default():
+                out[field.source] = model_field.get_default()
+            elif model_field.null:
+                out[field.source] = None
+            elif model_field.blank and model_field.empty_strings_allowed:
+                out[field.source] = ""
+        return out
 
     def prepare_instance(self, instance):
         """Hook: set what the request does not carry (e.g. the parent from the URL)."""

@@ -215,6 +215,19 @@ def test_cluster_settings_get_put_patch(api):
     assert api.post(f"{V1}/cluster/", {}, format="json").status_code == 405
 
 
+def test_put_replaces_what_patch_keeps(api, make_service):
+    svc = make_service(description="front door", alert_email="noc@example.com")
+    url = f"{V1}/virtual-services/{svc.pk}/"
+    # PATCH names what changes: everything else stays
+    kept = ok(api.patch(url, {"persistent": True}, format="json"))
+    assert (kept["description"], kept["alert_email"], kept["persistent"]) == ("front door", "noc@example.com", True)
+    # PUT is the whole object: what it leaves out goes back to its default, as if created with the body
+    required = {k: kept[k] for k in ("label", "vip", "ports", "protocol", "method")}
+    replaced = ok(api.put(url, {**required, "description": "lb"}, format="json"))
+    assert (replaced["description"], replaced["alert_email"], replaced["persistent"]) == ("lb", "", False)
+    assert replaced["version"] == kept["version"] + 1
+
+
 # ---------------------------------------------------------------- change log
 def test_changes_read_only_and_filters(api, make_service):
     svc = make_service()
