@@ -119,7 +119,8 @@ def test_health_page_for_every_role_live_or_from_the_database(client, readonly, 
     page = client.get(f"/servers/{rs.pk}/health/").content.decode()
     assert "connection refused" in page and "10.0.0.1:80 weight 0" in page and "2026-01-02 03:04:05" in page
     assert "healthcheckd is not running" in page
-    fragment = client.get(f"/servers/{rs.pk}/health/?fragment=1", HTTP_X_FULCRUM_POLL="1").content.decode()
+    fragment = client.get(f"/servers/{rs.pk}/health/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="health-live",
+                          HTTP_X_FULCRUM_POLL="1").content.decode()
     assert "connection refused" in fragment and "<html" not in fragment  # the 2-second refresh's part
     now = time.time()
     redis_db.hset(STATUS_KEY, str(rs.pk), json.dumps({
