@@ -4,8 +4,11 @@
 (kernel worker) takes the kernel to the configured state under the host-wide apply lock,
 remembering exactly what it held before; with a timeout the change then waits for ``confirm``
 and ``expire`` rolls it back when the timer runs out. ``boot`` re-applies the last confirmed
-state. ``_kernel_sync``/``_kernel_restore`` are the only two places that write the kernel: the
-lead routes them through the single kernel writer once it lands.
+state. ``_kernel_sync``/``_kernel_restore`` are the only two places that write the host network:
+they run in the kernel worker under the one kernel lock (cluster.writer.kernel_lock), so they never
+interleave with an apply, a runtime change or healthcheckd. Their record is the NetworkChange row
+(the exact state before, for the rollback), not the IPVS journal: interfaces and routes are the
+host's, not the load-balancing state the journal describes.
 """
 
 from __future__ import annotations
