@@ -2,7 +2,7 @@
 
 import socket
 
-from accounts.roles import APPLY, CONFIGURE, OPERATE, can, role_of
+from accounts.roles import APPLY, CONFIGURE, OPERATE, ROLE_CHOICES, can, role_of
 from cluster.mode import dataplane_mode
 
 from .banners import banners
@@ -62,6 +62,7 @@ def appliance(request):
     authed = user is not None and user.is_authenticated
     context = {
         "role": role_of(user),
+        "role_label": dict(ROLE_CHOICES).get(role_of(user), "none"),  # as the Users page names it
         "can_configure": can(user, CONFIGURE),
         "can_operate": can(user, OPERATE),
         "can_apply": can(user, APPLY),

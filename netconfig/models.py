@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from appliance.versioning import Versioned
 from audit.recording import Audited
 from cluster.models import interface_name
 from dataplane import netstate as ns
@@ -12,7 +13,7 @@ from dataplane import netstate as ns
 from . import validation
 
 
-class Interface(Audited):
+class Interface(Versioned, Audited):
     KINDS = [(ns.PHYSICAL, "Physical"), (ns.VLAN, "802.1Q VLAN"), (ns.BOND, "Bond")]
     BOND_MODES = [(ns.ACTIVE_BACKUP, "active-backup"), (ns.LACP, "802.3ad (LACP)")]
 
@@ -44,7 +45,7 @@ class Interface(Audited):
             self, Interface.objects.exclude(pk=self.pk) if others is None else others))
 
 
-class Route(Audited):
+class Route(Versioned, Audited):
     destination = models.CharField(max_length=43, unique=True,
                                    help_text="A network (198.51.100.0/24), or 0.0.0.0/0 / ::/0 for a default gateway.")
     gateway = models.GenericIPAddressField(null=True, blank=True)
@@ -90,7 +91,7 @@ class NetworkChange(models.Model):
         return f"network change #{self.pk} ({self.status})"
 
 
-class SystemSettings(Audited):
+class SystemSettings(Versioned, Audited):
     """Hostname, DNS, time, SMTP relay, alert recipients and remote syslog: one row (pk=1).
 
     Blank SMTP/alert/syslog fields fall back to the environment (FULCRUM_SMTP_*, FULCRUM_ALERT_EMAILS,

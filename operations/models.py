@@ -7,6 +7,7 @@ import ipaddress
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from appliance.versioning import Versioned
 from audit.recording import Audited
 
 
@@ -17,7 +18,7 @@ def validate_network(value: str) -> None:
         raise ValidationError(f"'{value}' is not an IPv4/IPv6 address or network (e.g. 10.0.0.0/24).") from e
 
 
-class ManagementNetwork(Audited):
+class ManagementNetwork(Versioned, Audited):
     network = models.CharField(max_length=49, unique=True, validators=[validate_network],
                                help_text="An address or CIDR network allowed to reach the WebUI/API, e.g. 10.0.0.0/24.")
     description = models.CharField(max_length=200, blank=True)

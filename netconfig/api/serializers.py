@@ -13,14 +13,14 @@ class InterfaceSerializer(CleanModelSerializer):
 
     class Meta:
         model = Interface
-        fields = ["id", "name", "kind", "parent", "vlan_id", "bond_mode", "members", "mtu", "up", "addresses",
-                  "description"]
+        fields = ["id", "version", "name", "kind", "parent", "vlan_id", "bond_mode", "members", "mtu", "up",
+                  "addresses", "description"]
 
 
 class RouteSerializer(CleanModelSerializer):
     class Meta:
         model = Route
-        fields = ["id", "destination", "gateway", "interface", "description"]
+        fields = ["id", "version", "destination", "gateway", "interface", "description"]
 
 
 class NetworkChangeSerializer(serializers.ModelSerializer):

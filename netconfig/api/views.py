@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import AdminOnly
+from appliance.concurrency import VersionedViewMixin
 from appliance.exceptions import Conflict, body_for
 from audit.recording import record
 
@@ -47,7 +48,7 @@ class OwnedNetworkMixin:
                 raise NotOwned(reason)
 
 
-class InterfaceViewSet(OwnedNetworkMixin, viewsets.ModelViewSet):
+class InterfaceViewSet(OwnedNetworkMixin, VersionedViewMixin, viewsets.ModelViewSet):
     """This host's interfaces as configured: addresses, MTU, up/down; VLANs and bonds."""
 
     queryset = Interface.objects.all()
@@ -56,7 +57,7 @@ class InterfaceViewSet(OwnedNetworkMixin, viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
 
-class RouteViewSet(OwnedNetworkMixin, viewsets.ModelViewSet):
+class RouteViewSet(OwnedNetworkMixin, VersionedViewMixin, viewsets.ModelViewSet):
     """Static routes; a route to 0.0.0.0/0 or ::/0 is the default gateway of its family."""
 
     queryset = Route.objects.all()
@@ -108,7 +109,7 @@ class NetworkChangeViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(NetworkChangeSerializer(change).data)
 
 
-class SystemSettingsView(generics.RetrieveUpdateAPIView):
+class SystemSettingsView(VersionedViewMixin, generics.RetrieveUpdateAPIView):
     """Hostname, DNS, time zone/NTP, SMTP relay, alert recipients, remote syslog. Admins change them; the
     host's own fields (hostname, DNS, time) only where the appliance owns the host."""
 

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
+from appliance.concurrency import PreconditionFailed
 from appliance.gate import GatedSerializerMixin
+from appliance.versioning import StaleVersion, update_changed
 
 from ..lockdown import lockout_error_after
 from ..models import ManagementNetwork, canonical_network
@@ -13,7 +15,7 @@ class ManagementNetworkSerializer(GatedSerializerMixin, serializers.ModelSeriali
 
     class Meta:
         model = ManagementNetwork
-        fields = ["id", "network", "description", "created_at"]
+        fields = ["id", "version", "network", "description", "created_at"]
         read_only_fields = ["created_at"]
 
     def validate_network(self, value):
@@ -26,3 +28,11 @@ class ManagementNetworkSerializer(GatedSerializerMixin, serializers.ModelSeriali
         if error:
             raise serializers.ValidationError({"network": [error]})
         return attrs
+
+    def update(self, instance, validated_data):
+        """Only what changes is written, to the row as saved now; If-Match names the version it must be."""
+        try:
+            return update_changed(ManagementNetwork, instance.pk, validated_data,
+                                  expected_versions=self.context.get("if_match"))
+        except StaleVersion as exc:
+            raise PreconditionFailed() from exc

@@ -7,12 +7,14 @@ from django.db import transaction
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 
+from appliance.concurrency import VersionedViewMixin, destroy_versioned, if_match_versions
+
 from ..lockdown import lockout_error_after
 from ..models import ManagementNetwork
 from .serializers import ManagementNetworkSerializer
 
 
-class ManagementNetworkViewSet(viewsets.ModelViewSet):
+class ManagementNetworkViewSet(VersionedViewMixin, viewsets.ModelViewSet):
     queryset = ManagementNetwork.objects.all()
     serializer_class = ManagementNetworkSerializer
     filterset_fields = ["network"]
@@ -23,4 +25,4 @@ class ManagementNetworkViewSet(viewsets.ModelViewSet):
             error = lockout_error_after(self.request.META.get("REMOTE_ADDR"), instance.pk, delete=True)
             if error:
                 raise ValidationError({"network": [error]})
-            instance.delete()
+            destroy_versioned(instance, if_match_versions(self.request))

@@ -171,3 +171,19 @@ def test_a_restarted_worker_re_arms_waiting_timers(api, settings, monkeypatch):
     NetworkChange.objects.create(username="alice", status=NetworkChange.CONFIRMED, timeout=120, desired={})
     tasks.resume_rollback_timers()
     assert dict(armed)[late.pk] == 0 and 55 <= dict(armed)[soon.pk] <= 61 and len(armed) == 2
+
+
+def test_interfaces_routes_and_system_settings_carry_etags_and_refuse_a_stale_if_match(api):
+    iface = post(api, IFACES, {"name": "eth0", "addresses": ["192.0.2.10/24"]}, 201)
+    route = post(api, ROUTES, {"destination": "0.0.0.0/0", "gateway": "192.0.2.1"}, 201)
+    settings_url = "/api/v1/system/settings/"
+    for url, change in ((f"{IFACES}{iface['id']}/", {"mtu": 9000}), (f"{ROUTES}{route['id']}/", {"description": "x"}),
+                        (settings_url, {"hostname": "lb1"})):
+        read = api.get(url)
+        assert read["ETag"] == f'"{read.json()["version"]}"', url
+        written = api.patch(url, change, format="json", HTTP_IF_MATCH=read["ETag"])
+        assert written.status_code == 200 and written.json()["version"] == read.json()["version"] + 1, written.content
+        stale = api.patch(url, change, format="json", HTTP_IF_MATCH=read["ETag"])
+        assert stale.status_code == 412, (url, stale.content)
+    assert api.delete(f"{ROUTES}{route['id']}/", HTTP_IF_MATCH='"1"').status_code == 412
+    assert api.delete(f"{ROUTES}{route['id']}/", HTTP_IF_MATCH='"2"').status_code == 204

@@ -156,3 +156,13 @@ def test_the_ha_peer_is_always_let_in(api, db):
 
 def test_no_networks_no_lockdown(api):
     assert api.get("/api/v1/virtual-services/", REMOTE_ADDR="203.0.113.50").status_code == 200
+
+
+def test_management_networks_carry_etags_and_refuse_a_stale_if_match(api):
+    made = api.post("/api/v1/management-networks/", {"network": "10.20.0.0/24"}, REMOTE_ADDR=ADMIN_PC)
+    assert made.status_code == 201 and made["ETag"] == '"1"', made.content
+    url = f"/api/v1/management-networks/{made.json()['id']}/"
+    written = api.patch(url, {"description": "NOC"}, HTTP_IF_MATCH='"1"', REMOTE_ADDR=ADMIN_PC)
+    assert written.status_code == 200 and written.json()["version"] == 2
+    assert api.patch(url, {"description": "x"}, HTTP_IF_MATCH='"1"', REMOTE_ADDR=ADMIN_PC).status_code == 412
+    assert ManagementNetwork.objects.get().description == "NOC"
