@@ -30,6 +30,18 @@ class RefuseUnknownFields:
         return super().to_internal_value(data)
 
 
+def versioned_update(serializer, instance, validated_data, prepare=None):
+    """update_changed() for a serializer's update: the request's If-Match (412 when stale), model errors
+    as a 400 naming their fields."""
+    try:
+        return update_changed(type(instance), instance.pk, validated_data,
+                              expected_versions=serializer.context.get("if_match"), prepare=prepare)
+    except StaleVersion as exc:
+        raise PreconditionFailed() from exc
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
+
+
 class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializers.ModelSerializer):
     """Validates through the model's full_clean(): the one set of rules the UI and import use too.
 
@@ -113,11 +125,4 @@ class CleanModelSerializer(RefuseUnknownFields, GatedSerializerMixin, serializer
         if not isinstance(instance, Versioned):
             self._clean_instance.save()
             return self._clean_instance
-        try:
-            return update_changed(type(instance), instance.pk, validated_data,
-                                  expected_versions=self.context.get("if_match"),
-                                  prepare=self.prepare_instance)
-        except StaleVersion as exc:
-            raise PreconditionFailed() from exc
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(django_errors_to_dict(exc)) from exc
+        return versioned_update(self, instance, validated_data, prepare=self.prepare_instance)

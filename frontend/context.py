@@ -60,9 +60,10 @@ def nav(request, is_admin: bool):
 def appliance(request):
     user = getattr(request, "user", None)
     authed = user is not None and user.is_authenticated
+    role = role_of(user)
     context = {
-        "role": role_of(user),
-        "role_label": dict(ROLE_CHOICES).get(role_of(user), "none"),  # as the Users page names it
+        "role": role,
+        "role_label": dict(ROLE_CHOICES).get(role, "none"),  # as the Users page names it
         "can_configure": can(user, CONFIGURE),
         "can_operate": can(user, OPERATE),
         "can_apply": can(user, APPLY),

@@ -23,7 +23,7 @@ from cluster.models import ClusterSettings
 
 from .models import EditedMember, Event, Member, MemberOutbox, default_node_name
 from .replication import BACKOFF, with_runtime_states
-from .sync import PeerError, import_and_apply, positive_version, post
+from .sync import PeerError, import_and_apply, next_version, positive_version, post
 
 log = logging.getLogger("fulcrum.ha")
 
@@ -48,7 +48,7 @@ def after_apply(reason: str) -> dict:
             Event.objects.create(kind=Event.SYNC, message=f"members: configuration {message}")
         return {}
     box = MemberOutbox.objects.filter(pk=1).first()
-    version = max(int(time.time() * 1000), (box.version if box else 0) + 1)
+    version = next_version(box.version if box else 0)
     MemberOutbox.objects.update_or_create(pk=1, defaults={"version": version,
                                                           "bundle": export_bundle(host_network=False)})
     # A new version is tried at once on every member, whatever its backoff was.
@@ -66,7 +66,7 @@ def after_runtime_change(servers) -> dict:
     box = MemberOutbox.objects.filter(pk=1).first()
     if box is None:
         return {"members": "nothing applied yet: the first apply carries it"}
-    version = max(int(time.time() * 1000), box.version + 1)
+    version = next_version(box.version)
     MemberOutbox.objects.filter(pk=1).update(version=version, bundle=with_runtime_states(box.bundle, servers))
     Member.objects.update(sync_state=Member.OUT_OF_SYNC, failures=0, next_attempt_at=None)
     start_sync()

@@ -16,7 +16,7 @@ from cluster.models import ClusterSettings
 
 from . import connsync, keepalived
 from .models import MASTER, Event, Outbox, Peer
-from .sync import SYNC_REASON, PeerError, push_config
+from .sync import SYNC_REASON, PeerError, next_version, push_config
 
 log = logging.getLogger("fulcrum.ha")
 
@@ -33,7 +33,7 @@ def after_apply(reason: str) -> dict:
         # The master's configuration is the pair's (as on vendor appliances): each of its applies is
         # sent to the backup. The backup never pushes, so a pairing-time apply there cannot
         # overwrite the master.
-        version = max(int(time.time() * 1000), peer.local_version + 1)
+        version = next_version(peer.local_version)
         bundle = export_bundle(host_network=False)  # each node keeps its own interfaces and routes
         Outbox.objects.update_or_create(pk=1, defaults={"version": version, "bundle": bundle})
         Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
@@ -55,7 +55,7 @@ def after_runtime_change(servers) -> dict:
     if box is None:
         return {"paired": True, "skipped": "nothing applied yet: the first apply carries it"}
     with_runtime_states(box.bundle, servers)
-    version = max(int(time.time() * 1000), peer.local_version + 1)
+    version = next_version(peer.local_version)
     Outbox.objects.filter(pk=1).update(version=version, bundle=box.bundle)
     Peer.objects.filter(pk=1).update(local_version=version, sync_state=Peer.OUT_OF_SYNC)
     start_sync()

@@ -207,6 +207,11 @@ def import_and_apply(bundle, actor: str, reason: str):
     return apply_now(actor=actor, reason=reason)
 
 
+def next_version(previous: int) -> int:
+    """A configuration version after ``previous``: the time in ms, so a restored node's counter still moves on."""
+    return max(int(time.time() * 1000), previous + 1)
+
+
 def positive_version(payload: dict) -> int:
     version = payload.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version <= 0:

@@ -1,8 +1,7 @@
 from rest_framework import serializers
 
-from appliance.concurrency import PreconditionFailed
 from appliance.gate import GatedSerializerMixin
-from appliance.versioning import StaleVersion, update_changed
+from appliance.serializers import versioned_update
 
 from ..lockdown import lockout_error_after
 from ..models import ManagementNetwork, canonical_network
@@ -31,8 +30,4 @@ class ManagementNetworkSerializer(GatedSerializerMixin, serializers.ModelSeriali
 
     def update(self, instance, validated_data):
         """Only what changes is written, to the row as saved now; If-Match names the version it must be."""
-        try:
-            return update_changed(ManagementNetwork, instance.pk, validated_data,
-                                  expected_versions=self.context.get("if_match"))
-        except StaleVersion as exc:
-            raise PreconditionFailed() from exc
+        return versioned_update(self, instance, validated_data)
